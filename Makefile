@@ -1,0 +1,62 @@
+# perfmark: a thin front to CMake. The README's two commands are `make run`
+# and `make test`; both install missing Debian packages first when run as
+# root (elsewhere they say what to install).
+
+BUILD       ?= build
+BUILD_ASAN  ?= build-asan
+BUILD_FUZZ  ?= build-fuzz
+DATA        ?= data
+LISTEN      ?= 127.0.0.1:8080
+FUZZ_SECONDS ?= 10
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+
+DEB_PACKAGES = build-essential cmake pkg-config clang libclang-rt-14-dev \
+	libh2o-evloop-dev libjansson-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev \
+	libcmocka-dev python3 python3-pytest python3-requests wrk nginx curl
+
+.PHONY: all deps build build-asan run demo test unit system fuzz fuzz-smoke bench clean
+
+all: build
+
+deps:
+	@sh tools/deps.sh $(DEB_PACKAGES)
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DPM_SANITIZE=ON >/dev/null
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+
+# A working tracker with a demo workspace on $(LISTEN), data in $(DATA)/.
+run: build
+	./$(BUILD)/perfmark demo --data $(DATA) --listen $(LISTEN)
+
+# Everything: unit tests and system tests under ASan+UBSan, then a short
+# run of every fuzzer.
+test: unit system fuzz-smoke
+
+unit: build-asan
+	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS)
+
+system: build-asan
+	PERFMARK_BIN=$(CURDIR)/$(BUILD_ASAN)/perfmark /usr/bin/python3 -m pytest -q tests/system
+
+$(BUILD_FUZZ)/.built: deps $(wildcard fuzz/*.c) $(wildcard src/*/*.c) $(wildcard include/pm/*.h)
+	CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug -DPM_FUZZ=ON >/dev/null
+	cmake --build $(BUILD_FUZZ) -j $(JOBS)
+	touch $@
+
+fuzz-smoke: $(BUILD_FUZZ)/.built
+	sh tools/fuzz.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+# Longer fuzzing by hand: make fuzz FUZZ_SECONDS=600
+fuzz: FUZZ_SECONDS=120
+fuzz: fuzz-smoke
+
+bench: build
+	sh bench/click.sh $(BUILD)/perfmark
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

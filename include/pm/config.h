@@ -1,0 +1,105 @@
+/*
+ * config.h: the configuration the tracking path reads on every request:
+ * campaigns by token, their offers, landers and traffic sources, and the
+ * workspace settings. It is an immutable, reference-counted snapshot built
+ * from the store whenever an admin write changes it, and swapped atomically:
+ * request handlers never lock and never see a half-applied change.
+ *
+ * Threading: a pm_config_t is read-only after pm_config_load and may be read
+ * from any thread that holds a reference. The holder (pm_confhold_t) is the
+ * publication point: pm_confhold_publish from any thread, and each event loop
+ * keeps its own reference, refreshed cheaply with pm_confhold_refresh (one
+ * atomic load per request when nothing changed).
+ */
+#ifndef PM_CONFIG_H
+#define PM_CONFIG_H
+
+#include "pm/ip.h"
+#include "pm/money.h"
+#include "pm/store.h"
+
+typedef enum pm_cost_model_e {
+    PM_COST_CPC, /* per click */
+    PM_COST_CPM, /* per thousand impressions */
+    PM_COST_CPA, /* per approved conversion */
+} pm_cost_model_t;
+
+/* Parse/print "cpc" | "cpm" | "cpa". pm_cost_model_parse: PM_EINVAL. */
+int pm_cost_model_parse(const char *s, pm_cost_model_t *out) PM_MUST_CHECK;
+const char *pm_cost_model_name(pm_cost_model_t m);
+
+typedef struct pm_offer_s {
+    int64_t id;
+    char *name, *url;
+    char payout_type[8]; /* "cpa" | "cpl" | "cpi" | "cps" */
+    pm_money_t payout;   /* the workspace's revenue per conversion */
+} pm_offer_t;
+
+typedef struct pm_lander_s {
+    int64_t id;
+    char *name, *url;
+} pm_lander_t;
+
+typedef struct pm_source_s {
+    int64_t id;
+    char *name, *postback_url;
+} pm_source_t;
+
+typedef struct pm_campaign_s {
+    int64_t id;
+    char *name, *token;
+    bool active;
+    const pm_source_t *source;  /* never NULL */
+    const pm_offer_t *offer;    /* may be NULL */
+    const pm_lander_t *lander;  /* may be NULL; when set the visitor goes here first */
+    pm_cost_model_t cost_model;
+    pm_money_t cost;
+} pm_campaign_t;
+
+#define PM_MAX_TRUSTED_PROXIES 32
+
+typedef struct pm_settings_s {
+    char *fallback_url;
+    char *timezone;
+    int ip_v4_prefix, ip_v6_prefix; /* bits kept when storing visitor IPs */
+    pm_cidr_t trusted[PM_MAX_TRUSTED_PROXIES];
+    size_t ntrusted;
+    char *base_url;        /* public URL of this tracker, no trailing '/' */
+    pm_currency_t currency;/* reporting currency */
+    char *postback_secret; /* "" = postbacks need no secret */
+    int cookie_days;
+} pm_settings_t;
+
+typedef struct pm_config_s pm_config_t;
+
+/* Build a snapshot from the store. `default_base_url` is used when the
+ * base_url setting is empty (e.g. "http://127.0.0.1:8080"). PM_ESTORE. The
+ * caller owns one reference. */
+int pm_config_load(pm_store_t *store, const char *default_base_url, pm_config_t **out) PM_MUST_CHECK;
+void pm_config_retain(pm_config_t *c);
+void pm_config_release(pm_config_t *c); /* accepts NULL */
+
+/* Lookups; returned pointers live as long as the snapshot. NULL if absent. */
+const pm_campaign_t *pm_config_campaign_by_token(const pm_config_t *c, const char *token, size_t len);
+const pm_campaign_t *pm_config_campaign_by_id(const pm_config_t *c, int64_t id);
+const pm_offer_t *pm_config_offer_by_id(const pm_config_t *c, int64_t id);
+const pm_settings_t *pm_config_settings(const pm_config_t *c);
+uint64_t pm_config_generation(const pm_config_t *c);
+
+/* Validate one setting value; PM_OK or PM_EINVAL with *why (static text). */
+int pm_settings_validate(const char *key, const char *value, const char **why) PM_MUST_CHECK;
+
+/* --- publication ------------------------------------------------------- */
+typedef struct pm_confhold_s pm_confhold_t;
+
+pm_confhold_t *pm_confhold_create(pm_config_t *initial); /* takes the reference */
+void pm_confhold_destroy(pm_confhold_t *h);                 /* accepts NULL */
+/* Replace the current snapshot (takes the caller's reference). */
+void pm_confhold_publish(pm_confhold_t *h, pm_config_t *c);
+/* Rebuild from `store` and publish. PM_ESTORE (old snapshot kept). */
+int pm_confhold_reload(pm_confhold_t *h, pm_store_t *store) PM_MUST_CHECK;
+/* Make *cur the current snapshot: if it is not, release it and take a
+ * reference to the new one. *cur may be NULL at first. Thread-safe. */
+void pm_confhold_refresh(pm_confhold_t *h, pm_config_t **cur);
+
+#endif

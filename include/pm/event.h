@@ -1,0 +1,104 @@
+/*
+ * event.h: the event model. Every fact perfmark tracks (an impression, a
+ * click, a conversion, an orphan postback) is one pm_event_t. The tracking
+ * path fills one, encodes it into a journal record, and the materializer
+ * decodes the record and writes it to the store. Later capabilities
+ * (pricing, routing, attribution) add fields as new tags: the encoding is
+ * tag-length-value, decoders skip tags they do not know, so old journals stay
+ * readable and new fields need no format break.
+ *
+ * Record payload layout (all integers little-endian):
+ *   u8 version (=1) | u8 type | then fields, each: u8 tag | varint len | bytes
+ * Integer fields are 8 bytes, ids 16 bytes, currencies 3 bytes, strings
+ * their UTF-8 bytes (already sanitized by the tracking path).
+ *
+ * Decoded strings borrow from the record buffer. Pure and thread-safe.
+ */
+#ifndef PM_EVENT_H
+#define PM_EVENT_H
+
+#include "pm/buf.h"
+#include "pm/clock.h"
+#include "pm/id.h"
+#include "pm/money.h"
+
+typedef enum pm_event_type_e {
+    PM_EV_NONE = 0,
+    PM_EV_CLICK = 1,
+    PM_EV_IMPRESSION = 2,
+    PM_EV_CONVERSION = 3,
+    PM_EV_ORPHAN = 4, /* a postback we could not attribute (data-quality report) */
+    PM_EV__MAX
+} pm_event_type_t;
+
+/* String fields. The order is part of the journal format: append only. */
+typedef enum pm_event_str_e {
+    PM_EVS_IP,          /* truncated per workspace setting, text form */
+    PM_EVS_USER_AGENT,
+    PM_EVS_REFERRER,
+    PM_EVS_LANGUAGE,    /* Accept-Language as sent (capped) */
+    PM_EVS_SUB1,
+    PM_EVS_SUB2,
+    PM_EVS_SUB3,
+    PM_EVS_SUB4,
+    PM_EVS_SUB5,
+    PM_EVS_SUB6,
+    PM_EVS_SUB7,
+    PM_EVS_SUB8,
+    PM_EVS_SUB9,
+    PM_EVS_SUB10,
+    PM_EVS_UTM_SOURCE,
+    PM_EVS_UTM_MEDIUM,
+    PM_EVS_UTM_CAMPAIGN,
+    PM_EVS_UTM_CONTENT,
+    PM_EVS_UTM_TERM,
+    PM_EVS_EXTERNAL_ID, /* the traffic source's own click id */
+    PM_EVS_TXID,        /* conversion: transaction id from the advertiser */
+    PM_EVS_STATUS,      /* conversion: approved | pending | rejected | ... */
+    PM_EVS_CONV_TYPE,   /* conversion: lead | sale | install | ... */
+    PM_EVS_METHOD,      /* conversion/orphan: "postback" | "pixel" */
+    PM_EVS_REASON,      /* orphan: unknown_click | missing_clickid | ... */
+    PM_EVS_QUERY,       /* orphan: the raw parameters received (capped) */
+    PM_EVS_DEST_URL,    /* click: the URL the visitor was sent to */
+    PM_EVS__COUNT
+} pm_event_str_t;
+
+typedef struct pm_str_s {
+    const char *p; /* not NUL-terminated in decoded events */
+    uint32_t len;
+} pm_str_t;
+
+typedef struct pm_event_s {
+    pm_event_type_t type;
+    pm_id_t id;         /* unique; the idempotency key of replay */
+    pm_time_t ts;       /* UTC microseconds */
+    pm_id_t visitor_id; /* zero if none */
+    pm_id_t click_id;   /* conversion: the click it is credited to */
+    int64_t campaign_id, traffic_source_id, offer_id, lander_id; /* 0 = none */
+    pm_money_t cost;    /* what the workspace pays for this event (CPC/CPM) */
+    pm_money_t revenue; /* conversion: what the workspace earns */
+    pm_money_t payout;  /* conversion: what the workspace pays a partner */
+    pm_str_t s[PM_EVS__COUNT];
+} pm_event_t;
+
+/* Name of a type ("click", "impression", "conversion", "orphan") or NULL. */
+const char *pm_event_type_name(pm_event_type_t t);
+/* Column-style name of a string field ("ip", "user_agent", "sub1", ...). */
+const char *pm_event_str_name(pm_event_str_t f);
+
+/* Set a string field (borrowed: the memory must outlive encoding). */
+static inline void pm_event_set(pm_event_t *ev, pm_event_str_t f, const char *p, size_t len)
+{
+    ev->s[f].p = p;
+    ev->s[f].len = (uint32_t)len;
+}
+
+/* Append the encoded record payload to `out`. Zero/empty fields are
+ * omitted. PM_ETOOBIG if out's cap is reached. */
+int pm_event_encode(const pm_event_t *ev, pm_buf_t *out) PM_MUST_CHECK;
+
+/* Decode a payload. Strings borrow from `p`. Unknown tags are skipped.
+ * PM_ECORRUPT for a truncated field, a bad length or an unknown version. */
+int pm_event_decode(const void *p, size_t len, pm_event_t *out) PM_MUST_CHECK;
+
+#endif

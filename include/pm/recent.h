@@ -1,0 +1,37 @@
+/*
+ * recent.h: a concurrent map of what the tracking path has journaled but the
+ * store may not hold yet. A postback can arrive a millisecond after its click,
+ * on another event loop, before the materializer has written the click: the
+ * lookup must not depend on the store having caught up (DESIGN §3). Entries
+ * are removed by the materializer once the store holds them, so the map stays
+ * as small as the materializer's lag.
+ *
+ * Keys and values are byte strings, copied in. The map is split into shards,
+ * each with its own mutex; operations hold one shard lock for a hash-table
+ * probe and a memcpy. The number of entries is capped: past the cap, puts
+ * fail with PM_ETOOBIG (the caller then relies on the store alone).
+ * Thread-safe.
+ */
+#ifndef PM_RECENT_H
+#define PM_RECENT_H
+
+#include "pm/buf.h"
+
+typedef struct pm_recent_s pm_recent_t;
+
+pm_recent_t *pm_recent_create(size_t max_entries);
+void pm_recent_destroy(pm_recent_t *r); /* accepts NULL */
+
+/* Insert key -> value unless the key is present. PM_OK when inserted;
+ * PM_EEXIST when present, with the present value appended to `existing`
+ * (may be NULL); PM_ETOOBIG when full. */
+int pm_recent_put(pm_recent_t *r, const void *key, size_t klen, const void *val, size_t vlen,
+                  pm_buf_t *existing) PM_MUST_CHECK;
+/* Append the value of `key` to `out`. PM_OK, PM_ENOTFOUND, or PM_ETOOBIG
+ * when out's cap is reached. */
+int pm_recent_get(pm_recent_t *r, const void *key, size_t klen, pm_buf_t *out) PM_MUST_CHECK;
+/* Remove `key` if present. */
+void pm_recent_remove(pm_recent_t *r, const void *key, size_t klen);
+size_t pm_recent_count(pm_recent_t *r);
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * res.c: building pm_http_res_t responses: headers, JSON bodies, the
+ * project's error shape {"error":{"code","message","field"}}.
+ */
+#include "pm/http.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+void pm_http_res_init(pm_http_res_t *res)
+{
+    memset(res, 0, sizeof(*res));
+    pm_buf_init(&res->body, PM_HTTP_MAX_BODY);
+}
+
+void pm_http_res_free(pm_http_res_t *res)
+{
+    for (size_t i = 0; i < res->nheaders; i++)
+        pm_free(res->headers[i].value);
+    res->nheaders = 0;
+    pm_buf_free(&res->body);
+}
+
+void pm_http_res_header(pm_http_res_t *res, const char *name, const char *value, size_t len)
+{
+    if (PM_NEVER(res->nheaders >= PM_HTTP_MAX_RES_HEADERS)) return;
+    pm_http_header_t *h = &res->headers[res->nheaders++];
+    h->name = name;
+    h->value = pm_strndup(value, len);
+    h->len = len;
+}
+
+void pm_http_res_json(pm_http_res_t *res, int status, const char *json, size_t len)
+{
+    res->status = status;
+    res->content_type = "application/json";
+    pm_buf_reset(&res->body);
+    if (pm_buf_append(&res->body, json, len) != PM_OK) {
+        pm_buf_reset(&res->body);
+        res->status = 500;
+        pm_ignore_rc(pm_buf_appends(&res->body, "{\"error\":{\"code\":\"too_big\",\"message\":\"response too large\","
+                                         "\"field\":null}}"));
+    }
+}
+
+void pm_http_res_error(pm_http_res_t *res, int status, const char *code, const char *field, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *err = json_pack("{s:{s:s, s:s, s:s?}}", "error", "code", code, "message", msg, "field", field);
+    char *text = err ? json_dumps(err, JSON_COMPACT) : NULL;
+    if (text) {
+        pm_http_res_json(res, status, text, strlen(text));
+    } else {
+        static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"error\",\"field\":null}}";
+        pm_http_res_json(res, status, fallback, sizeof(fallback) - 1);
+    }
+    free(text);
+    json_decref(err);
+}

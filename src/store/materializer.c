@@ -1,0 +1,483 @@
+/*
+ * materializer.c: journal records -> store rows (see pm/materializer.h).
+ *
+ * Each event type maps to one table through a column list (`layouts`); the
+ * INSERT statements are generated from those lists once per connection, so
+ * adding a field to the event model is one line here and one in the schema.
+ */
+#include "pm/materializer.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Column kinds: fixed fields below 100, string field f as 100 + f. */
+enum {
+    COL_END = -1,
+    COL_ID,
+    COL_TS,
+    COL_CAMPAIGN,
+    COL_SOURCE,
+    COL_OFFER,
+    COL_LANDER,
+    COL_VISITOR,
+    COL_CLICK,
+    COL_COST_MICROS,
+    COL_COST_CURRENCY,
+    COL_REVENUE_MICROS,
+    COL_REVENUE_CURRENCY,
+    COL_PAYOUT_MICROS,
+    COL_PAYOUT_CURRENCY,
+    COL_STR = 100,
+};
+
+static const char *const fixed_names[] = {
+    "id", "ts", "campaign_id", "traffic_source_id", "offer_id", "lander_id", "visitor_id", "click_id",
+    "cost_micros", "cost_currency", "revenue_micros", "revenue_currency", "payout_micros", "payout_currency",
+};
+
+#define S(f) (COL_STR + (f))
+#define VISITOR_COLS                                                                               \
+    COL_ID, COL_TS, COL_CAMPAIGN, COL_SOURCE, COL_OFFER, COL_LANDER, COL_VISITOR, S(PM_EVS_IP),     \
+        S(PM_EVS_USER_AGENT), S(PM_EVS_REFERRER), S(PM_EVS_LANGUAGE), S(PM_EVS_SUB1), S(PM_EVS_SUB2),  \
+        S(PM_EVS_SUB3), S(PM_EVS_SUB4), S(PM_EVS_SUB5), S(PM_EVS_SUB6), S(PM_EVS_SUB7), S(PM_EVS_SUB8), \
+        S(PM_EVS_SUB9), S(PM_EVS_SUB10), S(PM_EVS_UTM_SOURCE), S(PM_EVS_UTM_MEDIUM),                   \
+        S(PM_EVS_UTM_CAMPAIGN), S(PM_EVS_UTM_CONTENT), S(PM_EVS_UTM_TERM), S(PM_EVS_EXTERNAL_ID)
+
+static const int click_cols[] = {VISITOR_COLS, S(PM_EVS_DEST_URL), COL_COST_MICROS, COL_COST_CURRENCY, COL_END};
+static const int impression_cols[] = {VISITOR_COLS, COL_COST_MICROS, COL_COST_CURRENCY, COL_END};
+static const int conversion_cols[] = {
+    VISITOR_COLS,        COL_CLICK,          S(PM_EVS_TXID),        S(PM_EVS_STATUS),
+    S(PM_EVS_CONV_TYPE), S(PM_EVS_METHOD),   COL_REVENUE_MICROS,    COL_REVENUE_CURRENCY,
+    COL_PAYOUT_MICROS,   COL_PAYOUT_CURRENCY, COL_COST_MICROS,      COL_COST_CURRENCY,
+    COL_END};
+static const int orphan_cols[] = {COL_ID,        COL_TS,         S(PM_EVS_REASON),     S(PM_EVS_METHOD),
+                                  COL_CLICK,     S(PM_EVS_TXID), S(PM_EVS_QUERY),      S(PM_EVS_IP),
+                                  S(PM_EVS_USER_AGENT), COL_END};
+
+static const struct layout_s {
+    const char *table;
+    const int *cols;
+} layouts[PM_EV__MAX] = {
+    [PM_EV_CLICK] = {"clicks", click_cols},
+    [PM_EV_IMPRESSION] = {"impressions", impression_cols},
+    [PM_EV_CONVERSION] = {"conversions", conversion_cols},
+    [PM_EV_ORPHAN] = {"orphan_postbacks", orphan_cols},
+};
+
+static const char *col_name(int col)
+{
+    return col >= COL_STR ? pm_event_str_name((pm_event_str_t)(col - COL_STR)) : fixed_names[col];
+}
+
+/* The per-connection writer: prepared INSERTs and the batch bookkeeping. */
+typedef struct writer_s {
+    pm_store_t *store;
+    sqlite3_stmt *insert[PM_EV__MAX];
+    pm_buf_t done; /* records of the open transaction: u32 length + payload */
+    bool keep_done;
+    uint64_t applied;
+} writer_t;
+
+static int prepare_inserts(writer_t *w)
+{
+    for (int t = 1; t < PM_EV__MAX; t++) {
+        pm_buf_t sql, vals;
+        pm_buf_init(&sql, 8192);
+        pm_buf_init(&vals, 1024);
+        int rc = pm_buf_printf(&sql, "INSERT OR IGNORE INTO %s(", layouts[t].table);
+        for (const int *c = layouts[t].cols; rc == PM_OK && *c != COL_END; c++) {
+            bool first = c == layouts[t].cols;
+            rc = pm_buf_printf(&sql, "%s%s", first ? "" : ",", col_name(*c));
+            if (rc == PM_OK) rc = pm_buf_appends(&vals, first ? "?" : ",?");
+        }
+        if (rc == PM_OK) rc = pm_buf_printf(&sql, ") VALUES(%s)", pm_buf_str(&vals));
+        if (rc == PM_OK && sqlite3_prepare_v3(pm_store_db(w->store), pm_buf_str(&sql), -1,
+                                              SQLITE_PREPARE_PERSISTENT, &w->insert[t], NULL) != SQLITE_OK) {
+            pm_error("materializer: prepare %s: %s", layouts[t].table, sqlite3_errmsg(pm_store_db(w->store)));
+            rc = PM_ESTORE;
+        }
+        pm_buf_free(&sql);
+        pm_buf_free(&vals);
+        if (rc != PM_OK) return rc;
+    }
+    return PM_OK;
+}
+
+static void writer_free(writer_t *w)
+{
+    for (int t = 0; t < PM_EV__MAX; t++)
+        sqlite3_finalize(w->insert[t]);
+    pm_buf_free(&w->done);
+}
+
+static void bind_id(sqlite3_stmt *st, int i, const pm_id_t *id)
+{
+    char text[PM_ID_LEN + 1];
+    if (pm_id_is_zero(id)) {
+        sqlite3_bind_null(st, i);
+        return;
+    }
+    pm_id_format(id, text);
+    sqlite3_bind_text(st, i, text, PM_ID_LEN, SQLITE_TRANSIENT);
+}
+
+static void bind_ref(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v) sqlite3_bind_int64(st, i, v);
+    else sqlite3_bind_null(st, i);
+}
+
+static void bind_currency(sqlite3_stmt *st, int i, const pm_money_t *m)
+{
+    if (m->currency.code[0]) sqlite3_bind_text(st, i, m->currency.code, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(st, i);
+}
+
+static void bind_column(sqlite3_stmt *st, int i, int col, const pm_event_t *ev)
+{
+    if (col >= COL_STR) {
+        const pm_str_t *s = &ev->s[col - COL_STR];
+        /* Conversions' NOT NULL text columns get "" rather than NULL. */
+        if (s->len || ev->type == PM_EV_CONVERSION || ev->type == PM_EV_ORPHAN)
+            sqlite3_bind_text(st, i, s->p ? s->p : "", (int)s->len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, i);
+        return;
+    }
+    switch (col) {
+    case COL_ID: bind_id(st, i, &ev->id); break;
+    case COL_TS: sqlite3_bind_int64(st, i, ev->ts); break;
+    case COL_CAMPAIGN: bind_ref(st, i, ev->campaign_id); break;
+    case COL_SOURCE: bind_ref(st, i, ev->traffic_source_id); break;
+    case COL_OFFER: bind_ref(st, i, ev->offer_id); break;
+    case COL_LANDER: bind_ref(st, i, ev->lander_id); break;
+    case COL_VISITOR: bind_id(st, i, &ev->visitor_id); break;
+    case COL_CLICK: bind_id(st, i, &ev->click_id); break;
+    case COL_COST_MICROS: sqlite3_bind_int64(st, i, ev->cost.micros); break;
+    case COL_COST_CURRENCY: bind_currency(st, i, &ev->cost); break;
+    case COL_REVENUE_MICROS: sqlite3_bind_int64(st, i, ev->revenue.micros); break;
+    case COL_REVENUE_CURRENCY: bind_currency(st, i, &ev->revenue); break;
+    case COL_PAYOUT_MICROS: sqlite3_bind_int64(st, i, ev->payout.micros); break;
+    case COL_PAYOUT_CURRENCY: bind_currency(st, i, &ev->payout); break;
+    default: PM_NEVER(1); sqlite3_bind_null(st, i); break;
+    }
+}
+
+/* Insert one event. A record that does not decode was checksummed, so it was
+ * written by a buggy or newer binary: it is logged and skipped, not fatal. */
+static int apply_record(writer_t *w, const uint8_t *p, size_t len)
+{
+    pm_event_t ev;
+    if (pm_event_decode(p, len, &ev) != PM_OK || ev.type <= PM_EV_NONE || ev.type >= PM_EV__MAX) {
+        pm_warn("materializer: skipping an undecodable record of %zu bytes", len);
+        return PM_OK;
+    }
+    sqlite3_stmt *st = w->insert[ev.type];
+    int i = 1;
+    for (const int *c = layouts[ev.type].cols; *c != COL_END; c++)
+        bind_column(st, i++, *c, &ev);
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (step != SQLITE_DONE) {
+        pm_error("materializer: insert into %s: %s", layouts[ev.type].table, sqlite3_errmsg(pm_store_db(w->store)));
+        return PM_ESTORE;
+    }
+    w->applied++;
+    if (w->keep_done) {
+        uint32_t n = (uint32_t)len;
+        if (pm_buf_append(&w->done, &n, sizeof(n)) != PM_OK || pm_buf_append(&w->done, p, len) != PM_OK)
+            return PM_ETOOBIG;
+    }
+    return PM_OK;
+}
+
+static int on_record(void *ctx, const uint8_t *payload, size_t len, uint64_t end_offset)
+{
+    return apply_record(ctx, payload, len);
+}
+
+/* --- recovery ------------------------------------------------------------ */
+
+/* Replay one dead segment from `from` to its end in one transaction, moving
+ * the lineage's high-water mark to the end. */
+static int recover_segment(writer_t *w, const pm_jsegment_t *seg, uint64_t from, pm_recovery_t *out)
+{
+    pm_journal_scan_t res;
+    memset(&res, 0, sizeof(res));
+    int rc = pm_store_begin(w->store);
+    if (rc != PM_OK) return rc;
+    rc = pm_journal_scan(seg->path, from, UINT64_MAX, true, on_record, w, &res);
+    if (rc == PM_OK) rc = pm_store_hwm_set(w->store, seg->lineage, seg->seq, res.end_offset);
+    if (rc == PM_OK) rc = pm_store_commit(w->store);
+    if (rc != PM_OK) {
+        pm_store_rollback(w->store);
+        pm_error("materializer: recovery of %s failed: %s", seg->path, pm_strerror(rc));
+        return rc;
+    }
+    out->segments++;
+    out->records += res.records;
+    out->corrupt_regions += res.corrupt;
+    out->corrupt_bytes += res.corrupt_bytes;
+    if (res.torn_tail) {
+        out->torn_tails++;
+        out->corrupt_bytes += res.torn_bytes;
+        pm_warn("journal: torn tail in %s at offset %llu (%llu bytes skipped)", seg->path,
+                (unsigned long long)res.torn_offset, (unsigned long long)res.torn_bytes);
+    }
+    return PM_OK;
+}
+
+int pm_materializer_recover(pm_store_t *store, const char *dir, pm_recovery_t *out)
+{
+    writer_t w = {.store = store};
+    pm_jsegment_t *segs = NULL;
+    size_t n = 0;
+    memset(out, 0, sizeof(*out));
+    int rc = pm_journal_list(dir, &segs, &n);
+    if (rc == PM_OK) rc = prepare_inserts(&w);
+    for (size_t i = 0; rc == PM_OK && i < n; i++) {
+        uint32_t hseq;
+        uint64_t hoff;
+        if ((rc = pm_store_hwm_get(store, segs[i].lineage, &hseq, &hoff)) != PM_OK) break;
+        if (segs[i].seq >= hseq)
+            rc = recover_segment(&w, &segs[i], segs[i].seq == hseq ? hoff : 0, out);
+        /* Fully in the store now (or long ago): the segment has served. */
+        if (rc == PM_OK && unlink(segs[i].path) == 0) out->segments_deleted++;
+    }
+    if (rc == PM_OK && (out->records || out->torn_tails || out->corrupt_regions))
+        pm_info("journal: recovered %llu events from %llu segments (%llu torn tails, %llu corrupt regions)",
+                (unsigned long long)out->records, (unsigned long long)out->segments,
+                (unsigned long long)out->torn_tails, (unsigned long long)out->corrupt_regions);
+    writer_free(&w);
+    pm_free(segs);
+    return rc;
+}
+
+/* --- the live thread ------------------------------------------------------ */
+
+typedef struct cursor_s {
+    uint32_t seq;
+    uint64_t offset;
+    _Atomic uint64_t lag;
+} cursor_t;
+
+struct pm_materializer_s {
+    pm_materializer_config_t cfg;
+    pm_journal_t *journals[PM_MAX_LINEAGES]; /* cfg.journals points here */
+    char *journal_dir;
+    writer_t w;
+    cursor_t *cursors;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool stopping;
+    _Atomic uint64_t events, batches, errors;
+    _Atomic int64_t last_commit_us;
+};
+
+#define BATCH_BYTES_PER_LINEAGE (8u << 20)
+
+typedef struct pending_s {
+    unsigned lineage;
+    uint32_t seq;      /* position after this batch */
+    uint64_t offset;
+    uint32_t delete_below; /* segments < this were completed in this batch */
+} pending_t;
+
+/* Read what lineage `l` has written past its cursor into the open
+ * transaction; `p` receives the new position. Rotated segments are read to
+ * their end (complete), the live one up to its published written offset. */
+static int follow_lineage(pm_materializer_t *m, unsigned l, pending_t *p)
+{
+    cursor_t *c = &m->cursors[l];
+    uint32_t wseq;
+    uint64_t woff;
+    pm_journal_written(m->cfg.journals[l], &wseq, &woff);
+    *p = (pending_t){.lineage = l, .seq = c->seq, .offset = c->offset, .delete_below = c->seq};
+    uint64_t budget = BATCH_BYTES_PER_LINEAGE;
+    while (budget > 0) {
+        bool live = p->seq == wseq;
+        if (live && p->offset >= woff) break;
+        char path[512];
+        pm_journal_segment_path(m->journal_dir, l, p->seq, path, sizeof(path));
+        pm_journal_scan_t res;
+        memset(&res, 0, sizeof(res));
+        uint64_t limit = live ? woff : UINT64_MAX;
+        if (limit - p->offset > budget) limit = p->offset + budget;
+        int rc = pm_journal_scan(path, p->offset, limit, !live && limit == UINT64_MAX, on_record, &m->w, &res);
+        if (rc != PM_OK) return rc;
+        budget = res.end_offset - p->offset >= budget ? 0 : budget - (res.end_offset - p->offset);
+        p->offset = res.end_offset;
+        if (!live && limit == UINT64_MAX) {
+            p->seq++;
+            p->offset = 0;
+            p->delete_below = p->seq;
+        } else if (res.end_offset < limit || live) {
+            break;
+        }
+    }
+    return PM_OK;
+}
+
+static void forget_materialized(pm_materializer_t *m)
+{
+    const char *p = m->w.done.data, *end = p + m->w.done.len;
+    while (p && p < end) {
+        uint32_t n;
+        memcpy(&n, p, sizeof(n));
+        pm_event_t ev;
+        if (pm_event_decode(p + sizeof(n), n, &ev) == PM_OK) m->cfg.on_materialized(m->cfg.arg, &ev);
+        p += sizeof(n) + n;
+    }
+    pm_buf_reset(&m->w.done);
+}
+
+/* One pass over every lineage in one transaction. Returns the number of
+ * events applied (>= 0) or an error. */
+static int pass(pm_materializer_t *m)
+{
+    pending_t p[PM_MAX_LINEAGES];
+    int rc = pm_store_begin(m->w.store);
+    if (rc != PM_OK) return rc;
+    m->w.applied = 0;
+    bool moved = false;
+    for (unsigned l = 0; rc == PM_OK && l < m->cfg.njournals; l++) {
+        rc = follow_lineage(m, l, &p[l]);
+        if (rc == PM_OK && (p[l].seq != m->cursors[l].seq || p[l].offset != m->cursors[l].offset)) {
+            moved = true;
+            rc = pm_store_hwm_set(m->w.store, l, p[l].seq, p[l].offset);
+        }
+    }
+    if (rc == PM_OK) rc = moved ? pm_store_commit(m->w.store) : PM_OK;
+    if (rc != PM_OK || !moved) pm_store_rollback(m->w.store);
+    if (rc != PM_OK) {
+        pm_buf_reset(&m->w.done);
+        return rc;
+    }
+    for (unsigned l = 0; l < m->cfg.njournals; l++) {
+        for (uint32_t s = m->cursors[l].seq; s < p[l].delete_below; s++) {
+            char path[512];
+            pm_journal_segment_path(m->journal_dir, l, s, path, sizeof(path));
+            unlink(path);
+        }
+        m->cursors[l].seq = p[l].seq;
+        m->cursors[l].offset = p[l].offset;
+    }
+    if (m->cfg.on_materialized) forget_materialized(m);
+    else pm_buf_reset(&m->w.done);
+    return (int)(m->w.applied > INT32_MAX ? INT32_MAX : m->w.applied);
+}
+
+static void update_lag(pm_materializer_t *m)
+{
+    for (unsigned l = 0; l < m->cfg.njournals; l++) {
+        uint32_t wseq;
+        uint64_t woff;
+        pm_journal_written(m->cfg.journals[l], &wseq, &woff);
+        cursor_t *c = &m->cursors[l];
+        /* Across a rotation the exact figure needs the old segment's size;
+         * the live segment's part is a fair lower bound. */
+        atomic_store(&c->lag, wseq == c->seq && woff > c->offset ? woff - c->offset : (wseq != c->seq ? woff : 0));
+    }
+}
+
+static void *run(void *arg)
+{
+    pm_materializer_t *m = arg;
+    int64_t backoff_us = 0;
+    for (;;) {
+        pthread_mutex_lock(&m->mu);
+        bool stopping = m->stopping;
+        pthread_mutex_unlock(&m->mu);
+        int n = pass(m);
+        update_lag(m);
+        if (n > 0) {
+            atomic_fetch_add(&m->events, (uint64_t)n);
+            atomic_fetch_add(&m->batches, 1);
+            atomic_store(&m->last_commit_us, pm_now());
+            backoff_us = 0;
+            continue; /* more may be waiting: no sleep while busy */
+        }
+        if (n < 0) {
+            atomic_fetch_add(&m->errors, 1);
+            backoff_us = backoff_us ? (backoff_us * 2 > 1000000 ? 1000000 : backoff_us * 2) : 10000;
+        }
+        if (stopping && n <= 0) break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t wait = backoff_us ? backoff_us : m->cfg.interval_us;
+        ts.tv_nsec += (long)(wait % 1000000) * 1000;
+        ts.tv_sec += wait / 1000000 + ts.tv_nsec / 1000000000;
+        ts.tv_nsec %= 1000000000;
+        pthread_mutex_lock(&m->mu);
+        if (!m->stopping) pthread_cond_timedwait(&m->cond, &m->mu, &ts);
+        pthread_mutex_unlock(&m->mu);
+    }
+    return NULL;
+}
+
+int pm_materializer_start(const pm_materializer_config_t *cfg, pm_materializer_t **out)
+{
+    pm_materializer_t *m = pm_calloc(1, sizeof(*m));
+    m->cfg = *cfg;
+    m->cfg.journals = m->journals;
+    memcpy(m->journals, cfg->journals, cfg->njournals * sizeof(cfg->journals[0]));
+    if (m->cfg.interval_us <= 0) m->cfg.interval_us = 2000;
+    m->journal_dir = pm_strdup(cfg->journal_dir);
+    m->cursors = pm_calloc(cfg->njournals ? cfg->njournals : 1, sizeof(cursor_t));
+    pm_buf_init(&m->w.done, 256u << 20);
+    m->w.keep_done = cfg->on_materialized != NULL;
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->cond, NULL);
+    for (unsigned l = 0; l < cfg->njournals; l++) {
+        uint64_t off;
+        pm_journal_written(cfg->journals[l], &m->cursors[l].seq, &off);
+    }
+    int rc = pm_store_open(cfg->db_path, &m->w.store);
+    if (rc == PM_OK) rc = prepare_inserts(&m->w);
+    if (rc == PM_OK && (rc = -pthread_create(&m->thread, NULL, run, m)) != 0)
+        pm_error("materializer: cannot start thread: %s", pm_strerror(rc));
+    if (rc != PM_OK) {
+        writer_free(&m->w);
+        pm_store_close(m->w.store);
+        pm_free(m->cursors);
+        pm_free(m->journal_dir);
+        pm_free(m);
+        m = NULL;
+    }
+    *out = m;
+    return rc;
+}
+
+void pm_materializer_stop(pm_materializer_t *m)
+{
+    if (m == NULL) return;
+    pthread_mutex_lock(&m->mu);
+    m->stopping = true;
+    pthread_cond_signal(&m->cond);
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(m->thread, NULL);
+    writer_free(&m->w);
+    pm_store_close(m->w.store);
+    pthread_mutex_destroy(&m->mu);
+    pthread_cond_destroy(&m->cond);
+    pm_free(m->cursors);
+    pm_free(m->journal_dir);
+    pm_free(m);
+}
+
+void pm_materializer_stats(pm_materializer_t *m, pm_materializer_stats_t *out)
+{
+    out->events = atomic_load(&m->events);
+    out->batches = atomic_load(&m->batches);
+    out->errors = atomic_load(&m->errors);
+    out->last_commit_us = atomic_load(&m->last_commit_us);
+    out->lag_bytes = 0;
+    for (unsigned l = 0; l < m->cfg.njournals; l++)
+        out->lag_bytes += atomic_load(&m->cursors[l].lag);
+}

@@ -1,0 +1,314 @@
+/*
+ * store.c: opening the SQLite store, its schema and migrations, and the
+ * small tables every module needs (settings, API keys, journal high-water
+ * marks). Entity CRUD lives with the admin API; event writes live with the
+ * materializer; both use the connection through pm_store_db().
+ *
+ * Connections use WAL (readers never block the single writer) with
+ * synchronous=FULL: a materialized batch is durable when its commit returns,
+ * which is what lets the materializer delete journal segments behind it.
+ */
+#include "pm/store.h"
+#include "pm/id.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <sqlite3.h>
+#include <string.h>
+
+struct pm_store_s {
+    sqlite3 *db;
+};
+
+#define PM_EVENT_COMMON_COLUMNS                                                                    \
+    "id TEXT PRIMARY KEY, ts INTEGER NOT NULL, campaign_id INTEGER, traffic_source_id INTEGER,"    \
+    " offer_id INTEGER, lander_id INTEGER, visitor_id TEXT, ip TEXT, user_agent TEXT,"            \
+    " referrer TEXT, language TEXT,"
+#define PM_EVENT_SUB_COLUMNS                                                                       \
+    " sub1 TEXT, sub2 TEXT, sub3 TEXT, sub4 TEXT, sub5 TEXT, sub6 TEXT, sub7 TEXT, sub8 TEXT,"     \
+    " sub9 TEXT, sub10 TEXT, utm_source TEXT, utm_medium TEXT, utm_campaign TEXT,"                \
+    " utm_content TEXT, utm_term TEXT, external_id TEXT,"
+
+/* Version 1: the foundation. Money columns are int64 micro-units with a
+ * currency column beside them. Timestamps are UTC microseconds. */
+static const char schema_v1[] =
+    "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE api_keys(id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL CHECK(role IN ('admin','viewer')), name TEXT,"
+    "  created_at INTEGER NOT NULL, revoked_at INTEGER);"
+    "CREATE TABLE journal_hwm(lineage INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
+    "  offset INTEGER NOT NULL);"
+    "CREATE TABLE traffic_sources(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+    "  postback_url TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL, deleted_at INTEGER);"
+    "CREATE TABLE offers(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+    "  url TEXT NOT NULL, payout_type TEXT NOT NULL, payout_micros INTEGER NOT NULL,"
+    "  payout_currency TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL, deleted_at INTEGER);"
+    "CREATE TABLE landers(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+    "  url TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  deleted_at INTEGER);"
+    "CREATE TABLE campaigns(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+    "  token TEXT NOT NULL UNIQUE, status TEXT NOT NULL DEFAULT 'active'"
+    "  CHECK(status IN ('active','paused')),"
+    "  traffic_source_id INTEGER NOT NULL REFERENCES traffic_sources(id),"
+    "  offer_id INTEGER REFERENCES offers(id), lander_id INTEGER REFERENCES landers(id),"
+    "  cost_model TEXT NOT NULL, cost_micros INTEGER NOT NULL, cost_currency TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);"
+    "CREATE TABLE clicks(" PM_EVENT_COMMON_COLUMNS PM_EVENT_SUB_COLUMNS
+    "  destination_url TEXT, cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT);"
+    "CREATE INDEX clicks_campaign ON clicks(campaign_id, id);"
+    "CREATE TABLE impressions(" PM_EVENT_COMMON_COLUMNS PM_EVENT_SUB_COLUMNS
+    "  cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT);"
+    "CREATE INDEX impressions_campaign ON impressions(campaign_id, id);"
+    "CREATE TABLE conversions(" PM_EVENT_COMMON_COLUMNS PM_EVENT_SUB_COLUMNS
+    "  click_id TEXT NOT NULL, txid TEXT NOT NULL, status TEXT NOT NULL,"
+    "  conversion_type TEXT NOT NULL, method TEXT NOT NULL,"
+    "  revenue_micros INTEGER NOT NULL DEFAULT 0, revenue_currency TEXT,"
+    "  payout_micros INTEGER NOT NULL DEFAULT 0, payout_currency TEXT,"
+    "  cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT);"
+    "CREATE UNIQUE INDEX conversions_offer_txid ON conversions(offer_id, txid);"
+    "CREATE INDEX conversions_campaign ON conversions(campaign_id, id);"
+    "CREATE INDEX conversions_click ON conversions(click_id);"
+    "CREATE TABLE orphan_postbacks(id TEXT PRIMARY KEY, ts INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL, method TEXT NOT NULL, click_id TEXT, txid TEXT, query TEXT,"
+    "  ip TEXT, user_agent TEXT);";
+
+static const char *const migrations[] = {schema_v1};
+
+const char *const pm_store_setting_keys[] = {
+    "fallback_url", "timezone", "ip_v4_prefix", "ip_v6_prefix", "trusted_proxies",
+    "base_url", "currency", "postback_secret", "cookie_days", NULL,
+};
+
+static const char *const setting_defaults[] = {
+    "https://www.example.com/", "UTC", "24", "48", "127.0.0.0/8,::1/128",
+    "", "USD", "", "365", NULL,
+};
+
+const char *pm_store_setting_default(const char *key)
+{
+    for (size_t i = 0; pm_store_setting_keys[i]; i++)
+        if (strcmp(pm_store_setting_keys[i], key) == 0) return setting_defaults[i];
+    return NULL;
+}
+
+static int fail(pm_store_t *s, const char *what)
+{
+    pm_error("store: %s: %s", what, sqlite3_errmsg(s->db));
+    return PM_ESTORE;
+}
+
+int pm_store_exec(pm_store_t *s, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        pm_error("store: %s", err ? err : sqlite3_errmsg(s->db));
+        sqlite3_free(err);
+        return PM_ESTORE;
+    }
+    return PM_OK;
+}
+
+static int user_version(pm_store_t *s, int *v)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "user_version");
+    *v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return PM_OK;
+}
+
+static int migrate(pm_store_t *s)
+{
+    int v = 0, rc = user_version(s, &v);
+    if (rc != PM_OK) return rc;
+    if (v > (int)PM_ARRAY_LEN(migrations)) {
+        pm_error("store: schema version %d is newer than this binary knows (%zu)", v,
+                 PM_ARRAY_LEN(migrations));
+        return PM_ESTORE;
+    }
+    for (; v < (int)PM_ARRAY_LEN(migrations); v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", v + 1);
+        if ((rc = pm_store_begin(s)) != PM_OK) return rc;
+        if ((rc = pm_store_exec(s, migrations[v])) != PM_OK || (rc = pm_store_exec(s, pragma)) != PM_OK) {
+            pm_store_rollback(s);
+            return rc;
+        }
+        if ((rc = pm_store_commit(s)) != PM_OK) return rc;
+    }
+    return PM_OK;
+}
+
+int pm_store_open(const char *path, pm_store_t **out)
+{
+    pm_store_t *s = pm_calloc(1, sizeof(*s));
+    int rc = PM_ESTORE;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+        pm_error("store: cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto out;
+    }
+    sqlite3_busy_timeout(s->db, 10000);
+    rc = pm_store_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                          " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;");
+    if (rc != PM_OK) goto out;
+    rc = migrate(s);
+out:
+    if (rc != PM_OK) {
+        pm_store_close(s);
+        s = NULL;
+    }
+    *out = s;
+    return rc;
+}
+
+void pm_store_close(pm_store_t *s)
+{
+    if (s == NULL) return;
+    sqlite3_close_v2(s->db);
+    pm_free(s);
+}
+
+sqlite3 *pm_store_db(pm_store_t *s) { return s->db; }
+
+int pm_store_begin(pm_store_t *s) { return pm_store_exec(s, "BEGIN IMMEDIATE"); }
+int pm_store_commit(pm_store_t *s) { return pm_store_exec(s, "COMMIT"); }
+
+void pm_store_rollback(pm_store_t *s)
+{
+    if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int pm_store_setting_get(pm_store_t *s, const char *key, char **out)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM settings WHERE key=?", -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "setting_get");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *out = pm_strdup((const char *)sqlite3_column_text(st, 0));
+    } else {
+        const char *def = pm_store_setting_default(key);
+        *out = pm_strdup(def ? def : "");
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? PM_OK : fail(s, "setting_get");
+}
+
+int pm_store_setting_set(pm_store_t *s, const char *key, const char *value)
+{
+    sqlite3_stmt *st = NULL;
+    const char *sql = "INSERT INTO settings(key,value) VALUES(?,?)"
+                      " ON CONFLICT(key) DO UPDATE SET value=excluded.value";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return fail(s, "setting_set");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? PM_OK : fail(s, "setting_set");
+}
+
+/* Keys are "pm_" + 40 base32 characters (200 bits). Only their SHA-256 is
+ * stored: a stolen store does not yield usable keys. */
+#define KEY_CHARS 40
+
+static void key_hash(const char *key, size_t len, unsigned char out[SHA256_DIGEST_LENGTH])
+{
+    SHA256((const unsigned char *)key, len, out);
+}
+
+int pm_store_key_create(pm_store_t *s, const char *role, const char *name, char **key_out)
+{
+    static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+    if (strcmp(role, "admin") != 0 && strcmp(role, "viewer") != 0) return PM_EINVAL;
+    uint8_t rnd[KEY_CHARS];
+    int rc = pm_random_bytes(rnd, sizeof(rnd));
+    if (rc != PM_OK) return rc;
+    char *key = pm_malloc(3 + KEY_CHARS + 1);
+    memcpy(key, "pm_", 3);
+    for (size_t i = 0; i < KEY_CHARS; i++)
+        key[3 + i] = alphabet[rnd[i] & 31];
+    key[3 + KEY_CHARS] = '\0';
+    unsigned char hash[SHA256_DIGEST_LENGTH];
+    key_hash(key, 3 + KEY_CHARS, hash);
+    sqlite3_stmt *st = NULL;
+    const char *sql = "INSERT INTO api_keys(hash, role, name, created_at) VALUES(?,?,?,?)";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        pm_free(key);
+        return fail(s, "key_create");
+    }
+    sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, name ? name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, pm_now());
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        pm_free(key);
+        return fail(s, "key_create");
+    }
+    *key_out = key;
+    return PM_OK;
+}
+
+int pm_store_key_check(pm_store_t *s, const char *key, size_t len, const char **role_out)
+{
+    unsigned char hash[SHA256_DIGEST_LENGTH];
+    key_hash(key, len, hash);
+    sqlite3_stmt *st = NULL;
+    const char *sql = "SELECT role FROM api_keys WHERE hash=? AND revoked_at IS NULL";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return fail(s, "key_check");
+    sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
+    int step = sqlite3_step(st), rc = PM_ENOTFOUND;
+    if (step == SQLITE_ROW) {
+        const char *role = (const char *)sqlite3_column_text(st, 0);
+        *role_out = role && strcmp(role, "admin") == 0 ? "admin" : "viewer";
+        rc = PM_OK;
+    } else if (step != SQLITE_DONE) {
+        rc = fail(s, "key_check");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int pm_store_key_count(pm_store_t *s, int64_t *count)
+{
+    sqlite3_stmt *st = NULL;
+    const char *sql = "SELECT count(*) FROM api_keys WHERE revoked_at IS NULL";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return fail(s, "key_count");
+    int step = sqlite3_step(st);
+    *count = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW ? PM_OK : fail(s, "key_count");
+}
+
+int pm_store_hwm_get(pm_store_t *s, unsigned lineage, uint32_t *seq, uint64_t *offset)
+{
+    sqlite3_stmt *st = NULL;
+    const char *sql = "SELECT seq, offset FROM journal_hwm WHERE lineage=?";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return fail(s, "hwm_get");
+    sqlite3_bind_int64(st, 1, lineage);
+    int step = sqlite3_step(st);
+    *seq = step == SQLITE_ROW ? (uint32_t)sqlite3_column_int64(st, 0) : 0;
+    *offset = step == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 1) : 0;
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? PM_OK : fail(s, "hwm_get");
+}
+
+int pm_store_hwm_set(pm_store_t *s, unsigned lineage, uint32_t seq, uint64_t offset)
+{
+    sqlite3_stmt *st = NULL;
+    const char *sql = "INSERT INTO journal_hwm(lineage, seq, offset) VALUES(?,?,?)"
+                      " ON CONFLICT(lineage) DO UPDATE SET seq=excluded.seq, offset=excluded.offset";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return fail(s, "hwm_set");
+    sqlite3_bind_int64(st, 1, lineage);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)offset);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? PM_OK : fail(s, "hwm_set");
+}

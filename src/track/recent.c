@@ -1,0 +1,161 @@
+/*
+ * recent.c: the sharded map of recently journaled events (see pm/recent.h).
+ * Each shard is a chained hash table that doubles when its load passes 1;
+ * an entry is one allocation holding key and value.
+ */
+#include "pm/recent.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define SHARDS 64
+
+typedef struct entry_s {
+    struct entry_s *next;
+    uint64_t hash;
+    uint32_t klen, vlen;
+    unsigned char data[]; /* key then value */
+} entry_t;
+
+typedef struct shard_s {
+    pthread_mutex_t mu;
+    entry_t **slots;
+    size_t nslots, count;
+} shard_t;
+
+struct pm_recent_s {
+    shard_t shards[SHARDS];
+    size_t max_per_shard;
+    _Atomic size_t count;
+};
+
+/* FNV-1a over the key, then a final mix so shard and slot bits differ. */
+static uint64_t hash_key(const void *key, size_t len)
+{
+    const unsigned char *p = key;
+    uint64_t h = UINT64_C(1469598103934665603);
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * UINT64_C(1099511628211);
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    return h ^ (h >> 33);
+}
+
+pm_recent_t *pm_recent_create(size_t max_entries)
+{
+    pm_recent_t *r = pm_calloc(1, sizeof(*r));
+    r->max_per_shard = max_entries / SHARDS + 1;
+    for (size_t i = 0; i < SHARDS; i++) {
+        pthread_mutex_init(&r->shards[i].mu, NULL);
+        r->shards[i].nslots = 64;
+        r->shards[i].slots = pm_calloc(64, sizeof(entry_t *));
+    }
+    return r;
+}
+
+void pm_recent_destroy(pm_recent_t *r)
+{
+    if (r == NULL) return;
+    for (size_t i = 0; i < SHARDS; i++) {
+        shard_t *s = &r->shards[i];
+        for (size_t j = 0; j < s->nslots; j++) {
+            for (entry_t *e = s->slots[j], *next; e; e = next) {
+                next = e->next;
+                pm_free(e);
+            }
+        }
+        pm_free(s->slots);
+        pthread_mutex_destroy(&s->mu);
+    }
+    pm_free(r);
+}
+
+static shard_t *shard_of(pm_recent_t *r, uint64_t h) { return &r->shards[h >> 58]; }
+
+static entry_t **find(shard_t *s, uint64_t h, const void *key, size_t klen)
+{
+    entry_t **pp = &s->slots[h & (s->nslots - 1)];
+    for (; *pp; pp = &(*pp)->next) {
+        entry_t *e = *pp;
+        if (e->hash == h && e->klen == klen && memcmp(e->data, key, klen) == 0) break;
+    }
+    return pp;
+}
+
+static void grow(shard_t *s)
+{
+    size_t n = s->nslots * 2;
+    entry_t **slots = pm_calloc(n, sizeof(entry_t *));
+    for (size_t i = 0; i < s->nslots; i++) {
+        for (entry_t *e = s->slots[i], *next; e; e = next) {
+            next = e->next;
+            e->next = slots[e->hash & (n - 1)];
+            slots[e->hash & (n - 1)] = e;
+        }
+    }
+    pm_free(s->slots);
+    s->slots = slots;
+    s->nslots = n;
+}
+
+int pm_recent_put(pm_recent_t *r, const void *key, size_t klen, const void *val, size_t vlen, pm_buf_t *existing)
+{
+    uint64_t h = hash_key(key, klen);
+    shard_t *s = shard_of(r, h);
+    int rc = PM_OK;
+    pthread_mutex_lock(&s->mu);
+    entry_t **pp = find(s, h, key, klen);
+    if (*pp) {
+        rc = PM_EEXIST;
+        if (existing && pm_buf_append(existing, (*pp)->data + (*pp)->klen, (*pp)->vlen) != PM_OK) rc = PM_ETOOBIG;
+        goto out;
+    }
+    if (s->count >= r->max_per_shard) {
+        rc = PM_ETOOBIG;
+        goto out;
+    }
+    entry_t *e = pm_malloc(sizeof(*e) + klen + vlen);
+    e->hash = h;
+    e->klen = (uint32_t)klen;
+    e->vlen = (uint32_t)vlen;
+    memcpy(e->data, key, klen);
+    memcpy(e->data + klen, val, vlen);
+    e->next = NULL;
+    *pp = e;
+    if (++s->count > s->nslots) grow(s);
+    atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
+out:
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int pm_recent_get(pm_recent_t *r, const void *key, size_t klen, pm_buf_t *out)
+{
+    uint64_t h = hash_key(key, klen);
+    shard_t *s = shard_of(r, h);
+    int rc = PM_ENOTFOUND;
+    pthread_mutex_lock(&s->mu);
+    entry_t *e = *find(s, h, key, klen);
+    if (e) rc = pm_buf_append(out, e->data + e->klen, e->vlen);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void pm_recent_remove(pm_recent_t *r, const void *key, size_t klen)
+{
+    uint64_t h = hash_key(key, klen);
+    shard_t *s = shard_of(r, h);
+    pthread_mutex_lock(&s->mu);
+    entry_t **pp = find(s, h, key, klen);
+    entry_t *e = *pp;
+    if (e) {
+        *pp = e->next;
+        s->count--;
+        atomic_fetch_sub_explicit(&r->count, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&s->mu);
+    pm_free(e);
+}
+
+size_t pm_recent_count(pm_recent_t *r) { return atomic_load_explicit(&r->count, memory_order_relaxed); }

@@ -1,0 +1,798 @@
+/*
+ * track.c: the tracking endpoints (see pm/track.h).
+ *
+ * The click path is the hot one (tens of thousands per second per core):
+ * it allocates only for the parsed query string and the response headers,
+ * formats into per-tracker scratch space reset on every request, and does
+ * one write(2) to the journal. Postbacks additionally look up their click
+ * (the shared recent map first, then the store) and dedupe on
+ * (offer, transaction id) before they are journaled and fsync'd.
+ */
+#include "pm/track.h"
+#include "pm/macro.h"
+#include "pm/qs.h"
+#include "pm/text.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SCRATCH_SIZE (48u << 10)
+#define MAX_URL 8192
+#define CAP_UA 512
+#define CAP_REFERRER 1024
+#define CAP_LANGUAGE 128
+#define CAP_PARAM 256
+#define CAP_TXID 128
+#define CAP_ORPHAN_QUERY 2048
+
+const unsigned char pm_track_gif[43] = {
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00,
+    0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
+
+typedef struct counters_s {
+    _Atomic uint64_t clicks, impressions, conversions, duplicates, orphans, fallbacks, journal_errors;
+} counters_t;
+
+struct pm_track_s {
+    pm_journal_t *journal;
+    pm_store_t *store;
+    pm_track_shared_t *shared;
+    pm_idgen_t ids;
+    pm_buf_t rec;  /* the encoded record of the current request */
+    pm_buf_t url;  /* the destination URL being built */
+    pm_buf_t tmp;  /* the click record copied out of the shared map */
+    pm_buf_t dup;  /* a duplicate conversion's record copied out of it */
+    sqlite3_stmt *click_by_id, *conversion_by_key;
+    counters_t n;
+    size_t used;   /* bump allocator over scratch, reset per request */
+    char scratch[SCRATCH_SIZE];
+};
+
+static void count(_Atomic uint64_t *c) { atomic_fetch_add_explicit(c, 1, memory_order_relaxed); }
+
+pm_track_t *pm_track_create(pm_journal_t *journal, pm_store_t *store, pm_track_shared_t *shared)
+{
+    pm_track_t *t = pm_calloc(1, sizeof(*t));
+    t->journal = journal;
+    t->store = store;
+    t->shared = shared;
+    pm_idgen_init(&t->ids);
+    pm_buf_init(&t->rec, PM_JOURNAL_MAX_RECORD);
+    pm_buf_init(&t->url, MAX_URL);
+    pm_buf_init(&t->tmp, PM_JOURNAL_MAX_RECORD);
+    pm_buf_init(&t->dup, PM_JOURNAL_MAX_RECORD);
+    return t;
+}
+
+void pm_track_destroy(pm_track_t *t)
+{
+    if (t == NULL) return;
+    sqlite3_finalize(t->click_by_id);
+    sqlite3_finalize(t->conversion_by_key);
+    pm_buf_free(&t->rec);
+    pm_buf_free(&t->url);
+    pm_buf_free(&t->tmp);
+    pm_buf_free(&t->dup);
+    pm_free(t);
+}
+
+void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out)
+{
+    out->clicks += atomic_load(&t->n.clicks);
+    out->impressions += atomic_load(&t->n.impressions);
+    out->conversions += atomic_load(&t->n.conversions);
+    out->duplicate_postbacks += atomic_load(&t->n.duplicates);
+    out->orphan_postbacks += atomic_load(&t->n.orphans);
+    out->fallback_redirects += atomic_load(&t->n.fallbacks);
+    out->journal_errors += atomic_load(&t->n.journal_errors);
+}
+
+/* --- request-scoped helpers -------------------------------------------- */
+
+static char *scratch(pm_track_t *t, size_t n)
+{
+    if (n > SCRATCH_SIZE - t->used) return NULL;
+    char *p = t->scratch + t->used;
+    t->used += n;
+    return p;
+}
+
+/* Store a sanitized copy (at most `cap` bytes) of untrusted text in field f. */
+static void set_text(pm_track_t *t, pm_event_t *ev, pm_event_str_t f, const char *p, size_t len, size_t cap)
+{
+    if (p == NULL || len == 0) return;
+    char *out = scratch(t, cap + 1);
+    if (out == NULL) return;
+    size_t n = pm_text_sanitize(p, len, out, cap + 1, NULL);
+    pm_event_set(ev, f, out, n);
+}
+
+static void record_visitor(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req, pm_event_t *ev)
+{
+    pm_ip_t ip = pm_ip_client(&req->peer, req->x_forwarded_for.p, req->x_forwarded_for.len, req->x_real_ip.p,
+                              req->x_real_ip.len, set->trusted, set->ntrusted);
+    pm_ip_truncate(&ip, set->ip_v4_prefix, set->ip_v6_prefix);
+    char *text = scratch(t, PM_IP_STR_MAX);
+    if (text) pm_event_set(ev, PM_EVS_IP, text, pm_ip_format(&ip, text));
+    set_text(t, ev, PM_EVS_USER_AGENT, req->user_agent.p, req->user_agent.len, CAP_UA);
+    set_text(t, ev, PM_EVS_REFERRER, req->referer.p, req->referer.len, CAP_REFERRER);
+    set_text(t, ev, PM_EVS_LANGUAGE, req->accept_language.p, req->accept_language.len, CAP_LANGUAGE);
+}
+
+/* sub1..sub10, utm_*, external_id: captured verbatim (sanitized, capped). */
+static void record_params(pm_track_t *t, const pm_qs_t *qs, pm_event_t *ev)
+{
+    for (int f = PM_EVS_SUB1; f <= PM_EVS_EXTERNAL_ID; f++) {
+        size_t len;
+        const char *v = pm_qs_get(qs, pm_event_str_name((pm_event_str_t)f), &len);
+        if (v) set_text(t, ev, (pm_event_str_t)f, v, len, CAP_PARAM);
+    }
+}
+
+static bool cookie_id(const pm_http_req_t *req, const char *name, pm_id_t *out)
+{
+    if (req->cookie.len == 0) return false;
+    pm_qs_t c;
+    pm_qs_parse_cookies(&c, req->cookie.p, req->cookie.len);
+    size_t len;
+    const char *v = pm_qs_get(&c, name, &len);
+    bool ok = v && pm_id_parse(v, len, out) == PM_OK;
+    pm_qs_free(&c);
+    return ok;
+}
+
+static void set_cookie(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req, pm_http_res_t *res,
+                       const char *name, const pm_id_t *id)
+{
+    char value[256], text[PM_ID_LEN + 1];
+    bool https = req->tls || pm_slice_eq(req->x_forwarded_proto, "https");
+    pm_id_format(id, text);
+    /* Cross-site pixels need SameSite=None, which browsers accept only with
+     * Secure, i.e. over https. */
+    int n = snprintf(value, sizeof(value), "%s=%s; Max-Age=%d; Path=/; HttpOnly; %s", name, text,
+                     set->cookie_days * 86400, https ? "SameSite=None; Secure" : "SameSite=Lax");
+    pm_http_res_header(res, "set-cookie", value, (size_t)n);
+}
+
+static void redirect(pm_http_res_t *res, const char *url, size_t len)
+{
+    res->status = 302;
+    pm_http_res_header(res, "location", url, len);
+    pm_http_res_header(res, "cache-control", "no-store", 8);
+}
+
+static void fallback(pm_track_t *t, const pm_settings_t *set, pm_http_res_t *res)
+{
+    count(&t->n.fallbacks);
+    redirect(res, set->fallback_url, strlen(set->fallback_url));
+}
+
+/* Append the record to the journal. On failure the event is lost to the
+ * store, so it is counted where /metrics shows it. */
+static int journal(pm_track_t *t, const pm_event_t *ev, uint64_t *lsn)
+{
+    pm_buf_reset(&t->rec);
+    int rc = pm_event_encode(ev, &t->rec);
+    if (rc == PM_OK) rc = pm_journal_append(t->journal, t->rec.data, t->rec.len, lsn);
+    if (rc != PM_OK) {
+        count(&t->n.journal_errors);
+        pm_error("track: journal append failed: %s", pm_strerror(rc));
+    }
+    return rc;
+}
+
+/* --- macros -------------------------------------------------------------- */
+
+typedef struct macro_ctx_s {
+    const pm_event_t *ev;
+    char click[PM_ID_LEN + 1], visitor[PM_ID_LEN + 1];
+    char campaign[24], source[24], offer[24], lander[24];
+    const char *offer_url;
+    size_t offer_url_len;
+} macro_ctx_t;
+
+static bool name_is(const char *name, size_t len, const char *lit)
+{
+    return strlen(lit) == len && memcmp(name, lit, len) == 0;
+}
+
+static bool resolve_macro(void *arg, const char *name, size_t len, const char **value, size_t *vlen)
+{
+    macro_ctx_t *c = arg;
+    const char *v = NULL;
+    if (name_is(name, len, "clickid") || name_is(name, len, "click_id")) v = c->click;
+    else if (name_is(name, len, "visitor_id")) v = c->visitor;
+    else if (name_is(name, len, "campaign_id")) v = c->campaign;
+    else if (name_is(name, len, "traffic_source_id")) v = c->source;
+    else if (name_is(name, len, "offer_id")) v = c->offer;
+    else if (name_is(name, len, "lander_id")) v = c->lander;
+    else if (name_is(name, len, "offer_url")) {
+        *value = c->offer_url;
+        *vlen = c->offer_url_len;
+        return true;
+    }
+    if (v) {
+        *value = v;
+        *vlen = strlen(v);
+        return true;
+    }
+    for (int f = PM_EVS_SUB1; f <= PM_EVS_EXTERNAL_ID; f++) {
+        if (name_is(name, len, pm_event_str_name((pm_event_str_t)f))) {
+            *value = c->ev->s[f].p;
+            *vlen = c->ev->s[f].len;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void ref_text(char *out, size_t cap, int64_t id)
+{
+    if (id) snprintf(out, cap, "%lld", (long long)id);
+    else out[0] = '\0';
+}
+
+/* Macro values for a click `ev` sent to offer `offer_id`. */
+static void macro_init(macro_ctx_t *c, const pm_event_t *ev, int64_t offer_id)
+{
+    memset(c, 0, sizeof(*c));
+    c->ev = ev;
+    pm_id_format(&ev->id, c->click);
+    pm_id_format(&ev->visitor_id, c->visitor);
+    ref_text(c->campaign, sizeof(c->campaign), ev->campaign_id);
+    ref_text(c->source, sizeof(c->source), ev->traffic_source_id);
+    ref_text(c->offer, sizeof(c->offer), offer_id);
+    ref_text(c->lander, sizeof(c->lander), ev->lander_id);
+}
+
+/* Where the visitor goes: the lander when the campaign has one (with
+ * {offer_url} pointing at /go so the hop to the offer is tracked), else the
+ * offer. The URL is left in t->url. */
+static int build_destination(pm_track_t *t, const pm_settings_t *set, const pm_campaign_t *k, const pm_event_t *ev)
+{
+    macro_ctx_t c;
+    char go[MAX_URL / 4];
+    macro_init(&c, ev, ev->offer_id);
+    int n = snprintf(go, sizeof(go), "%s/go?clickid=%s", set->base_url, c.click);
+    c.offer_url = go;
+    c.offer_url_len = n < 0 || (size_t)n >= sizeof(go) ? 0 : (size_t)n;
+    const char *tpl = k->lander ? k->lander->url : k->offer->url;
+    pm_buf_reset(&t->url);
+    return pm_macro_expand(&t->url, tpl, strlen(tpl), resolve_macro, &c, true);
+}
+
+/* --- clicks and impressions --------------------------------------------- */
+
+static const pm_campaign_t *live_campaign(const pm_config_t *cfg, pm_slice_t token)
+{
+    const pm_campaign_t *k = token.len ? pm_config_campaign_by_token(cfg, token.p, token.len) : NULL;
+    return k && k->active ? k : NULL;
+}
+
+static void visitor_event(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req,
+                          const pm_campaign_t *k, const pm_qs_t *qs, pm_event_t *ev)
+{
+    ev->ts = pm_now();
+    ev->id = pm_id_next(&t->ids, ev->ts);
+    if (!cookie_id(req, "pmv", &ev->visitor_id)) ev->visitor_id = pm_id_next(&t->ids, ev->ts);
+    ev->campaign_id = k->id;
+    ev->traffic_source_id = k->source->id;
+    ev->offer_id = k->offer ? k->offer->id : 0;
+    ev->lander_id = k->lander ? k->lander->id : 0;
+    record_visitor(t, set, req, ev);
+    record_params(t, qs, ev);
+}
+
+void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, pm_slice_t token,
+                    pm_http_res_t *res)
+{
+    const pm_settings_t *set = pm_config_settings(cfg);
+    const pm_campaign_t *k = live_campaign(cfg, token);
+    if (k == NULL || (k->offer == NULL && k->lander == NULL)) {
+        fallback(t, set, res);
+        return;
+    }
+    t->used = 0;
+    pm_qs_t qs;
+    pm_qs_parse(&qs, req->query.p, req->query.len);
+    pm_event_t ev = {.type = PM_EV_CLICK};
+    visitor_event(t, set, req, k, &qs, &ev);
+    if (k->cost_model == PM_COST_CPC) ev.cost = k->cost;
+    uint64_t lsn;
+    if (build_destination(t, set, k, &ev) != PM_OK) {
+        pm_qs_free(&qs);
+        fallback(t, set, res);
+        return;
+    }
+    pm_event_set(&ev, PM_EVS_DEST_URL, t->url.data, t->url.len);
+    if (journal(t, &ev, &lsn) == PM_OK) {
+        count(&t->n.clicks);
+        /* Full map: postbacks for this click will find it in the store. */
+        pm_ignore_rc(pm_recent_put(t->shared->clicks, ev.id.b, sizeof(ev.id.b), t->rec.data, t->rec.len, NULL));
+    }
+    redirect(res, t->url.data, t->url.len);
+    set_cookie(t, set, req, res, "pmv", &ev.visitor_id);
+    set_cookie(t, set, req, res, "pmc", &ev.id);
+    pm_qs_free(&qs);
+}
+
+void pm_track_impression(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, pm_slice_t token,
+                         pm_http_res_t *res)
+{
+    const pm_settings_t *set = pm_config_settings(cfg);
+    const pm_campaign_t *k = live_campaign(cfg, token);
+    t->used = 0;
+    pm_qs_t qs;
+    pm_qs_parse(&qs, req->query.p, req->query.len);
+    size_t fmt_len;
+    const char *fmt = pm_qs_get(&qs, "fmt", &fmt_len);
+    bool no_content = fmt && fmt_len == 3 && memcmp(fmt, "204", 3) == 0;
+    if (k) {
+        pm_event_t ev = {.type = PM_EV_IMPRESSION};
+        visitor_event(t, set, req, k, &qs, &ev);
+        if (k->cost_model == PM_COST_CPM && pm_money_muldiv(k->cost.micros, 1, 1000, &ev.cost.micros) == PM_OK)
+            ev.cost.currency = k->cost.currency;
+        uint64_t lsn;
+        if (journal(t, &ev, &lsn) == PM_OK) count(&t->n.impressions);
+        set_cookie(t, set, req, res, "pmv", &ev.visitor_id);
+    }
+    pm_http_res_header(res, "cache-control", "no-store", 8);
+    res->status = no_content ? 204 : 200;
+    if (!no_content) {
+        res->content_type = "image/gif";
+        pm_ignore_rc(pm_buf_append(&res->body, pm_track_gif, sizeof(pm_track_gif)));
+    }
+    pm_qs_free(&qs);
+}
+
+/* --- click and conversion lookups ---------------------------------------- */
+
+static int prepare(pm_track_t *t, sqlite3_stmt **st, const char *sql)
+{
+    if (*st) return PM_OK;
+    if (sqlite3_prepare_v3(pm_store_db(t->store), sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK)
+        return PM_OK;
+    pm_error("track: prepare: %s", sqlite3_errmsg(pm_store_db(t->store)));
+    return PM_ESTORE;
+}
+
+/* Copy a text column into scratch and into field f. */
+static void col_field(pm_track_t *t, sqlite3_stmt *st, int i, pm_event_t *ev, pm_event_str_t f)
+{
+    const unsigned char *p = sqlite3_column_text(st, i);
+    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    if (p == NULL || n == 0) return;
+    char *out = scratch(t, n + 1);
+    if (out == NULL) return;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    pm_event_set(ev, f, out, n);
+}
+
+static void col_id(sqlite3_stmt *st, int i, pm_id_t *out)
+{
+    const unsigned char *p = sqlite3_column_text(st, i);
+    if (p == NULL || pm_id_parse((const char *)p, (size_t)sqlite3_column_bytes(st, i), out) != PM_OK)
+        memset(out, 0, sizeof(*out));
+}
+
+static void col_currency(sqlite3_stmt *st, int i, pm_currency_t *out)
+{
+    const unsigned char *p = sqlite3_column_text(st, i);
+    memset(out, 0, sizeof(*out));
+    if (p) snprintf(out->code, sizeof(out->code), "%s", (const char *)p);
+}
+
+/* The visitor fields a conversion inherits from its click, in the column
+ * order of the SELECT below (after ts and the four entity ids). */
+static const pm_event_str_t click_fields[] = {
+    PM_EVS_IP,         PM_EVS_USER_AGENT, PM_EVS_REFERRER,     PM_EVS_LANGUAGE,    PM_EVS_SUB1,
+    PM_EVS_SUB2,       PM_EVS_SUB3,       PM_EVS_SUB4,         PM_EVS_SUB5,        PM_EVS_SUB6,
+    PM_EVS_SUB7,       PM_EVS_SUB8,       PM_EVS_SUB9,         PM_EVS_SUB10,       PM_EVS_UTM_SOURCE,
+    PM_EVS_UTM_MEDIUM, PM_EVS_UTM_CAMPAIGN, PM_EVS_UTM_CONTENT, PM_EVS_UTM_TERM,   PM_EVS_EXTERNAL_ID,
+};
+
+/* Find click `id`: first among the recently journaled, then in the store.
+ * On PM_OK *click holds it (strings in scratch or t->tmp). */
+static int find_click(pm_track_t *t, const pm_id_t *id, pm_event_t *click)
+{
+    pm_buf_reset(&t->tmp);
+    if (pm_recent_get(t->shared->clicks, id->b, sizeof(id->b), &t->tmp) == PM_OK)
+        return pm_event_decode(t->tmp.data, t->tmp.len, click) == PM_OK ? PM_OK : PM_ENOTFOUND;
+    int rc = prepare(t, &t->click_by_id,
+                     "SELECT ts, campaign_id, traffic_source_id, offer_id, lander_id, visitor_id, ip, user_agent,"
+                     " referrer, language, sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9, sub10,"
+                     " utm_source, utm_medium, utm_campaign, utm_content, utm_term, external_id"
+                     " FROM clicks WHERE id=?");
+    if (rc != PM_OK) return rc;
+    char text[PM_ID_LEN + 1];
+    pm_id_format(id, text);
+    sqlite3_stmt *st = t->click_by_id;
+    sqlite3_bind_text(st, 1, text, PM_ID_LEN, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        memset(click, 0, sizeof(*click));
+        click->type = PM_EV_CLICK;
+        click->id = *id;
+        click->ts = sqlite3_column_int64(st, 0);
+        click->campaign_id = sqlite3_column_int64(st, 1);
+        click->traffic_source_id = sqlite3_column_int64(st, 2);
+        click->offer_id = sqlite3_column_int64(st, 3);
+        click->lander_id = sqlite3_column_int64(st, 4);
+        col_id(st, 5, &click->visitor_id);
+        for (size_t i = 0; i < PM_ARRAY_LEN(click_fields); i++)
+            col_field(t, st, 6 + (int)i, click, click_fields[i]);
+    }
+    sqlite3_reset(st);
+    return step == SQLITE_ROW ? PM_OK : step == SQLITE_DONE ? PM_ENOTFOUND : PM_ESTORE;
+}
+
+/* A conversion already stored under (offer, txid), rebuilt far enough to
+ * give the same answer as the first time. */
+static int find_stored_conversion(pm_track_t *t, int64_t offer_id, pm_str_t txid, pm_event_t *conv)
+{
+    int rc = prepare(t, &t->conversion_by_key,
+                     "SELECT id, click_id, status, conversion_type, revenue_micros, revenue_currency, txid"
+                     " FROM conversions WHERE offer_id IS ? AND txid=?");
+    if (rc != PM_OK) return rc;
+    sqlite3_stmt *st = t->conversion_by_key;
+    if (offer_id) sqlite3_bind_int64(st, 1, offer_id);
+    else sqlite3_bind_null(st, 1);
+    sqlite3_bind_text(st, 2, txid.p, (int)txid.len, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        memset(conv, 0, sizeof(*conv));
+        conv->type = PM_EV_CONVERSION;
+        col_id(st, 0, &conv->id);
+        col_id(st, 1, &conv->click_id);
+        col_field(t, st, 2, conv, PM_EVS_STATUS);
+        col_field(t, st, 3, conv, PM_EVS_CONV_TYPE);
+        conv->revenue.micros = sqlite3_column_int64(st, 4);
+        col_currency(st, 5, &conv->revenue.currency);
+        col_field(t, st, 6, conv, PM_EVS_TXID);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return step == SQLITE_ROW ? PM_OK : step == SQLITE_DONE ? PM_ENOTFOUND : PM_ESTORE;
+}
+
+/* The dedupe key of a conversion: offer id (8 bytes) then the txid. */
+static size_t conversion_key(int64_t offer_id, pm_str_t txid, unsigned char *out, size_t cap)
+{
+    size_t n = sizeof(offer_id) + txid.len;
+    if (n > cap) return 0;
+    memcpy(out, &offer_id, sizeof(offer_id));
+    memcpy(out + sizeof(offer_id), txid.p, txid.len);
+    return n;
+}
+
+void pm_track_forget(pm_track_shared_t *shared, const pm_event_t *ev)
+{
+    if (ev->type == PM_EV_CLICK) {
+        pm_recent_remove(shared->clicks, ev->id.b, sizeof(ev->id.b));
+    } else if (ev->type == PM_EV_CONVERSION) {
+        unsigned char key[sizeof(int64_t) + CAP_TXID + PM_ID_LEN + 40];
+        size_t n = conversion_key(ev->offer_id, ev->s[PM_EVS_TXID], key, sizeof(key));
+        if (n) pm_recent_remove(shared->conversions, key, n);
+    }
+}
+
+/* --- conversions ------------------------------------------------------- */
+
+/* A postback's parameters, each under its usual names across trackers. */
+static const char *param(const pm_qs_t *qs, const char *const *names, size_t *len)
+{
+    for (; *names; names++) {
+        const char *v = pm_qs_get(qs, *names, len);
+        if (v) return v;
+    }
+    *len = 0;
+    return NULL;
+}
+
+static const char *const p_clickid[] = {"clickid", "click_id", "cid", NULL};
+static const char *const p_payout[] = {"payout", "revenue", NULL};
+static const char *const p_txid[] = {"txid", "transaction_id", NULL};
+static const char *const p_status[] = {"status", NULL};
+static const char *const p_type[] = {"type", NULL};
+static const char *const p_currency[] = {"currency", NULL};
+static const char *const p_secret[] = {"secret", NULL};
+
+/* The conversion statuses a postback may report. */
+static const char *normal_status(const char *v, size_t len)
+{
+    static const char *const names[] = {"approved", "pending", "rejected"};
+    if (v == NULL || len == 0) return "approved";
+    for (size_t i = 0; i < PM_ARRAY_LEN(names); i++)
+        if (pm_text_ieq(v, len, names[i], strlen(names[i]))) return names[i];
+    return NULL;
+}
+
+static bool valid_type(const char *v, size_t len)
+{
+    if (len == 0 || len > 32) return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+    }
+    return true;
+}
+
+typedef struct postback_s {
+    pm_qs_t qs;
+    bool pixel;
+    const char *reason, *field; /* set when rejected */
+    int status;                 /* HTTP status of a rejection */
+    char message[160];
+} postback_t;
+
+static void reject(postback_t *pb, int status, const char *reason, const char *field, const char *msg)
+{
+    pb->status = status;
+    pb->reason = reason;
+    pb->field = field;
+    snprintf(pb->message, sizeof(pb->message), "%s", msg);
+}
+
+/* Record an unattributable postback for the data-quality report and answer
+ * it: JSON error for servers, the GIF for pixels (browsers see no errors). */
+static void orphan(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, postback_t *pb,
+                   const pm_id_t *click_id, pm_http_res_t *res)
+{
+    const pm_settings_t *set = pm_config_settings(cfg);
+    pm_event_t ev = {.type = PM_EV_ORPHAN};
+    ev.ts = pm_now();
+    ev.id = pm_id_next(&t->ids, ev.ts);
+    if (click_id) ev.click_id = *click_id;
+    pm_event_set(&ev, PM_EVS_REASON, pb->reason, strlen(pb->reason));
+    pm_event_set(&ev, PM_EVS_METHOD, pb->pixel ? "pixel" : "postback", pb->pixel ? 5 : 8);
+    set_text(t, &ev, PM_EVS_QUERY, req->query.p, req->query.len, CAP_ORPHAN_QUERY);
+    if (req->body.len && ev.s[PM_EVS_QUERY].len == 0)
+        set_text(t, &ev, PM_EVS_QUERY, req->body.p, req->body.len, CAP_ORPHAN_QUERY);
+    size_t len;
+    const char *txid = param(&pb->qs, p_txid, &len);
+    if (txid) set_text(t, &ev, PM_EVS_TXID, txid, len, CAP_TXID);
+    record_visitor(t, set, req, &ev);
+    uint64_t lsn;
+    if (journal(t, &ev, &lsn) == PM_OK) count(&t->n.orphans);
+    if (pb->pixel) {
+        res->status = 200;
+        res->content_type = "image/gif";
+        pm_ignore_rc(pm_buf_append(&res->body, pm_track_gif, sizeof(pm_track_gif)));
+        return;
+    }
+    pm_http_res_error(res, pb->status, pb->reason, pb->field, "%s", pb->message);
+}
+
+/* The answer to a conversion, identical for its first and repeated
+ * postbacks: it is built from the recorded conversion alone. */
+static void answer(const pm_event_t *conv, bool pixel, pm_http_res_t *res)
+{
+    res->status = 200;
+    if (pixel) {
+        res->content_type = "image/gif";
+        pm_ignore_rc(pm_buf_append(&res->body, pm_track_gif, sizeof(pm_track_gif)));
+        return;
+    }
+    char conv_id[PM_ID_LEN + 1], click_id[PM_ID_LEN + 1], amount[PM_MONEY_STR_MAX];
+    pm_id_format(&conv->id, conv_id);
+    pm_id_format(&conv->click_id, click_id);
+    pm_money_format(conv->revenue.micros, amount);
+    const pm_str_t *s = conv->s;
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s#, s:s#, s:s#, s:{s:s, s:s}}", "result", "accepted",
+                          "conversion_id", conv_id, "click_id", click_id, "txid", s[PM_EVS_TXID].p ? s[PM_EVS_TXID].p : "",
+                          (int)s[PM_EVS_TXID].len, "status", s[PM_EVS_STATUS].p ? s[PM_EVS_STATUS].p : "",
+                          (int)s[PM_EVS_STATUS].len, "type", s[PM_EVS_CONV_TYPE].p ? s[PM_EVS_CONV_TYPE].p : "",
+                          (int)s[PM_EVS_CONV_TYPE].len, "revenue", "amount", amount, "currency",
+                          conv->revenue.currency.code);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (text) pm_http_res_json(res, 200, text, strlen(text));
+    else pm_http_res_error(res, 500, "internal", NULL, "cannot format the answer");
+    free(text);
+    json_decref(j);
+}
+
+/* Parameters come from a form body on POST, else from the query string
+ * (also when a POST body holds no parameters at all). */
+static void parse_params(const pm_http_req_t *req, postback_t *pb)
+{
+    if (req->body.len) {
+        pm_qs_parse(&pb->qs, req->body.p, req->body.len);
+        if (pb->qs.count) return;
+        pm_qs_free(&pb->qs);
+    }
+    pm_qs_parse(&pb->qs, req->query.p, req->query.len);
+}
+
+/* Fill the money and labels of conversion `ev` from the postback; false
+ * (with pb rejected) on a malformed value. */
+static bool conversion_values(pm_track_t *t, const pm_config_t *cfg, postback_t *pb, pm_event_t *ev)
+{
+    size_t len;
+    const char *v = param(&pb->qs, p_status, &len);
+    const char *status = normal_status(v, len);
+    if (status == NULL) {
+        reject(pb, 400, "invalid_status", "status", "status must be approved, pending or rejected");
+        return false;
+    }
+    pm_event_set(ev, PM_EVS_STATUS, status, strlen(status));
+    v = param(&pb->qs, p_type, &len);
+    if (v && !valid_type(v, len)) {
+        reject(pb, 400, "invalid_type", "type", "type must be 1-32 characters of a-z, 0-9, _ or -");
+        return false;
+    }
+    if (v) set_text(t, ev, PM_EVS_CONV_TYPE, v, len, 32);
+    else pm_event_set(ev, PM_EVS_CONV_TYPE, "conversion", 10);
+    const pm_offer_t *offer = ev->offer_id ? pm_config_offer_by_id(cfg, ev->offer_id) : NULL;
+    if (offer) ev->revenue = offer->payout;
+    else ev->revenue.currency = pm_config_settings(cfg)->currency;
+    const char *why = "not a decimal amount";
+    v = param(&pb->qs, p_payout, &len);
+    if (v && len && pm_money_parse(v, len, false, &ev->revenue.micros, &why) != PM_OK) {
+        snprintf(pb->message, sizeof(pb->message), "payout: %s", why);
+        reject(pb, 400, "invalid_payout", "payout", pb->message);
+        return false;
+    }
+    v = param(&pb->qs, p_currency, &len);
+    if (v && len && pm_currency_parse(v, len, &ev->revenue.currency) != PM_OK) {
+        reject(pb, 400, "invalid_currency", "currency", "currency must be an ISO 4217 code");
+        return false;
+    }
+    v = param(&pb->qs, p_txid, &len);
+    if (v && len > CAP_TXID) {
+        reject(pb, 400, "invalid_txid", "txid", "txid is longer than 128 characters");
+        return false;
+    }
+    return true;
+}
+
+/* The transaction id: as sent, or "<click id>:<type>" when the advertiser
+ * sends none, so a repeated postback for the same click and type is still
+ * recognised as the same conversion. */
+static void conversion_txid(pm_track_t *t, postback_t *pb, pm_event_t *ev)
+{
+    size_t len;
+    const char *v = param(&pb->qs, p_txid, &len);
+    if (v && len) {
+        set_text(t, ev, PM_EVS_TXID, v, len, CAP_TXID);
+        return;
+    }
+    const pm_str_t *type = &ev->s[PM_EVS_CONV_TYPE];
+    char *p = scratch(t, PM_ID_LEN + 2 + type->len);
+    if (p == NULL) return;
+    pm_id_format(&ev->click_id, p);
+    p[PM_ID_LEN] = ':';
+    memcpy(p + PM_ID_LEN + 1, type->p, type->len);
+    pm_event_set(ev, PM_EVS_TXID, p, PM_ID_LEN + 1 + type->len);
+}
+
+/* The conversion inherits who, where and from which campaign from its
+ * click: reports by sub-id or source need no join. */
+static void inherit_click(pm_event_t *ev, const pm_event_t *click)
+{
+    ev->click_id = click->id;
+    ev->visitor_id = click->visitor_id;
+    ev->campaign_id = click->campaign_id;
+    ev->traffic_source_id = click->traffic_source_id;
+    ev->offer_id = click->offer_id;
+    ev->lander_id = click->lander_id;
+    for (size_t i = 0; i < PM_ARRAY_LEN(click_fields); i++)
+        ev->s[click_fields[i]] = click->s[click_fields[i]];
+}
+
+static bool click_from_request(const pm_http_req_t *req, postback_t *pb, pm_id_t *id, bool *present)
+{
+    size_t len;
+    const char *v = param(&pb->qs, p_clickid, &len);
+    *present = v && len;
+    if (*present) return pm_id_parse(v, len, id) == PM_OK;
+    *present = pb->pixel && cookie_id(req, "pmc", id);
+    return *present;
+}
+
+/* Journal a new conversion unless (offer, txid) is known; answer either way.
+ * The map entry doubles as a reservation against a concurrent duplicate on
+ * another event loop. */
+static void record_conversion(pm_track_t *t, pm_event_t *ev, bool pixel, pm_http_res_t *res)
+{
+    unsigned char key[sizeof(int64_t) + CAP_TXID + PM_ID_LEN + 40];
+    size_t klen = conversion_key(ev->offer_id, ev->s[PM_EVS_TXID], key, sizeof(key));
+    pm_event_t prior;
+    if (find_stored_conversion(t, ev->offer_id, ev->s[PM_EVS_TXID], &prior) == PM_OK) {
+        count(&t->n.duplicates);
+        answer(&prior, pixel, res);
+        return;
+    }
+    pm_buf_reset(&t->rec);
+    if (pm_event_encode(ev, &t->rec) != PM_OK) {
+        pm_http_res_error(res, 400, "too_big", NULL, "postback too large");
+        return;
+    }
+    pm_buf_reset(&t->dup);
+    int put = klen ? pm_recent_put(t->shared->conversions, key, klen, t->rec.data, t->rec.len, &t->dup) : PM_ETOOBIG;
+    if (put == PM_EEXIST && pm_event_decode(t->dup.data, t->dup.len, &prior) == PM_OK) {
+        count(&t->n.duplicates);
+        answer(&prior, pixel, res);
+        return;
+    }
+    uint64_t lsn;
+    if (pm_journal_append(t->journal, t->rec.data, t->rec.len, &lsn) != PM_OK) {
+        count(&t->n.journal_errors);
+        if (put == PM_OK) pm_recent_remove(t->shared->conversions, key, klen);
+        pm_http_res_error(res, 503, "unavailable", NULL, "the conversion could not be recorded; retry later");
+        return;
+    }
+    count(&t->n.conversions);
+    pm_journal_request_sync(t->journal);
+    res->wait_lsn = lsn;
+    answer(ev, pixel, res);
+}
+
+void pm_track_conversion(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, bool pixel,
+                         pm_http_res_t *res)
+{
+    const pm_settings_t *set = pm_config_settings(cfg);
+    postback_t pb = {.pixel = pixel};
+    pm_id_t click_id;
+    bool present;
+    size_t len;
+    t->used = 0;
+    parse_params(req, &pb);
+    const char *secret = param(&pb.qs, p_secret, &len);
+    pm_event_t click, ev = {.type = PM_EV_CONVERSION};
+    if (!pixel && set->postback_secret[0] &&
+        (secret == NULL || strlen(set->postback_secret) != len || memcmp(secret, set->postback_secret, len) != 0)) {
+        reject(&pb, 403, "bad_secret", "secret", "the postback secret is missing or wrong");
+    } else if (!click_from_request(req, &pb, &click_id, &present)) {
+        if (present) reject(&pb, 404, "unknown_click", "clickid", "the click id is not a perfmark click id");
+        else reject(&pb, 400, "missing_clickid", "clickid", "clickid is required");
+    } else if (find_click(t, &click_id, &click) != PM_OK) {
+        reject(&pb, 404, "unknown_click", "clickid", "no click with this id");
+    } else {
+        inherit_click(&ev, &click);
+        if (conversion_values(t, cfg, &pb, &ev)) {
+            ev.ts = pm_now();
+            ev.id = pm_id_next(&t->ids, ev.ts);
+            pm_event_set(&ev, PM_EVS_METHOD, pixel ? "pixel" : "postback", pixel ? 5 : 8);
+            conversion_txid(t, &pb, &ev);
+            const pm_campaign_t *k = pm_config_campaign_by_id(cfg, ev.campaign_id);
+            if (k && k->cost_model == PM_COST_CPA && strcmp(ev.s[PM_EVS_STATUS].p, "approved") == 0)
+                ev.cost = k->cost;
+            record_conversion(t, &ev, pixel, res);
+        }
+    }
+    if (pb.reason) orphan(t, cfg, req, &pb, present ? &click_id : NULL, res);
+    pm_qs_free(&pb.qs);
+}
+
+/* GET /go: the lander's link to the offer. The click (from ?clickid= or the
+ * visitor's cookie) tells which campaign, hence which offer. */
+void pm_track_go(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, pm_http_res_t *res)
+{
+    const pm_settings_t *set = pm_config_settings(cfg);
+    postback_t pb = {.pixel = true};
+    pm_id_t click_id;
+    bool present;
+    pm_event_t click;
+    t->used = 0;
+    pm_qs_parse(&pb.qs, req->query.p, req->query.len);
+    const pm_campaign_t *k = NULL;
+    if (click_from_request(req, &pb, &click_id, &present) && find_click(t, &click_id, &click) == PM_OK)
+        k = pm_config_campaign_by_id(cfg, click.campaign_id);
+    if (k == NULL || k->offer == NULL) {
+        fallback(t, set, res);
+    } else {
+        macro_ctx_t c;
+        macro_init(&c, &click, k->offer->id);
+        pm_buf_reset(&t->url);
+        if (pm_macro_expand(&t->url, k->offer->url, strlen(k->offer->url), resolve_macro, &c, true) == PM_OK)
+            redirect(res, t->url.data, t->url.len);
+        else
+            fallback(t, set, res);
+    }
+    pm_qs_free(&pb.qs);
+}

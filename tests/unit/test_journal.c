@@ -1,0 +1,602 @@
+/*
+ * test_journal.c: the journal, end to end on real files under /tmp.
+ * Appends come back from scans in order across rotations; a reopen starts a
+ * new segment; corruption mid-file is skipped and counted; a torn tail is
+ * reported (complete scans) or waited for (live scans); the syncer reports
+ * increasing LSNs; a reader thread tailing a live journal sees only whole
+ * records; listing sorts segments and ignores everything else.
+ *
+ * Every record i carries i in its first 4 bytes and a pattern derived from
+ * i after it, so a scan can check order and content without a copy.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "pm/journal.h"
+
+#define HDR PM_JOURNAL_HEADER
+
+/* --- fixtures ------------------------------------------------------------- */
+
+static int setup_dir(void **state)
+{
+    char *dir = strdup("/tmp/pmj-test-XXXXXX");
+    if (!mkdtemp(dir)) return -1;
+    *state = dir;
+    pm_log_set_level(PM_LOG_ERROR); /* the skips we provoke warn by design */
+    return 0;
+}
+
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[1024];
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (unlink(path) != 0) remove_tree(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static int teardown_dir(void **state)
+{
+    remove_tree(*state);
+    free(*state);
+    return 0;
+}
+
+/* --- records -------------------------------------------------------------- */
+
+static size_t record_len(uint32_t i) { return 4 + (i * 37u) % 300u; }
+
+static void make_record(uint32_t i, uint8_t *out)
+{
+    size_t len = record_len(i);
+    memcpy(out, &i, 4);
+    for (size_t k = 4; k < len; k++)
+        out[k] = (uint8_t)(i * 31u + k);
+}
+
+static bool record_ok(const uint8_t *p, size_t len, uint32_t *index)
+{
+    uint8_t want[512];
+    if (len < 4) return false;
+    memcpy(index, p, 4);
+    if (record_len(*index) != len) return false;
+    make_record(*index, want);
+    return memcmp(want, p, len) == 0;
+}
+
+static pm_journal_t *open_journal(const char *dir, unsigned lineage, uint64_t segment_max)
+{
+    pm_journal_config_t cfg = {.dir = dir, .lineage = lineage, .segment_max = segment_max};
+    pm_journal_t *j = NULL;
+    assert_int_equal(pm_journal_open(&cfg, &j), PM_OK);
+    assert_non_null(j);
+    return j;
+}
+
+/* Append records [first, first + n); returns the last LSN. */
+static uint64_t append_range(pm_journal_t *j, uint32_t first, uint32_t n)
+{
+    uint8_t rec[512];
+    uint64_t lsn = 0, prev;
+    pm_journal_stats_t st;
+    pm_journal_stats(j, &st);
+    prev = st.bytes;
+    for (uint32_t i = first; i < first + n; i++) {
+        make_record(i, rec);
+        assert_int_equal(pm_journal_append(j, rec, record_len(i), &lsn), PM_OK);
+        assert_true(lsn == prev + HDR + record_len(i));
+        prev = lsn;
+    }
+    return lsn;
+}
+
+/* What a scan saw. Records must come in increasing index order. */
+typedef struct seen_s {
+    uint32_t count;
+    uint32_t indices[4096];
+    uint64_t ends[4096];
+    int stop_at; /* return non-zero at this count (-1: never) */
+    int bad;
+} seen_t;
+
+static int collect(void *ctx, const uint8_t *payload, size_t len, uint64_t end_offset)
+{
+    seen_t *s = ctx;
+    uint32_t index;
+    if (s->stop_at >= 0 && s->count == (uint32_t)s->stop_at) return 7;
+    if (!record_ok(payload, len, &index) || s->count >= 4096) {
+        s->bad++;
+        return 0;
+    }
+    s->indices[s->count] = index;
+    s->ends[s->count++] = end_offset;
+    return 0;
+}
+
+static void scan_all(const char *path, uint64_t from, bool complete, seen_t *s, pm_journal_scan_t *res)
+{
+    memset(s, 0, sizeof(*s));
+    s->stop_at = -1;
+    assert_int_equal(pm_journal_scan(path, from, UINT64_MAX, complete, collect, s, res), PM_OK);
+    assert_int_equal(s->bad, 0);
+    assert_int_equal(res->records, s->count);
+}
+
+static uint64_t file_size(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return (uint64_t)st.st_size;
+}
+
+static void xor_byte(const char *path, uint64_t off, uint8_t mask)
+{
+    int fd = open(path, O_RDWR);
+    uint8_t c;
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, &c, 1, (off_t)off), 1);
+    c ^= mask;
+    assert_int_equal(pwrite(fd, &c, 1, (off_t)off), 1);
+    close(fd);
+}
+
+/* One segment holding records [0, n): its path in `path`, scan into s. */
+static void write_one_segment(const char *dir, uint32_t n, char *path, seen_t *s)
+{
+    pm_journal_t *j = open_journal(dir, 0, 0);
+    uint32_t seq;
+    uint64_t off;
+    append_range(j, 0, n);
+    pm_journal_written(j, &seq, &off);
+    pm_journal_close(j);
+    pm_journal_segment_path(dir, 0, seq, path, 512);
+    assert_true(file_size(path) == off);
+    pm_journal_scan_t res;
+    scan_all(path, 0, true, s, &res);
+    assert_int_equal(s->count, n);
+}
+
+/* --- tests ---------------------------------------------------------------- */
+
+static void test_round_trip_across_rotation(void **state)
+{
+    const char *dir = *state;
+    pm_journal_t *j = open_journal(dir, 0, 4096);
+    uint64_t lsn = append_range(j, 0, 2000);
+    pm_journal_stats_t st;
+    pm_journal_stats(j, &st);
+    assert_true(st.records == 2000 && st.bytes == lsn && st.write_errors == 0);
+    pm_journal_close(j);
+
+    pm_jsegment_t *segs;
+    size_t n;
+    assert_int_equal(pm_journal_list(dir, &segs, &n), PM_OK);
+    assert_true(n > 50);
+    uint32_t next = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        seen_t s;
+        pm_journal_scan_t res;
+        assert_true(i == 0 || segs[i].seq == segs[i - 1].seq + 1);
+        assert_true(file_size(segs[i].path) <= 4096);
+        scan_all(segs[i].path, 0, true, &s, &res);
+        assert_true(res.corrupt == 0 && !res.torn_tail && res.end_offset == file_size(segs[i].path));
+        for (uint32_t k = 0; k < s.count; k++)
+            assert_int_equal(s.indices[k], next++);
+        total += res.end_offset;
+    }
+    assert_int_equal(next, 2000);
+    assert_true(total == lsn);
+    free(segs);
+}
+
+static void test_reopen_gives_new_segment(void **state)
+{
+    const char *dir = *state;
+    uint32_t seq1, seq2, seq3;
+    uint64_t off;
+    pm_journal_t *j = open_journal(dir, 0, 0);
+    append_range(j, 0, 3);
+    pm_journal_written(j, &seq1, &off);
+    pm_journal_close(j);
+
+    j = open_journal(dir, 0, 0);
+    pm_journal_written(j, &seq2, &off);
+    assert_int_equal(seq2, seq1 + 1);
+    assert_true(off == 0);
+    assert_int_equal(pm_journal_lineage(j), 0);
+    append_range(j, 3, 1);
+    pm_journal_close(j);
+
+    j = open_journal(dir, 7, 0); /* another lineage numbers on its own */
+    pm_journal_written(j, &seq3, &off);
+    assert_int_equal(seq3, 1);
+    pm_journal_close(j);
+
+    pm_jsegment_t *segs;
+    size_t n;
+    assert_int_equal(pm_journal_list(dir, &segs, &n), PM_OK);
+    assert_int_equal(n, 3);
+    assert_true(segs[0].seq == seq1 && segs[1].seq == seq2 && segs[2].lineage == 7);
+    free(segs);
+}
+
+static void test_scan_from_middle_and_limit(void **state)
+{
+    const char *dir = *state;
+    char path[512];
+    seen_t all, s;
+    pm_journal_scan_t res;
+    write_one_segment(dir, 100, path, &all);
+
+    scan_all(path, all.ends[49], true, &s, &res);
+    assert_int_equal(s.count, 50);
+    assert_int_equal(s.indices[0], 50);
+    assert_true(res.end_offset == file_size(path) && res.corrupt == 0);
+
+    memset(&s, 0, sizeof(s));
+    s.stop_at = -1;
+    assert_int_equal(pm_journal_scan(path, 0, all.ends[9], false, collect, &s, &res), PM_OK);
+    assert_true(s.count == 10 && res.end_offset == all.ends[9]);
+
+    /* A callback that stops the scan gets its value back; end_offset is
+     * before the refused record, so resuming delivers it again. */
+    memset(&s, 0, sizeof(s));
+    s.stop_at = 20;
+    assert_int_equal(pm_journal_scan(path, 0, UINT64_MAX, true, collect, &s, &res), 7);
+    assert_true(res.records == 20 && res.end_offset == all.ends[19]);
+
+    assert_true(pm_journal_scan("/nonexistent/x.pmj", 0, UINT64_MAX, true, collect, &s, &res) == -ENOENT);
+}
+
+/* Flip one byte of record 50 (magic, length, crc or payload): exactly that
+ * record is skipped and counted, the ones after it still arrive. */
+static void test_corrupt_byte_mid_file(void **state)
+{
+    const char *dir = *state;
+    static const struct {
+        uint32_t at;
+        uint8_t mask;
+    } hits[] = {{0, 0xFF}, {1, 0x01}, {5, 0x01}, {6, 0x10}, {9, 0x80}, {HDR + 2, 0x04}};
+    char path[512];
+    seen_t all, s;
+    write_one_segment(dir, 100, path, &all);
+    uint64_t start = all.ends[49], rec = all.ends[50] - all.ends[49];
+    for (size_t h = 0; h < PM_ARRAY_LEN(hits); h++) {
+        pm_journal_scan_t res;
+        xor_byte(path, start + hits[h].at, hits[h].mask);
+        scan_all(path, 0, true, &s, &res);
+        assert_int_equal(s.count, 99);
+        assert_int_equal(s.indices[49], 49);
+        assert_int_equal(s.indices[50], 51);
+        assert_true(res.corrupt == 1 && res.corrupt_bytes == rec && !res.torn_tail);
+        assert_true(res.end_offset == file_size(path));
+        xor_byte(path, start + hits[h].at, hits[h].mask); /* heal for the next case */
+    }
+    /* Two regions, one of them the very first record. */
+    pm_journal_scan_t res;
+    xor_byte(path, 0, 0x01);
+    xor_byte(path, all.ends[79] + HDR, 0x01);
+    scan_all(path, 0, true, &s, &res);
+    assert_true(s.count == 98 && s.indices[0] == 1 && res.corrupt == 2);
+}
+
+static void test_torn_tail(void **state)
+{
+    const char *dir = *state;
+    char path[512];
+    seen_t all, s;
+    pm_journal_scan_t res;
+    write_one_segment(dir, 100, path, &all);
+    uint64_t last = all.ends[98], size = all.ends[99];
+
+    /* Cut inside the payload, then inside the header. */
+    const uint64_t cuts[] = {size - 5, last + 6, last + 1};
+    for (size_t c = 0; c < PM_ARRAY_LEN(cuts); c++) {
+        assert_int_equal(truncate(path, (off_t)cuts[c]), 0);
+        scan_all(path, 0, true, &s, &res);
+        assert_int_equal(s.count, 99);
+        assert_true(res.torn_tail && res.torn_offset == last && res.torn_bytes == cuts[c] - last);
+        assert_true(res.end_offset == cuts[c] && res.corrupt == 0);
+    }
+    /* Zeros after the last record (preallocation, a crash): a torn tail. */
+    assert_int_equal(truncate(path, (off_t)(last + 4096)), 0);
+    scan_all(path, 0, true, &s, &res);
+    assert_true(s.count == 99 && res.torn_tail && res.torn_bytes == 4096);
+}
+
+static void test_live_scan_stops_before_partial(void **state)
+{
+    const char *dir = *state;
+    char path[512];
+    seen_t all, s;
+    pm_journal_scan_t res;
+    write_one_segment(dir, 100, path, &all);
+    uint64_t last = all.ends[98], size = all.ends[99];
+    uint8_t tail[512];
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_true(pread(fd, tail, size - last, (off_t)last) == (ssize_t)(size - last));
+    assert_int_equal(ftruncate(fd, (off_t)(size - 5)), 0);
+
+    scan_all(path, 0, false, &s, &res);
+    assert_int_equal(s.count, 99);
+    assert_true(!res.torn_tail && res.corrupt == 0 && res.end_offset == last);
+
+    /* The writer finishes the record: resuming delivers it. */
+    assert_true(pwrite(fd, tail, size - last, (off_t)last) == (ssize_t)(size - last));
+    close(fd);
+    scan_all(path, res.end_offset, false, &s, &res);
+    assert_true(s.count == 1 && s.indices[0] == 99 && res.end_offset == size);
+}
+
+/* --- syncing -------------------------------------------------------------- */
+
+typedef struct sync_seen_s {
+    _Atomic uint64_t last;
+    _Atomic uint64_t calls;
+    _Atomic int decreasing;
+} sync_seen_t;
+
+static void on_synced(void *arg, uint64_t lsn)
+{
+    sync_seen_t *s = arg;
+    if (lsn <= atomic_load(&s->last)) atomic_store(&s->decreasing, 1);
+    atomic_store(&s->last, lsn);
+    atomic_fetch_add(&s->calls, 1);
+}
+
+static bool wait_synced(pm_journal_t *j, uint64_t lsn)
+{
+    for (int i = 0; i < 5000; i++) {
+        if (pm_journal_synced_lsn(j) >= lsn) return true;
+        usleep(1000);
+    }
+    return false;
+}
+
+static void test_on_synced_after_request(void **state)
+{
+    const char *dir = *state;
+    sync_seen_t seen = {0};
+    pm_journal_config_t cfg = {
+        .dir = dir, .sync_interval_us = 60 * 1000000, .on_synced = on_synced, .on_synced_arg = &seen};
+    pm_journal_t *j;
+    assert_int_equal(pm_journal_open(&cfg, &j), PM_OK);
+    for (uint32_t round = 0; round < 20; round++) {
+        uint64_t lsn = append_range(j, round * 10, 10);
+        pm_journal_request_sync(j);
+        pm_journal_request_sync(j); /* a second ask while one is pending is free */
+        assert_true(wait_synced(j, lsn));
+        /* synced_lsn is stored before the callback runs: wait for both. */
+        for (int i = 0; i < 5000 && atomic_load(&seen.last) < lsn; i++)
+            usleep(1000);
+        assert_true(atomic_load(&seen.last) >= lsn);
+    }
+    pm_journal_stats_t st;
+    pm_journal_stats(j, &st);
+    assert_true(st.fsyncs >= 1 && st.fsyncs <= 20);
+    pm_journal_request_sync(j); /* nothing new: no fsync */
+    usleep(20000);
+    pm_journal_stats_t st2;
+    pm_journal_stats(j, &st2);
+    assert_true(st2.fsyncs == st.fsyncs);
+    uint64_t lsn = append_range(j, 1000, 5); /* close syncs what is pending */
+    pm_journal_close(j);
+    assert_true(atomic_load(&seen.last) == lsn);
+    assert_int_equal(atomic_load(&seen.decreasing), 0);
+}
+
+static void test_periodic_sync(void **state)
+{
+    const char *dir = *state;
+    sync_seen_t seen = {0};
+    pm_journal_config_t cfg = {
+        .dir = dir, .sync_interval_us = 2000, .on_synced = on_synced, .on_synced_arg = &seen};
+    pm_journal_t *j;
+    assert_int_equal(pm_journal_open(&cfg, &j), PM_OK);
+    uint64_t lsn = append_range(j, 0, 50);
+    assert_true(wait_synced(j, lsn)); /* no request: the interval does it */
+    pm_journal_close(j);
+    assert_int_equal(atomic_load(&seen.decreasing), 0);
+}
+
+/* --- a reader thread tailing the writer ------------------------------------ */
+
+#define TAIL_RECORDS 20000
+
+typedef struct tail_s {
+    pm_journal_t *j;
+    const char *dir;
+    uint32_t next;     /* index expected next */
+    int errors;        /* cmocka asserts are for the main thread only */
+    uint64_t corrupt;
+} tail_t;
+
+static int tail_record(void *ctx, const uint8_t *payload, size_t len, uint64_t end_offset)
+{
+    tail_t *t = ctx;
+    uint32_t index;
+    if (!record_ok(payload, len, &index) || index != t->next) t->errors++;
+    t->next = index + 1;
+    return 0;
+}
+
+/* Scan one segment from *pos: a finished one to its end, the live one up
+ * to the written offset. */
+static void tail_segment(tail_t *t, uint32_t seq, uint64_t *pos, uint64_t limit, bool complete)
+{
+    char path[512];
+    pm_journal_scan_t res;
+    pm_journal_segment_path(t->dir, 0, seq, path, sizeof(path));
+    if (pm_journal_scan(path, *pos, limit, complete, tail_record, t, &res) != PM_OK) t->errors++;
+    if (res.torn_tail) t->errors++;
+    t->corrupt += res.corrupt;
+    *pos = res.end_offset;
+}
+
+static void *tail_main(void *arg)
+{
+    tail_t *t = arg;
+    uint32_t cur = 0, seq;
+    uint64_t pos = 0, off;
+    pm_journal_written(t->j, &cur, &off);
+    while (t->next < TAIL_RECORDS && t->errors == 0) {
+        pm_journal_written(t->j, &seq, &off);
+        for (; cur < seq; cur++, pos = 0)
+            tail_segment(t, cur, &pos, UINT64_MAX, true);
+        tail_segment(t, cur, &pos, off, false);
+        if (pos != off) t->errors++; /* written offsets fall on record boundaries */
+        sched_yield();
+    }
+    return NULL;
+}
+
+static void test_concurrent_reader(void **state)
+{
+    const char *dir = *state;
+    pm_journal_t *j = open_journal(dir, 0, 64 * 1024);
+    tail_t t = {.j = j, .dir = dir};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, tail_main, &t), 0);
+    append_range(j, 0, TAIL_RECORDS);
+    pm_journal_request_sync(j);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    pm_journal_close(j);
+    assert_int_equal(t.errors, 0);
+    assert_int_equal(t.next, TAIL_RECORDS);
+    assert_true(t.corrupt == 0);
+}
+
+/* --- listing and limits ---------------------------------------------------- */
+
+static void touch(const char *dir, const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+static void test_list_orders_and_ignores_junk(void **state)
+{
+    const char *dir = *state;
+    static const char *const names[] = {
+        "L002-0000000003.pmj", "L001-0000000010.pmj", "L001-0000000002.pmj", "L1000-0000000001.pmj",
+        /* junk */
+        "foo", "L001-0000000002.pmj.tmp", "L01-0000000001.pmj", "L001-000000001.pmj", "L001-00000000011.pmj",
+        "X001-0000000001.pmj", "L001-0000000001.pmJ", "L-01-0000000001.pmj", "L001-+000000001.pmj",
+        "L001-9999999999.pmj", ".L001-0000000001.pmj"};
+    for (size_t i = 0; i < PM_ARRAY_LEN(names); i++)
+        touch(dir, names[i]);
+    char sub[1024];
+    snprintf(sub, sizeof(sub), "%s/L003-0000000001.pmj", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+
+    pm_jsegment_t *segs;
+    size_t n;
+    assert_int_equal(pm_journal_list(dir, &segs, &n), PM_OK);
+    assert_int_equal(n, 4);
+    assert_true(segs[0].lineage == 1 && segs[0].seq == 2);
+    assert_true(segs[1].lineage == 1 && segs[1].seq == 10);
+    assert_true(segs[2].lineage == 2 && segs[2].seq == 3);
+    assert_true(segs[3].lineage == 1000 && segs[3].seq == 1);
+    char want[512];
+    pm_journal_segment_path(dir, 1, 10, want, sizeof(want));
+    assert_string_equal(segs[1].path, want);
+    pm_free(segs);
+
+    char missing[1024];
+    snprintf(missing, sizeof(missing), "%s/nope", dir);
+    assert_int_equal(pm_journal_list(missing, &segs, &n), PM_OK);
+    assert_int_equal(n, 0);
+    pm_free(segs);
+}
+
+/* ctx: size_t[2] = {lengths seen..., next slot}; keeps the last two. */
+static int note_len(void *ctx, const uint8_t *payload, size_t len, uint64_t end_offset)
+{
+    size_t *lens = ctx;
+    if (len == PM_JOURNAL_MAX_RECORD && payload[len - 1] == 0xAB) lens[0] = len;
+    else lens[1] = len;
+    return 0;
+}
+
+static void test_append_limits(void **state)
+{
+    const char *dir = *state;
+    pm_journal_t *j = open_journal(dir, 0, 0);
+    uint8_t *big = calloc(1, (size_t)PM_JOURNAL_MAX_RECORD + 1);
+    uint64_t lsn = 0;
+    assert_int_equal(pm_journal_append(j, big, (size_t)PM_JOURNAL_MAX_RECORD + 1, &lsn), PM_ETOOBIG);
+    big[PM_JOURNAL_MAX_RECORD - 1] = 0xAB;
+    assert_int_equal(pm_journal_append(j, big, PM_JOURNAL_MAX_RECORD, &lsn), PM_OK);
+    assert_int_equal(pm_journal_append(j, "", 0, &lsn), PM_OK);
+    assert_true(lsn == 2 * HDR + PM_JOURNAL_MAX_RECORD);
+    uint32_t seq;
+    uint64_t off;
+    pm_journal_written(j, &seq, &off);
+    pm_journal_close(j);
+    free(big);
+
+    char path[512];
+    pm_journal_segment_path(dir, 0, seq, path, sizeof(path));
+    pm_journal_scan_t res;
+    size_t lens[2] = {0, 1};
+    assert_int_equal(pm_journal_scan(path, 0, UINT64_MAX, true, note_len, lens, &res), PM_OK);
+    assert_true(res.records == 2 && res.end_offset == off && res.corrupt == 0);
+    assert_true(lens[0] == PM_JOURNAL_MAX_RECORD && lens[1] == 0);
+}
+
+static void test_open_fails_cleanly(void **state)
+{
+    const char *dir = *state;
+    char file[1024];
+    snprintf(file, sizeof(file), "%s/plain", dir);
+    touch(dir, "plain");
+    pm_journal_config_t cfg = {.dir = file};
+    pm_journal_t *j = (pm_journal_t *)&cfg;
+    assert_true(pm_journal_open(&cfg, &j) < 0);
+    assert_null(j);
+    pm_journal_close(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip_across_rotation, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_reopen_gives_new_segment, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_scan_from_middle_and_limit, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_corrupt_byte_mid_file, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_torn_tail, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_live_scan_stops_before_partial, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_on_synced_after_request, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_periodic_sync, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_concurrent_reader, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_list_orders_and_ignores_junk, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_append_limits, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_open_fails_cleanly, setup_dir, teardown_dir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
