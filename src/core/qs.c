@@ -24,9 +24,9 @@
 #define KEY_ROOM (PM_QS_MAX_KEY + 4)
 #define VALUE_ROOM (PM_QS_MAX_VALUE + 4)
 #define PARAM_ROOM (KEY_ROOM + 1 + VALUE_ROOM + 1)
-/* Decoded bytes looked at per field. Past this much input a value has either
- * filled its cap or is mostly dropped control characters; either way it is
- * counted as truncated. */
+/* Decoded bytes looked at per field that needs decoding. Past this much a
+ * value has either filled its cap or is mostly dropped control characters;
+ * either way it is counted as truncated. */
 #define SCRATCH_MAX (4 * VALUE_ROOM)
 
 typedef struct parse_s {
@@ -41,7 +41,10 @@ static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
 static void parse_begin(parse_t *p, pm_qs_t *qs, size_t len, bool decode)
 {
-    memset(qs, 0, sizeof(*qs));
+    /* Not the whole pm_qs_t: params past `count` are never read, and
+     * clearing 2 KiB per click is measurable. */
+    qs->count = qs->dropped = qs->truncated = 0;
+    qs->storage = NULL;
     memset(p, 0, sizeof(*p));
     p->qs = qs;
     p->decode = decode;
@@ -89,7 +92,8 @@ static size_t decode_field(parse_t *p, const char *s, size_t len, bool *cut)
 static size_t put_field(parse_t *p, const char *s, size_t len, size_t room, bool *cut)
 {
     *cut = false;
-    if (p->decode) {
+    /* Most fields have nothing to decode: sanitize straight from the input. */
+    if (p->decode && (memchr(s, '%', len) || memchr(s, '+', len))) {
         len = decode_field(p, s, len, cut);
         s = p->scratch;
     }

@@ -42,37 +42,81 @@ static size_t utf8_seq_len(const unsigned char *s, size_t avail)
 
 static bool is_control(unsigned char c) { return c < 0x20 || c == 0x7F; }
 
+static bool is_printable_ascii(unsigned char c) { return c >= 0x20 && c < 0x7F; }
+
+#define BYTES(x) (UINT64_C(0x0101010101010101) * (x))
+
+/* Whether all 8 bytes of w are printable ASCII, by the bit tricks of
+ * "Bit Twiddling Hacks" (haszero/hasless): exact for "any byte" questions. */
+static bool word_is_printable(uint64_t w)
+{
+    uint64_t high = w & BYTES(0x80);
+    uint64_t below_space = (w - BYTES(0x20)) & ~w & BYTES(0x80);
+    uint64_t del = w ^ BYTES(0x7F);
+    uint64_t has_del = (del - BYTES(0x01)) & ~del & BYTES(0x80);
+    return (high | below_space | has_del) == 0;
+}
+
+/* Length of the run of printable ASCII at s, at most `max`. User agents and
+ * URLs are long runs of it, so whole words are checked first. */
+static size_t ascii_run(const unsigned char *s, size_t len, size_t max)
+{
+    size_t n = 0, lim = len < max ? len : max;
+    uint64_t w;
+    while (n + 8 <= lim) {
+        memcpy(&w, s + n, 8);
+        if (!word_is_printable(w)) break;
+        n += 8;
+    }
+    while (n < lim && is_printable_ascii(s[n]))
+        n++;
+    return n;
+}
+
+/* What a non-ASCII-printable sequence at s becomes: sets *src and *src_len to
+ * the bytes to write and returns how many input bytes it stands for. */
+static size_t translate(const unsigned char *s, size_t avail, const char **src, size_t *src_len)
+{
+    size_t n = utf8_seq_len(s, avail);
+    if (n == 0) {
+        *src = replacement; /* every invalid byte gets its own U+FFFD */
+        *src_len = sizeof(replacement);
+        return 1;
+    }
+    *src = (const char *)s;
+    *src_len = n;
+    if (is_control(s[0])) {
+        *src = " ";
+        *src_len = s[0] == '\t';
+    }
+    return n;
+}
+
 size_t pm_text_sanitize(const char *in, size_t in_len, char *out, size_t out_cap, bool *changed)
 {
     const unsigned char *s = (const unsigned char *)in;
-    size_t i = 0, o = 0, room = out_cap ? out_cap - 1 : 0;
+    size_t i = 0, o = 0, room = out_cap - 1;
     bool chg = false;
+    if (PM_NEVER(out_cap == 0)) { /* outside the contract: no room even for the NUL */
+        if (changed) *changed = in_len > 0;
+        return 0;
+    }
     while (i < in_len) {
-        if (s[i] >= 0x20 && s[i] < 0x7F) {
-            /* Printable ASCII, the overwhelming case: no decoding. */
-            if (o == room) break;
-            out[o++] = (char)s[i++];
-            continue;
-        }
-        size_t n = utf8_seq_len(s + i, in_len - i);
-        const char *src = (const char *)s + i;
-        size_t src_len = n;
-        if (n == 0) {
-            src = replacement;
-            src_len = sizeof(replacement);
-            n = 1; /* every invalid byte gets its own U+FFFD */
-            chg = true;
-        } else if (is_control(s[i])) {
-            chg = true;
-            src = " ";
-            src_len = s[i] == '\t';
-        }
+        /* Printable ASCII is the overwhelming case: copy whole runs. */
+        size_t run = ascii_run(s + i, in_len - i, room - o);
+        memcpy(out + o, s + i, run);
+        o += run;
+        i += run;
+        if (i == in_len || is_printable_ascii(s[i])) break; /* done, or out of room */
+        const char *src;
+        size_t src_len, n = translate(s + i, in_len - i, &src, &src_len);
         if (src_len > room - o) break;
-        if (src_len) memcpy(out + o, src, src_len);
+        memcpy(out + o, src, src_len);
+        chg |= src != (const char *)s + i;
         o += src_len;
         i += n;
     }
-    if (out_cap) out[o] = '\0';
+    out[o] = '\0';
     if (changed) *changed = chg || i < in_len;
     return o;
 }

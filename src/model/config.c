@@ -197,7 +197,8 @@ const pm_campaign_t *pm_config_campaign_by_token(const pm_config_t *c, const cha
     size_t at = token_hash(token, len) & (c->token_slots - 1);
     for (uint32_t idx; (idx = c->by_token[at]) != 0; at = (at + 1) & (c->token_slots - 1)) {
         const pm_campaign_t *k = &c->campaigns[idx - 1];
-        if (strncmp(k->token, token, len) == 0 && k->token[len] == '\0') return k;
+        /* The token comes from the URL and may hold NULs: compare bytes. */
+        if (strlen(k->token) == len && memcmp(k->token, token, len) == 0) return k;
     }
     return NULL;
 }

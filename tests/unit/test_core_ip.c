@@ -151,6 +151,10 @@ static void test_cidr_parse(void **state)
     assert_int_equal(c.prefix, 104);
     c = cidr_of("0.0.0.0/0");
     assert_int_equal(c.prefix, 96);
+    assert_true(c.net.v4);
+    c = cidr_of("::ffff:1.2.3.4/8"); /* masks to a v6 network: no longer v4 */
+    assert_false(c.net.v4);
+    expect_format(&c.net, "::");
     const char *bad[] = {"10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/+8", "/8",
                          "10.0.0.0/8/8", "10.0.0.0/ 8", "10.0.0.0/0008", "10.0.0/8", "x/8"};
     for (size_t i = 0; i < PM_ARRAY_LEN(bad); i++)

@@ -94,6 +94,36 @@ static void test_output_never_overruns(void **state)
     }
 }
 
+/* Every byte value at every position of a printable run: the word-at-a-time
+ * fast path must agree with the byte-wise rules. */
+static void test_each_byte_in_a_run(void **state)
+{
+    char in[24], out[64], want[64];
+    for (int b = 0; b < 256; b++) {
+        for (size_t at = 0; at < sizeof(in); at++) {
+            memset(in, 'a', sizeof(in));
+            in[at] = (char)b;
+            size_t w = at;
+            memset(want, 'a', at);
+            if (b >= 0x20 && b < 0x7f) {
+                want[w++] = (char)b;
+            } else if (b == '\t') {
+                want[w++] = ' ';
+            } else if (b >= 0x80) {
+                memcpy(want + w, FFFD, 3); /* a lone lead or continuation byte */
+                w += 3;
+            }
+            memset(want + w, 'a', sizeof(in) - at - 1);
+            w += sizeof(in) - at - 1;
+            bool changed;
+            size_t n = pm_text_sanitize(in, sizeof(in), out, sizeof(out), &changed);
+            assert_int_equal(n, w);
+            assert_memory_equal(out, want, w);
+            assert_int_equal(changed, !(b >= 0x20 && b < 0x7f));
+        }
+    }
+}
+
 static void test_is_clean(void **state)
 {
     assert_true(pm_text_is_clean(S("")));
@@ -125,6 +155,7 @@ int main(void)
         cmocka_unit_test(test_invalid_bytes_each_replaced),
         cmocka_unit_test(test_truncation_at_char_boundary),
         cmocka_unit_test(test_output_never_overruns),
+        cmocka_unit_test(test_each_byte_in_a_run),
         cmocka_unit_test(test_is_clean),
         cmocka_unit_test(test_ieq),
     };

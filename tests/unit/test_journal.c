@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cmocka.h>
 
@@ -350,6 +351,198 @@ static void test_live_scan_stops_before_partial(void **state)
     assert_true(s.count == 1 && s.indices[0] == 99 && res.end_offset == size);
 }
 
+/* --- large segments against a reference scanner ----------------------------
+ * Files larger than the scan window (2 MiB) with random damage, scanned by
+ * pm_journal_scan and by a naive whole-file scanner that resynchronises one
+ * byte at a time: both must agree on every record and every skip. This is
+ * what reaches the window refills, which the small fuzz inputs cannot. */
+
+typedef struct offsets_s {
+    uint64_t *v;
+    size_t n, cap;
+} offsets_t;
+
+static void offsets_push(offsets_t *o, uint64_t x)
+{
+    if (o->n == o->cap) {
+        o->cap = o->cap ? o->cap * 2 : 256;
+        o->v = realloc(o->v, o->cap * sizeof(*o->v));
+    }
+    o->v[o->n++] = x;
+}
+
+static int collect_offsets(void *ctx, const uint8_t *payload, size_t len, uint64_t end_offset)
+{
+    offsets_push(ctx, end_offset);
+    return 0;
+}
+
+static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static bool ref_valid(const uint8_t *d, uint64_t size, uint64_t at, uint64_t *next)
+{
+    if (size - at < HDR || rd32(d + at) != PM_JOURNAL_MAGIC) return false;
+    uint32_t n = rd32(d + at + 4);
+    if (n > PM_JOURNAL_MAX_RECORD || size - at - HDR < n) return false;
+    uint32_t crc = (uint32_t)crc32(crc32(0L, d + at + 4, 4), d + at + HDR, n);
+    *next = at + HDR + n;
+    return crc == rd32(d + at + 8);
+}
+
+static void ref_scan(const uint8_t *d, uint64_t size, bool complete, offsets_t *out, pm_journal_scan_t *res)
+{
+    uint64_t pos = 0, next, q;
+    memset(res, 0, sizeof(*res));
+    while (pos < size) {
+        if (ref_valid(d, size, pos, &next)) {
+            offsets_push(out, next);
+            res->records++;
+            pos = next;
+            continue;
+        }
+        for (q = pos + 1; q < size && !ref_valid(d, size, q, &next); q++)
+            ;
+        if (q < size) {
+            res->corrupt++;
+            res->corrupt_bytes += q - pos;
+            pos = q;
+            continue;
+        }
+        if (complete) {
+            res->torn_tail = true;
+            res->torn_offset = pos;
+            res->torn_bytes = size - pos;
+            pos = size;
+        }
+        break;
+    }
+    res->end_offset = pos;
+}
+
+/* Mostly click-sized records with a near-1 MiB one every 97: about 9 MiB. */
+static size_t large_len(uint32_t i) { return i % 97 == 0 ? 600000 + (i * 7919u) % 448000 : 4 + (i * 37u) % 300u; }
+
+static uint64_t xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void damage(uint8_t *d, uint64_t size, uint64_t *rng)
+{
+    int hits = 1 + (int)(xorshift(rng) % 6);
+    for (int h = 0; h < hits; h++) {
+        uint64_t at = xorshift(rng) % size;
+        if (xorshift(rng) % 3 == 0) {
+            uint64_t n = 1 + xorshift(rng) % 5000;
+            memset(d + at, 0, (size_t)(n < size - at ? n : size - at));
+        } else {
+            d[at] ^= (uint8_t)(1u << (xorshift(rng) % 8));
+        }
+    }
+}
+
+static void compare_scans(const char *path, const uint8_t *d, uint64_t size, bool complete)
+{
+    offsets_t got = {0}, want = {0};
+    pm_journal_scan_t r, w;
+    assert_int_equal(pm_journal_scan(path, 0, UINT64_MAX, complete, collect_offsets, &got, &r), PM_OK);
+    ref_scan(d, size, complete, &want, &w);
+    assert_int_equal(got.n, want.n);
+    if (got.n) assert_memory_equal(got.v, want.v, got.n * sizeof(*got.v));
+    assert_true(r.records == w.records && r.corrupt == w.corrupt && r.corrupt_bytes == w.corrupt_bytes);
+    assert_true(r.torn_tail == w.torn_tail && r.torn_offset == w.torn_offset && r.torn_bytes == w.torn_bytes);
+    assert_true(r.end_offset == w.end_offset);
+    free(got.v);
+    free(want.v);
+}
+
+static void test_large_segments_match_reference(void **state)
+{
+    const char *dir = *state;
+    pm_journal_t *j = open_journal(dir, 0, 0);
+    uint8_t *rec = calloc(1, PM_JOURNAL_MAX_RECORD);
+    uint64_t lsn, rng = 0x9E3779B97F4A7C15u;
+    for (uint32_t i = 0; i < 1200; i++) {
+        memcpy(rec, &i, 4);
+        assert_int_equal(pm_journal_append(j, rec, large_len(i), &lsn), PM_OK);
+    }
+    uint32_t seq;
+    uint64_t size;
+    pm_journal_written(j, &seq, &size);
+    pm_journal_close(j);
+    free(rec);
+    char path[512], copy[600];
+    pm_journal_segment_path(dir, 0, seq, path, sizeof(path));
+    snprintf(copy, sizeof(copy), "%s/damaged", dir);
+    uint8_t *orig = malloc(size), *d = malloc(size);
+    int fd = open(path, O_RDONLY);
+    assert_true(pread(fd, orig, size, 0) == (ssize_t)size);
+    close(fd);
+    compare_scans(path, orig, size, true);
+    for (int round = 0; round < 12; round++) {
+        memcpy(d, orig, size);
+        damage(d, size, &rng);
+        uint64_t cut = round % 3 == 2 ? size - xorshift(&rng) % 2000000 : size; /* sometimes torn */
+        fd = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        assert_true(pwrite(fd, d, cut, 0) == (ssize_t)cut);
+        close(fd);
+        compare_scans(copy, d, cut, true);
+        compare_scans(copy, d, cut, false);
+    }
+    free(orig);
+    free(d);
+}
+
+/* Write `pre` junk bytes, then the segment's bytes from `from` on. */
+static void write_with_gap(const char *path, const uint8_t *seg, uint64_t seg_size, const uint8_t *head,
+                           uint64_t head_len, uint64_t gap, uint64_t from)
+{
+    uint64_t size = head_len + gap + (seg_size - from);
+    uint8_t *d = calloc(1, size);
+    memcpy(d, head, head_len);
+    memcpy(d + head_len + gap, seg + from, seg_size - from);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(pwrite(fd, d, size, 0) == (ssize_t)size);
+    close(fd);
+    free(d);
+}
+
+/* Resynchronisation at its edges: a record right after one junk byte, after
+ * a partial magic, and a record whose magic straddles the end of the scan
+ * window (2 * (MAX_RECORD + HEADER) bytes, reached by a long zeroed run). */
+static void test_resync_edges(void **state)
+{
+    const char *dir = *state;
+    char path[512], other[600];
+    seen_t all, s;
+    pm_journal_scan_t res;
+    write_one_segment(dir, 100, path, &all);
+    uint64_t size = all.ends[99];
+    uint8_t *seg = malloc(size);
+    int fd = open(path, O_RDONLY);
+    assert_true(pread(fd, seg, size, 0) == (ssize_t)size);
+    close(fd);
+    snprintf(other, sizeof(other), "%s/edges", dir);
+
+    const uint8_t junk[] = "\x50\x4D\x4A"; /* "PMJ": a magic cut short */
+    for (uint64_t n = 1; n <= 3; n++) {
+        write_with_gap(other, seg, size, junk, n, 0, 0);
+        scan_all(other, 0, true, &s, &res);
+        assert_true(s.count == 100 && res.corrupt == 1 && res.corrupt_bytes == n && !res.torn_tail);
+    }
+    const uint64_t window = 2 * ((uint64_t)PM_JOURNAL_MAX_RECORD + HDR);
+    for (uint64_t start = window - 5; start <= window + 1; start++) {
+        uint64_t gap = start - all.ends[0];
+        write_with_gap(other, seg, size, seg, all.ends[0], gap, all.ends[0]);
+        scan_all(other, 0, true, &s, &res);
+        assert_true(s.count == 100 && res.corrupt == 1 && res.corrupt_bytes == gap && !res.torn_tail);
+    }
+    free(seg);
+}
+
 /* --- syncing -------------------------------------------------------------- */
 
 typedef struct sync_seen_s {
@@ -591,6 +784,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_byte_mid_file, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_torn_tail, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_live_scan_stops_before_partial, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_large_segments_match_reference, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_resync_edges, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_on_synced_after_request, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_periodic_sync, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_concurrent_reader, setup_dir, teardown_dir),
