@@ -77,6 +77,18 @@ code=$(curl -sS -o "$TMP/pb-check.json" -w '%{http_code}' "$PM_URL/pb?clickid=$f
     die "cannot reach $PM_URL/pb"
 [ "$code" = 200 ] || die "a postback for click $first answered $code: $(cat "$TMP/pb-check.json")"
 
+# What one synchronous write costs on the journal's filesystem: a postback
+# waits for at least one fdatasync, so CONNECTIONS / that time is a ceiling
+# on conversions/s however well fsyncs are grouped.
+probe="$TMP/pm/dsync-probe"
+dsync_ms=$(LC_ALL=C dd if=/dev/zero of="$probe" bs=512 count=200 oflag=dsync 2>&1 |
+    awk '/copied/ { printf "%.3f\n", $(NF - 3) * 1000 / 200 }')
+rm -f "$probe"
+if [ -n "$dsync_ms" ]; then
+    echo "  O_DSYNC 512-byte write on the data dir's filesystem: $dsync_ms ms; ceiling with $CONNECTIONS" \
+        "connections and one fsync wait each: $(awk -v c="$CONNECTIONS" -v t="$dsync_ms" 'BEGIN { if (t > 0) printf "%.0f", c * 1000 / t; else print "?" }') conversions/s"
+fi
+
 # --- the runs -----------------------------------------------------------------
 
 echo "postbacks: wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION -s postback.lua, perfmark --threads $PM_THREADS" \

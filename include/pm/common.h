@@ -76,6 +76,11 @@ void pm_log_set_level(enum pm_log_level level);
 #define pm_error(...) pm_log(PM_LOG_ERROR, __VA_ARGS__)
 #define pm_debug(...) pm_log(PM_LOG_DEBUG, __VA_ARGS__)
 
+/* Mark the calling thread as background work (Linux: nice +10 for this
+ * thread only), so it yields the CPU to the event loops under load and
+ * catches up when they idle. Best effort; can't fail. */
+void pm_thread_background(void);
+
 /* For a result that is deliberately not acted on (e.g. a best-effort
  * append whose failure the caller cannot do better about); the name says so
  * at the call site, where a (void) cast would not satisfy the compiler. */

@@ -13,6 +13,7 @@
 #include "pm/ip.h"
 
 #define PM_HTTP_MAX_RES_HEADERS 8
+#define PM_HTTP_HEADER_SPACE 12288 /* bytes for all header values of a response */
 #define PM_HTTP_MAX_BODY (16u << 20) /* response bodies cap: 16 MiB */
 
 typedef struct pm_slice_s {
@@ -33,7 +34,7 @@ typedef struct pm_http_req_s {
 
 typedef struct pm_http_header_s {
     const char *name; /* static string, lower case */
-    char *value;      /* owned by the response */
+    char *value;      /* NUL-terminated, inside the response's header space */
     size_t len;
 } pm_http_header_t;
 
@@ -43,6 +44,8 @@ typedef struct pm_http_res_s {
     pm_buf_t body;             /* owned; capped at PM_HTTP_MAX_BODY */
     pm_http_header_t headers[PM_HTTP_MAX_RES_HEADERS];
     size_t nheaders;
+    size_t header_used;
+    char header_space[PM_HTTP_HEADER_SPACE]; /* header values live here: no malloc per header */
     /* Durability: when wait_lsn != 0 the response must not be sent before
      * the handler thread's journal has synced up to wait_lsn. */
     uint64_t wait_lsn;
@@ -52,9 +55,13 @@ typedef struct pm_http_res_s {
 void pm_http_res_init(pm_http_res_t *res);
 /* Free headers and body. */
 void pm_http_res_free(pm_http_res_t *res);
-/* Add a header (value copied). Silently ignored past PM_HTTP_MAX_RES_HEADERS
- * (a programming error, logged). */
+/* Add a header (value copied into the header space). Ignored, and logged as
+ * a programming error, past PM_HTTP_MAX_RES_HEADERS or the header space. */
 void pm_http_res_header(pm_http_res_t *res, const char *name, const char *value, size_t len);
+/* Move a response (e.g. to park it until an fsync): *dst takes the body and
+ * the headers, whose values are re-pointed into dst's header space; *src
+ * is left empty. */
+void pm_http_res_move(pm_http_res_t *dst, pm_http_res_t *src);
 /* Set status and a JSON error body {"error":{"code","message","field"}};
  * field may be NULL (then null in JSON). Strings are JSON-escaped. */
 void pm_http_res_error(pm_http_res_t *res, int status, const char *code, const char *field, const char *fmt, ...)

@@ -357,24 +357,27 @@ static int apply_present(pm__api_ctx_t *c, const pm__api_field_t *f, const char 
     return reject(c, "invalid", path, "%s is not accepted", path);
 }
 
-/* An absent field: on a merge patch it keeps its value; on a full write it
- * is required or takes its default (nested objects: field by field). */
-static int apply_absent(pm__api_ctx_t *c, const pm__api_field_t *f, const char *path, bool full,
-                        pm__api_record_t *rec)
+/* The default of an optional field (an object: of each member). */
+static void set_default(const pm__api_field_t *f, pm__api_record_t *rec)
 {
-    if (!full) return PM_OK;
-    if (f->flags & PM__API_REQUIRED) return reject(c, "required", path, "%s is required", path);
     if (f->kind == PM__API_F_OBJECT) {
-        for (const pm__api_field_t *ch = f->children; ch->name; ch++) {
-            char sub[FIELD_PATH_MAX];
-            snprintf(sub, sizeof(sub), "%s.%s", path, ch->name);
-            if (apply_absent(c, ch, sub, full, rec) != PM_OK) return PM_EINVAL;
-        }
+        for (const pm__api_field_t *ch = f->children; ch->name; ch++)
+            set_default(ch, rec);
     } else if (f->def) {
         pm__api_record_set_text(rec, f->col, f->def, strlen(f->def));
     } else {
         pm__api_record_set_null(rec, f->col);
     }
+}
+
+/* An absent field: on a merge patch it keeps its value; on a full write it
+ * is required or takes its default. */
+static int apply_absent(pm__api_ctx_t *c, const pm__api_field_t *f, const char *path, bool full,
+                        pm__api_record_t *rec)
+{
+    if (!full) return PM_OK;
+    if (f->flags & PM__API_REQUIRED) return reject(c, "required", path, "%s is required", path);
+    set_default(f, rec);
     return PM_OK;
 }
 

@@ -8,6 +8,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 const char *pm_strerror(int rc)
@@ -125,4 +127,13 @@ void pm_log(enum pm_log_level level, const char *fmt, ...)
     if (write(2, line, len) < 0) {
         /* stderr is gone; nowhere to report */
     }
+}
+
+void pm_thread_background(void)
+{
+#ifdef __linux__
+    /* On Linux a thread is a schedulable entity with its own nice value. */
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    if (setpriority(PRIO_PROCESS, (id_t)tid, 10) != 0) pm_debug("cannot lower thread priority: %s", strerror(errno));
+#endif
 }

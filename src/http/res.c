@@ -10,25 +10,52 @@
 
 void pm_http_res_init(pm_http_res_t *res)
 {
-    memset(res, 0, sizeof(*res));
+    /* Not a memset of the whole struct: the header space is 12 KiB and
+     * this runs on every request. */
+    res->status = 0;
+    res->content_type = NULL;
     pm_buf_init(&res->body, PM_HTTP_MAX_BODY);
+    res->nheaders = 0;
+    res->header_used = 0;
+    res->wait_lsn = 0;
 }
 
 void pm_http_res_free(pm_http_res_t *res)
 {
-    for (size_t i = 0; i < res->nheaders; i++)
-        pm_free(res->headers[i].value);
     res->nheaders = 0;
+    res->header_used = 0;
     pm_buf_free(&res->body);
 }
 
 void pm_http_res_header(pm_http_res_t *res, const char *name, const char *value, size_t len)
 {
     if (PM_NEVER(res->nheaders >= PM_HTTP_MAX_RES_HEADERS)) return;
+    if (PM_NEVER(len >= PM_HTTP_HEADER_SPACE - res->header_used)) return;
     pm_http_header_t *h = &res->headers[res->nheaders++];
     h->name = name;
-    h->value = pm_strndup(value, len);
+    h->value = res->header_space + res->header_used;
+    memcpy(h->value, value, len);
+    h->value[len] = '\0';
     h->len = len;
+    res->header_used += len + 1;
+}
+
+void pm_http_res_move(pm_http_res_t *dst, pm_http_res_t *src)
+{
+    dst->status = src->status;
+    dst->content_type = src->content_type;
+    dst->body = src->body;
+    dst->wait_lsn = src->wait_lsn;
+    dst->nheaders = src->nheaders;
+    dst->header_used = src->header_used;
+    memcpy(dst->header_space, src->header_space, src->header_used);
+    for (size_t i = 0; i < src->nheaders; i++) {
+        dst->headers[i] = src->headers[i];
+        dst->headers[i].value = dst->header_space + (src->headers[i].value - src->header_space);
+    }
+    pm_buf_init(&src->body, PM_HTTP_MAX_BODY);
+    src->nheaders = 0;
+    src->header_used = 0;
 }
 
 void pm_http_res_json(pm_http_res_t *res, int status, const char *json, size_t len)

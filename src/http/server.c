@@ -177,7 +177,7 @@ static void park(loop_t *loop, h2o_req_t *req, pm_http_res_t *res)
     parked_t *k = h2o_mem_alloc_shared(&req->pool, sizeof(*k), parked_dispose);
     memset(&k->link, 0, sizeof(k->link));
     k->req = req;
-    k->res = *res; /* takes ownership of headers and body */
+    pm_http_res_move(&k->res, res);
     k->done = false;
     h2o_linklist_insert(&loop->waiting, &k->link);
 }

@@ -390,6 +390,8 @@ static void *run(void *arg)
 {
     pm_materializer_t *m = arg;
     int64_t backoff_us = 0;
+    /* Tracking answers first; the store catches up (its lag is in /metrics). */
+    pm_thread_background();
     for (;;) {
         pthread_mutex_lock(&m->mu);
         bool stopping = m->stopping;

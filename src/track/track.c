@@ -633,8 +633,9 @@ static bool conversion_values(pm_track_t *t, const pm_config_t *cfg, postback_t 
     const char *why = "not a decimal amount";
     v = param(&pb->qs, p_payout, &len);
     if (v && len && pm_money_parse(v, len, false, &ev->revenue.micros, &why) != PM_OK) {
-        snprintf(pb->message, sizeof(pb->message), "payout: %s", why);
-        reject(pb, 400, "invalid_payout", "payout", pb->message);
+        char msg[sizeof(pb->message)];
+        snprintf(msg, sizeof(msg), "payout: %s", why);
+        reject(pb, 400, "invalid_payout", "payout", msg);
         return false;
     }
     v = param(&pb->qs, p_currency, &len);

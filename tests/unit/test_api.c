@@ -203,6 +203,25 @@ static void test_auth(void **state)
     assert_int_equal(call_as(f, "pm_nope", "GET", "/api/v1/offers", NULL, NULL), 401);
     assert_int_equal(call_as(f, "", "GET", "/api/v1/offers", NULL, NULL), 401);
 
+    /* The scheme is case-insensitive; spaces around the key do not matter. */
+    char auth[128];
+    pm_http_req_t req;
+    memset(&req, 0, sizeof(req));
+    snprintf(auth, sizeof(auth), "bearer  %s ", f->admin);
+    req.method = slice("GET");
+    req.path = slice("/api/v1/settings");
+    req.authorization = slice(auth);
+    pm_http_res_init(&res);
+    pm_confhold_refresh(f->hold, &f->cur);
+    pm_api_handle(f->api, f->cur, &req, &res);
+    assert_int_equal(res.status, 200);
+    pm_http_res_free(&res);
+    req.authorization = slice("Basic YWRtaW46YWRtaW4=");
+    pm_http_res_init(&res);
+    pm_api_handle(f->api, f->cur, &req, &res);
+    assert_int_equal(res.status, 401);
+    pm_http_res_free(&res);
+
     json_t *doc = NULL;
     assert_int_equal(call_as(f, f->viewer, "GET", "/api/v1/offers", NULL, &doc), 200);
     json_decref(doc);
@@ -254,6 +273,16 @@ static void test_source_crud(void **state)
 {
     fixture_t *f = *state;
     json_t *doc = NULL;
+    pm_http_res_t res;
+    call_res(f, "POST", "/api/v1/traffic-sources", "{\"name\":\"First\"}", f->admin, &res);
+    assert_int_equal(res.status, 201);
+    assert_int_equal(res.nheaders, 1);
+    assert_string_equal(res.headers[0].name, "location");
+    assert_string_equal(res.headers[0].value, "/api/v1/traffic-sources/1");
+    pm_http_res_free(&res);
+    assert_int_equal(call(f, "DELETE", "/api/v1/traffic-sources/1", NULL, NULL), 204);
+    assert_int_equal(call(f, "PATCH", "/api/v1/traffic-sources/1", "{}", NULL), 404);
+
     assert_int_equal(call(f, "POST", "/api/v1/traffic-sources",
                           "{\"name\":\"Push \xc3\xa9\",\"postback_url\":\"https://src.example/pb?c={clickid}\"}", &doc),
                      201);
@@ -270,6 +299,9 @@ static void test_source_crud(void **state)
     assert_string_equal(str_at(doc, "name"), "Push \xc3\xa9");
     json_decref(doc);
 
+    assert_int_equal(call(f, "PATCH", url, "{}", NULL), 200);
+    assert_int_equal(call_as(f, f->viewer, "HEAD", url, NULL, NULL), 200);
+    expect_error(f, "GET", "/api/v1/traffic-sources/1?x=1", NULL, 422, "unknown_field", "x");
     assert_int_equal(call(f, "PATCH", url, "{\"name\":\"Renamed\"}", &doc), 200);
     assert_string_equal(str_at(doc, "name"), "Renamed");
     assert_string_equal(str_at(doc, "postback_url"), "https://src.example/pb?c={clickid}");
