@@ -74,7 +74,8 @@ typedef struct pm_config_s pm_config_t;
 
 /* Build a snapshot from the store. `default_base_url` is used when the
  * base_url setting is empty (e.g. "http://127.0.0.1:8080"). PM_ESTORE. The
- * caller owns one reference. */
+ * caller owns one reference. Reads in its own transaction: never call it
+ * (or pm_confhold_reload) inside an open transaction on the same connection. */
 int pm_config_load(pm_store_t *store, const char *default_base_url, pm_config_t **out) PM_MUST_CHECK;
 void pm_config_retain(pm_config_t *c);
 void pm_config_release(pm_config_t *c); /* accepts NULL */

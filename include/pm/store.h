@@ -44,6 +44,9 @@ int pm_store_key_create(pm_store_t *s, const char *role, const char *name, char 
 /* Look up a presented key. PM_OK with *role_out (static string "admin" or
  * "viewer"), PM_ENOTFOUND for an unknown or revoked key, PM_ESTORE. */
 int pm_store_key_check(pm_store_t *s, const char *key, size_t len, const char **role_out) PM_MUST_CHECK;
+/* Revoke key `id` (it stops working at once; the row stays for the record).
+ * PM_OK, PM_ENOTFOUND for an unknown or already revoked key, PM_ESTORE. */
+int pm_store_key_revoke(pm_store_t *s, int64_t id) PM_MUST_CHECK;
 /* Number of usable keys (to decide whether to print a first key). */
 int pm_store_key_count(pm_store_t *s, int64_t *count) PM_MUST_CHECK;
 

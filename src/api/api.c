@@ -260,8 +260,10 @@ static const struct {
 } fixed_routes[] = {
     {"settings", {{pm__api_settings_get, NULL, NULL, pm__api_settings_patch, NULL}}},
     {"events", {{pm__api_events_list, NULL, NULL, NULL, NULL}}},
-    {"keys", {{NULL, pm__api_keys_create, NULL, NULL, NULL}}},
+    {"keys", {{pm__api_keys_list, pm__api_keys_create, NULL, NULL, NULL}}},
 };
+
+static const endpoint_t key_item_ep = {{NULL, NULL, NULL, NULL, pm__api_keys_revoke}};
 
 static const char *const method_names[M__COUNT] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
 
@@ -300,6 +302,10 @@ static const endpoint_t *resolve(pm__api_ctx_t *c)
         const char *id = slash + 1;
         bool ok = pm__api_parse_int(id, (size_t)(end - id), 1, INT64_MAX, &c->id);
         return ok ? &item_ep : NULL;
+    }
+    if (slash && segment_eq(seg, seglen, "keys")) {
+        const char *id = slash + 1;
+        return pm__api_parse_int(id, (size_t)(end - id), 1, INT64_MAX, &c->id) ? &key_item_ep : NULL;
     }
     for (size_t i = 0; slash == NULL && i < PM_ARRAY_LEN(fixed_routes); i++)
         if (segment_eq(seg, seglen, fixed_routes[i].segment)) return &fixed_routes[i].ep;

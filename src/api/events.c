@@ -173,9 +173,9 @@ static void render_column(sqlite3_stmt *st, const layout_t *l, int i, json_t *ro
     switch (l->role[i]) {
     case ROLE_TS: json_object_set_new(row, name, pm__api_jtime(sqlite3_column_int64(st, i))); return;
     case ROLE_MONEY:
-        if (sqlite3_column_type(st, cur) == SQLITE_TEXT && sqlite3_column_bytes(st, cur) > 0)
-            json_object_set_new(row, l->money_name[i],
-                                pm__api_jmoney(sqlite3_column_int64(st, i), (const char *)sqlite3_column_text(st, cur)));
+        if (sqlite3_column_type(st, cur) != SQLITE_TEXT || sqlite3_column_bytes(st, cur) == 0) return;
+        json_object_set_new(row, l->money_name[i], pm__api_jmoney(sqlite3_column_int64(st, i),
+                                                                  (const char *)sqlite3_column_text(st, cur)));
         return;
     case ROLE_ID: json_object_set_new(row, "id", column_value(st, i)); return;
     case ROLE_SKIP: return;

@@ -145,9 +145,49 @@ void pm__api_keys_create(pm__api_ctx_t *c)
         goto out;
     }
     /* The key is shown this once: only its hash is stored. */
-    pm__api_send(c, 201, json_pack("{s:s, s:s, s:s?}", "key", key, "role", role, "name", name));
+    pm__api_send(c, 201, json_pack("{s:I, s:s, s:s, s:s?}", "id", (json_int_t)sqlite3_last_insert_rowid(
+                                       pm_store_db(c->api->store)), "key", key, "role", role, "name", name));
 out:
     pm_free(key);
     pm__api_record_free(&rec);
     json_decref(body);
+}
+
+/* GET /api/v1/keys: every key ever made, without the secret (only its hash
+ * is stored anyway), newest last. */
+void pm__api_keys_list(pm__api_ctx_t *c)
+{
+    if (query_none(c) != PM_OK) return;
+    sqlite3_stmt *st = NULL;
+    const char *sql = "SELECT id, role, name, created_at, revoked_at FROM api_keys ORDER BY id";
+    if (sqlite3_prepare_v2(pm_store_db(c->api->store), sql, -1, &st, NULL) != SQLITE_OK) {
+        pm__api_store_failed(c, "key list");
+        return;
+    }
+    json_t *rows = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 2);
+        json_t *row = json_pack("{s:I, s:s, s:o, s:o, s:o}", "id", (json_int_t)sqlite3_column_int64(st, 0), "role",
+                                (const char *)sqlite3_column_text(st, 1), "name", pm__api_jstr(name ? name : "", name ? strlen(name) : 0),
+                                "created_at", pm__api_jtime(sqlite3_column_int64(st, 3)), "revoked_at",
+                                sqlite3_column_type(st, 4) == SQLITE_NULL ? json_null()
+                                                                          : pm__api_jtime(sqlite3_column_int64(st, 4)));
+        json_array_append_new(rows, row);
+    }
+    sqlite3_finalize(st);
+    pm__api_send(c, 200, json_pack("{s:o, s:n}", "rows", rows, "next"));
+}
+
+/* DELETE /api/v1/keys/{id}: revoke. A key may revoke itself. */
+void pm__api_keys_revoke(pm__api_ctx_t *c)
+{
+    if (query_none(c) != PM_OK) return;
+    int rc = pm_store_key_revoke(c->api->store, c->id);
+    if (rc == PM_ENOTFOUND) {
+        pm_http_res_error(c->res, 404, "not_found", NULL, "no usable key with id %lld", (long long)c->id);
+    } else if (rc != PM_OK) {
+        pm__api_store_failed(c, "key revoke");
+    } else {
+        c->res->status = 204;
+    }
 }

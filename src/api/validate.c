@@ -238,8 +238,8 @@ static bool text_ok(pm__api_kind_t kind, const char *s, size_t len, const char *
 static int apply_text(pm__api_ctx_t *c, const pm__api_field_t *f, const char *path, json_t *v,
                       pm__api_record_t *rec)
 {
-    const char *s, *why;
-    size_t len;
+    const char *s = NULL, *why = NULL;
+    size_t len = 0;
     if (want_string(c, path, v, &s, &len) != PM_OK) return PM_EINVAL;
     if (!text_ok(f->kind, s, len, &why)) return reject(c, "invalid", path, "%s %s", path, why);
     pm__api_record_set_text(rec, f->col, s, len);
@@ -249,8 +249,8 @@ static int apply_text(pm__api_ctx_t *c, const pm__api_field_t *f, const char *pa
 static int apply_enum(pm__api_ctx_t *c, const pm__api_field_t *f, const char *path, json_t *v,
                       pm__api_record_t *rec)
 {
-    const char *s;
-    size_t len;
+    const char *s = NULL;
+    size_t len = 0;
     if (want_string(c, path, v, &s, &len) != PM_OK) return PM_EINVAL;
     char list[128] = "";
     size_t n = 0;
@@ -268,8 +268,8 @@ static int apply_enum(pm__api_ctx_t *c, const pm__api_field_t *f, const char *pa
 static int apply_cost_model(pm__api_ctx_t *c, const pm__api_field_t *f, const char *path, json_t *v,
                             pm__api_record_t *rec)
 {
-    const char *s;
-    size_t len;
+    const char *s = NULL;
+    size_t len = 0;
     pm_cost_model_t m;
     if (want_string(c, path, v, &s, &len) != PM_OK) return PM_EINVAL;
     if (pm_cost_model_parse(s, &m) != PM_OK) return reject(c, "invalid", path, "%s must be one of cpc, cpm, cpa", path);
@@ -283,8 +283,8 @@ static int apply_amount(pm__api_ctx_t *c, const pm__api_field_t *f, const char *
 {
     if (json_is_number(v))
         return reject(c, "invalid", path, "%s must be a decimal string such as \"12.50\", not a JSON number", path);
-    const char *s, *why = NULL;
-    size_t len;
+    const char *s = NULL, *why = NULL;
+    size_t len = 0;
     int64_t micros = 0;
     if (want_string(c, path, v, &s, &len) != PM_OK) return PM_EINVAL;
     if (len > 0 && s[0] == '-') return reject(c, "invalid", path, "%s must not be negative", path);
@@ -300,8 +300,8 @@ static int apply_amount(pm__api_ctx_t *c, const pm__api_field_t *f, const char *
 static int apply_currency(pm__api_ctx_t *c, const pm__api_field_t *f, const char *path, json_t *v,
                           pm__api_record_t *rec)
 {
-    const char *s;
-    size_t len;
+    const char *s = NULL;
+    size_t len = 0;
     pm_currency_t cur;
     if (want_string(c, path, v, &s, &len) != PM_OK) return PM_EINVAL;
     if (pm_currency_parse(s, len, &cur) != PM_OK)

@@ -207,10 +207,12 @@ const pm_cli_verb_t pm_cli_demo = {"demo", "create a demo workspace (once) and s
 /* --- keys ------------------------------------------------------------------ */
 
 static const char keys_help[] =
-    "usage: perfmark keys create [--data DIR] [--role admin|viewer] [--name TEXT]\n\n"
-    "Create an API key and print it alone on stdout (shown once; only its hash is\n"
-    "stored). admin keys may change everything, viewer keys may only read.\n"
-    "Works while the server runs.\n";
+    "usage: perfmark keys create [--data DIR] [--role admin|viewer] [--name TEXT]\n"
+    "       perfmark keys revoke ID [--data DIR]\n\n"
+    "create: make an API key and print it alone on stdout (shown once; only its\n"
+    "hash is stored). admin keys may change everything, viewer keys may only read.\n"
+    "revoke: stop key ID from working (ids are listed by GET /api/v1/keys).\n"
+    "Both work while the server runs. --data defaults to " DEFAULT_DATA ".\n";
 
 static int keys_run(int argc, char **argv)
 {
@@ -224,7 +226,8 @@ static int keys_run(int argc, char **argv)
         fputs(keys_help, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "create") != 0) {
+    bool revoke = strcmp(argv[1], "revoke") == 0;
+    if (!revoke && strcmp(argv[1], "create") != 0) {
         fprintf(stderr, "perfmark keys: unknown action \"%s\"\n\n%s", argv[1], keys_help);
         return 2;
     }
@@ -242,6 +245,12 @@ static int keys_run(int argc, char **argv)
         fprintf(stderr, "perfmark keys: --role must be admin or viewer\n");
         return 2;
     }
+    char *end = NULL;
+    long long id = revoke && optind + 1 < argc ? strtoll(argv[optind + 1], &end, 10) : 0;
+    if (revoke && (id <= 0 || *end != '\0' || optind + 2 != argc)) {
+        fprintf(stderr, "perfmark keys revoke: give one key id\n");
+        return 2;
+    }
     char db[4096];
     pm_server_db_path(data, db, sizeof(db));
     struct stat st;
@@ -251,14 +260,21 @@ static int keys_run(int argc, char **argv)
     }
     pm_store_t *store = NULL;
     char *key = NULL;
-    int rc = pm_store_open(db, &store) == PM_OK && pm_store_key_create(store, role, name, &key) == PM_OK ? 0 : 1;
-    if (rc == 0) printf("%s\n", key);
+    int rc = pm_store_open(db, &store) == PM_OK ? 0 : 1;
+    if (rc == 0 && revoke) {
+        int r = pm_store_key_revoke(store, id);
+        if (r == PM_ENOTFOUND) fprintf(stderr, "perfmark keys: no usable key with id %lld\n", id);
+        rc = r == PM_OK ? 0 : 1;
+    } else if (rc == 0) {
+        rc = pm_store_key_create(store, role, name, &key) == PM_OK ? 0 : 1;
+        if (rc == 0) printf("%s\n", key);
+    }
     pm_free(key);
     pm_store_close(store);
     return rc;
 }
 
-const pm_cli_verb_t pm_cli_keys = {"keys", "create API keys (keys create --role admin|viewer)", keys_run};
+const pm_cli_verb_t pm_cli_keys = {"keys", "create or revoke API keys", keys_run};
 
 /* --- version --------------------------------------------------------------- */
 

@@ -3,6 +3,7 @@
  * project's error shape {"error":{"code","message","field"}}.
  */
 #include "pm/http.h"
+#include "pm/text.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -73,11 +74,15 @@ void pm_http_res_json(pm_http_res_t *res, int status, const char *json, size_t l
 
 void pm_http_res_error(pm_http_res_t *res, int status, const char *code, const char *field, const char *fmt, ...)
 {
-    char msg[512];
+    char raw[512], msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int n = vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /* Messages may quote input, and the cut above may split a character:
+     * jansson refuses invalid UTF-8, so clean it rather than lose the code. */
+    size_t len = n < 0 ? 0 : (size_t)n >= sizeof(raw) ? sizeof(raw) - 1 : (size_t)n;
+    pm_text_sanitize(raw, len, msg, sizeof(msg), NULL);
     json_t *err = json_pack("{s:{s:s, s:s, s:s?}}", "error", "code", code, "message", msg, "field", field);
     char *text = err ? json_dumps(err, JSON_COMPACT) : NULL;
     if (text) {

@@ -34,6 +34,10 @@
 #include <unistd.h>
 
 #define MAX_REQUEST_BODY (1u << 20)
+/* A conversion whose fsync has not come after this long is answered 503:
+ * the sender retries, and the retry finds the journaled conversion and
+ * gets its answer (dedupe on offer and txid). */
+#define PARK_TIMEOUT_US (5 * PM_USEC_PER_SEC)
 
 typedef struct server_s server_t;
 
@@ -77,8 +81,9 @@ struct server_s {
 typedef struct parked_s {
     h2o_linklist_t link;
     h2o_req_t *req;
-    pm_http_res_t res;
+    int64_t parked_at; /* monotonic microseconds */
     bool done;
+    pm_http_res_t res;
 } parked_t;
 
 /* --- request and response translation ------------------------------------ */
@@ -177,6 +182,7 @@ static void park(loop_t *loop, h2o_req_t *req, pm_http_res_t *res)
     parked_t *k = h2o_mem_alloc_shared(&req->pool, sizeof(*k), parked_dispose);
     memset(&k->link, 0, sizeof(k->link));
     k->req = req;
+    k->parked_at = pm_monotonic_us();
     pm_http_res_move(&k->res, res);
     k->done = false;
     h2o_linklist_insert(&loop->waiting, &k->link);
@@ -190,6 +196,24 @@ static void release_synced(loop_t *loop)
         parked_t *k = H2O_STRUCT_FROM_MEMBER(parked_t, link, loop->waiting.next);
         if (k->res.wait_lsn > synced) break;
         h2o_linklist_unlink(&k->link);
+        send_response(k->req, &k->res);
+        pm_http_res_free(&k->res);
+        k->done = true;
+    }
+}
+
+/* Answer 503 to parked conversions whose fsync is overdue (a failing or
+ * stalled disk: the journal never acknowledges them as durable). */
+static void expire_parked(loop_t *loop)
+{
+    int64_t now = pm_monotonic_us();
+    while (!h2o_linklist_is_empty(&loop->waiting)) {
+        parked_t *k = H2O_STRUCT_FROM_MEMBER(parked_t, link, loop->waiting.next);
+        if (now - k->parked_at < PARK_TIMEOUT_US) break;
+        h2o_linklist_unlink(&k->link);
+        pm_http_res_free(&k->res);
+        pm_http_res_init(&k->res);
+        pm_http_res_error(&k->res, 503, "unavailable", NULL, "the journal could not confirm the write; retry");
         send_response(k->req, &k->res);
         pm_http_res_free(&k->res);
         k->done = true;
@@ -424,8 +448,10 @@ static int loop_init(server_t *srv, loop_t *loop, unsigned index)
 static void *loop_run(void *arg)
 {
     loop_t *loop = arg;
-    while (!atomic_load(&loop->srv->stopping))
+    while (!atomic_load(&loop->srv->stopping)) {
         h2o_evloop_run(loop->ctx.loop, 100);
+        expire_parked(loop);
+    }
     return NULL;
 }
 

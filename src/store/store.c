@@ -275,6 +275,19 @@ int pm_store_key_check(pm_store_t *s, const char *key, size_t len, const char **
     return rc;
 }
 
+int pm_store_key_revoke(pm_store_t *s, int64_t id)
+{
+    sqlite3_stmt *st = NULL;
+    const char *sql = "UPDATE api_keys SET revoked_at=? WHERE id=? AND revoked_at IS NULL";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return fail(s, "key_revoke");
+    sqlite3_bind_int64(st, 1, pm_now());
+    sqlite3_bind_int64(st, 2, id);
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) return fail(s, "key_revoke");
+    return sqlite3_changes(s->db) ? PM_OK : PM_ENOTFOUND;
+}
+
 int pm_store_key_count(pm_store_t *s, int64_t *count)
 {
     sqlite3_stmt *st = NULL;

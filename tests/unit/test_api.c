@@ -263,7 +263,7 @@ static void test_routing(void **state)
     assert_true(found);
     pm_http_res_free(&res);
     expect_error(f, "POST", "/api/v1/offers/1", "{}", 405, "method_not_allowed", NULL);
-    expect_error(f, "GET", "/api/v1/keys", NULL, 405, "method_not_allowed", NULL);
+    expect_error(f, "PUT", "/api/v1/keys", NULL, 405, "method_not_allowed", NULL);
     expect_error(f, "BREW", "/api/v1/settings", NULL, 405, "method_not_allowed", NULL);
 }
 
@@ -347,7 +347,8 @@ static void test_offer_crud(void **state)
     expect_error(f, "PUT", url, "{\"name\":\"O\",\"url\":\"https://o.example/\",\"payout\":{\"type\":\"cpl\"}}", 422,
                  "required", "payout.amount");
     assert_int_equal(call(f, "PUT", url,
-                          "{\"name\":\"O2\",\"url\":\"https://o.example/\",\"payout\":{\"type\":\"cpl\",\"amount\":\"0\","
+                          "{\"name\":\"O2\",\"url\":\"https://o.example/\","
+                          "\"payout\":{\"type\":\"cpl\",\"amount\":\"0\","
                           "\"currency\":\"EUR\"}}",
                           &doc),
                      200);
@@ -504,7 +505,8 @@ static void test_campaign_references(void **state)
     expect_error(f, "POST", "/api/v1/campaigns", body, 422, "required", "destination");
     snprintf(body, sizeof(body), "{\"name\":\"C\",\"traffic_source_id\":%lld,%s}", (long long)src, cost);
     expect_error(f, "POST", "/api/v1/campaigns", body, 422, "required", "destination");
-    snprintf(body, sizeof(body), "{\"name\":\"C\",\"traffic_source_id\":\"%lld\",\"destination\":{\"offer_id\":%lld},%s}",
+    snprintf(body, sizeof(body),
+             "{\"name\":\"C\",\"traffic_source_id\":\"%lld\",\"destination\":{\"offer_id\":%lld},%s}",
              (long long)src, (long long)offer, cost);
     expect_error(f, "POST", "/api/v1/campaigns", body, 422, "invalid", "traffic_source_id");
 
@@ -611,8 +613,8 @@ static void test_validation(void **state)
         strcat(long_url, "a");
     strcat(long_url, "\"}");
     expect_error(f, "POST", "/api/v1/landers", long_url, 422, "invalid", "url");
-    expect_error(f, "POST", "/api/v1/landers", "{\"name\":\"L\",\"url\":\"https://lp.example/\xc3\xa9\"}", 422, "invalid",
-                 "url");
+    expect_error(f, "POST", "/api/v1/landers", "{\"name\":\"L\",\"url\":\"https://lp.example/\xc3\xa9\"}", 422,
+                 "invalid", "url");
 
     int64_t src = make_source(f), offer = make_offer(f);
     char body[512];
@@ -743,8 +745,8 @@ static void test_settings(void **state)
     expect_error(f, "PATCH", "/api/v1/settings", "{\"ip_v4_prefix\":\"99\"}", 422, "invalid", "ip_v4_prefix");
     expect_error(f, "PATCH", "/api/v1/settings", "[]", 400, "invalid_json", NULL);
     /* All or nothing. */
-    expect_error(f, "PATCH", "/api/v1/settings", "{\"timezone\":\"Europe/Berlin\",\"currency\":\"XYZ\"}", 422, "invalid",
-                 "currency");
+    expect_error(f, "PATCH", "/api/v1/settings", "{\"timezone\":\"Europe/Berlin\",\"currency\":\"XYZ\"}", 422,
+                 "invalid", "currency");
     assert_int_equal(call(f, "GET", "/api/v1/settings", NULL, &doc), 200);
     assert_string_equal(str_at(doc, "timezone"), "UTC");
     assert_string_equal(str_at(doc, "cookie_days"), "30");
@@ -772,6 +774,24 @@ static void test_keys(void **state)
     expect_error(f, "POST", "/api/v1/keys", "{}", 422, "required", "role");
     expect_error(f, "POST", "/api/v1/keys", "{\"role\":\"root\"}", 422, "invalid", "role");
     expect_error(f, "POST", "/api/v1/keys", "{\"role\":\"admin\",\"scope\":\"x\"}", 422, "unknown_field", "scope");
+
+    /* Listing shows every key without its secret; revoking stops it at once. */
+    assert_int_equal(call(f, "POST", "/api/v1/keys", "{\"role\":\"viewer\",\"name\":\"gone\"}", &doc), 201);
+    char *gone = strdup(str_at(doc, "key")), path[64];
+    snprintf(path, sizeof(path), "/api/v1/keys/%lld", (long long)json_integer_value(json_object_get(doc, "id")));
+    json_decref(doc);
+    assert_int_equal(call_as(f, gone, "GET", "/api/v1/settings", NULL, NULL), 200);
+    assert_int_equal(call(f, "GET", "/api/v1/keys", NULL, &doc), 200);
+    json_t *rows = json_object_get(doc, "rows");
+    assert_true(json_array_size(rows) >= 5);
+    assert_null(json_object_get(json_array_get(rows, 0), "key"));
+    json_decref(doc);
+    assert_int_equal(call_as(f, gone, "DELETE", path, NULL, NULL), 403);
+    assert_int_equal(call(f, "DELETE", path, NULL, NULL), 204);
+    assert_int_equal(call_as(f, gone, "GET", "/api/v1/settings", NULL, NULL), 401);
+    expect_error(f, "DELETE", path, NULL, 404, "not_found", NULL);
+    expect_error(f, "DELETE", "/api/v1/keys/abc", NULL, 404, "not_found", NULL);
+    free(gone);
 }
 
 /* --- events ------------------------------------------------------------ */
