@@ -191,7 +191,8 @@ int pm_time_parse_rfc3339(const char *s, size_t len, pm_time_t *out)
     int64_t secs = parse_clock(s + 11);
     size_t pos = 19;
     int64_t frac = parse_fraction(s, len, &pos);
-    if (secs < 0 || frac < 0 || parse_offset(s + pos, len - pos, &offset) != PM_OK) return PM_EINVAL;
+    if (secs < 0 || frac < 0) return PM_EINVAL;
+    if (parse_offset(s + pos, len - pos, &offset) != PM_OK) return PM_EINVAL;
     int64_t days = pm_days_from_civil(y, m, d);
     pm_time_t t = (days * 86400 + secs - offset) * PM_USEC_PER_SEC + frac;
     if (t < MIN_DAYS * USEC_PER_DAY || t >= (MAX_DAYS + 1) * USEC_PER_DAY) return PM_EINVAL;

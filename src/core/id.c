@@ -64,8 +64,8 @@ void pm_idgen_init(pm_idgen_t *g)
 {
     memset(g, 0, sizeof(*g));
     if (pm_random_bytes(g->rng, sizeof(g->rng)) != PM_OK) {
-        uint64_t seed = (uint64_t)pm_now() ^ (uint64_t)pm_monotonic_us() << 20 ^
-                        (uint64_t)(uintptr_t)g ^ (uint64_t)getpid() << 40;
+        uint64_t seed = (uint64_t)pm_now() ^ ((uint64_t)pm_monotonic_us() << 20) ^
+                        (uint64_t)(uintptr_t)g ^ ((uint64_t)getpid() << 40);
         g->rng[0] = splitmix64(&seed);
         g->rng[1] = splitmix64(&seed);
     }

@@ -144,25 +144,32 @@ static bool is_trusted(const pm_ip_t *ip, const pm_cidr_t *trusted, size_t n)
     return false;
 }
 
+static const char *trim_blanks(const char *s, size_t *len)
+{
+    while (*len > 0 && (s[0] == ' ' || s[0] == '\t')) {
+        s++;
+        (*len)--;
+    }
+    while (*len > 0 && (s[*len - 1] == ' ' || s[*len - 1] == '\t'))
+        (*len)--;
+    return s;
+}
+
 /* Parse one X-Forwarded-For entry: blanks trimmed, and the "[v6]:port",
  * "[v6]" and "a.b.c.d:port" forms some proxies write also understood. */
 static int parse_hop(const char *s, size_t len, pm_ip_t *out)
 {
-    while (len > 0 && (s[0] == ' ' || s[0] == '\t')) {
-        s++;
-        len--;
-    }
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-        len--;
+    s = trim_blanks(s, &len);
     if (len > 0 && s[0] == '[') {
         const char *close = memchr(s, ']', len);
         if (close == NULL) return PM_EINVAL;
-        size_t after = len - (size_t)(close - s) - 1;
-        if (after > 0 && close[1] != ':') return PM_EINVAL;
+        if (close + 1 < s + len && close[1] != ':') return PM_EINVAL;
         return pm_ip_parse(s + 1, (size_t)(close - s) - 1, out);
     }
+    /* One colon after a dotted quad is a port; more make it IPv6. */
     const char *colon = memchr(s, ':', len);
-    if (colon && memchr(s, '.', len) && memchr(colon + 1, ':', len - (size_t)(colon - s) - 1) == NULL)
+    size_t after = colon ? len - (size_t)(colon - s) - 1 : 0;
+    if (colon && memchr(s, '.', len) && memchr(colon + 1, ':', after) == NULL)
         len = (size_t)(colon - s);
     return pm_ip_parse(s, len, out);
 }

@@ -72,7 +72,8 @@ static int parse_fraction(const char *s, size_t len, size_t *pos, uint64_t *frac
     return PM_OK;
 }
 
-int pm_money_parse(const char *s, size_t len, bool allow_negative, int64_t *micros, const char **why)
+int pm_money_parse(const char *s, size_t len, bool allow_negative, int64_t *micros,
+                   const char **why)
 {
     size_t pos = 0;
     uint64_t mag = 0, frac = 0;
