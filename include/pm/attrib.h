@@ -98,7 +98,7 @@ int pm_attrib_model_parse(const char *name, pm_attrib_model_t *out) PM_MUST_CHEC
 
 typedef enum pm_attrib_shapley_method_e {
     PM_ATTRIB_SHAPLEY_AUTO,      /* enumerate up to max_exact_channels, else dividends */
-    PM_ATTRIB_SHAPLEY_ENUMERATE, /* all 2^n coalitions (n <= 26) */
+    PM_ATTRIB_SHAPLEY_ENUMERATE, /* all 2^n coalitions (n <= 24) */
     PM_ATTRIB_SHAPLEY_DIVIDENDS, /* exact closed form through Harsanyi dividends */
     PM_ATTRIB_SHAPLEY_SAMPLE,    /* random permutations, with a Hoeffding bound */
 } pm_attrib_shapley_method_t;
@@ -113,8 +113,8 @@ typedef struct pm_attrib_options_s {
     double tolerance;           /* iterative solver: stop when no probability moves by more (1e-13) */
     unsigned max_iterations;    /* iterative solver: sweeps per system (100,000) */
     pm_attrib_shapley_method_t shapley_method;
-    uint32_t max_exact_channels; /* AUTO enumerates up to this many channels (20) */
-    uint64_t shapley_samples;    /* permutations for SAMPLE (20,000) */
+    uint32_t max_exact_channels; /* AUTO enumerates up to this many channels (20, at most 24) */
+    uint64_t shapley_samples;    /* permutations for SAMPLE (10,000) */
     uint64_t seed;               /* for SAMPLE (1) */
 } pm_attrib_options_t;
 
@@ -153,7 +153,7 @@ typedef struct pm_attrib_result_s {
  * Run `model` over `j` with options `o` (NULL: defaults), filling *out
  * (OUT:, released with pm_attrib_result_free even on failure). Fails with
  * PM_EINVAL for bad options (order out of range, half-life <= 0, position
- * shares negative or not summing to 100, ENUMERATE over more than 26
+ * shares negative or not summing to 100, ENUMERATE over more than 24
  * channels) and PM_ETOOBIG when a Markov state space would pass 2^31 states.
  * Reads `j` only. Thread-safe for distinct `out`.
  */

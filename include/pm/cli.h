@@ -15,5 +15,7 @@ typedef struct pm_cli_verb_s {
 } pm_cli_verb_t;
 
 extern const pm_cli_verb_t pm_cli_serve, pm_cli_demo, pm_cli_keys, pm_cli_version;
+extern const pm_cli_verb_t pm_cli_attribute; /* src/cli/attribute.c */
+extern const pm_cli_verb_t pm_cli_experiment; /* src/cli/experiment.c */
 
 #endif
