@@ -19,6 +19,25 @@
 
 typedef struct pm_materializer_s pm_materializer_t;
 
+/*
+ * A sink derives state from events (report rollups, ledger entries...) inside
+ * the materializer's transaction: what it writes commits atomically with the
+ * event rows and the high-water mark, so derived state is exactly-once like
+ * the events themselves. apply() is called only for events the store did not
+ * hold yet (a replayed duplicate is not applied twice), in journal order per
+ * lineage. A failing apply() rolls the whole batch back (it is retried).
+ */
+typedef struct pm_sink_ops_s {
+    const char *name;
+    /* Prepare on the materializer's connection; *state is the sink's own.
+     * PM_OK or an error (the materializer then does not start). */
+    int (*open)(pm_store_t *store, void **state);
+    int (*apply)(void *state, const pm_event_t *ev);
+    void (*close)(void *state); /* accepts NULL state */
+} pm_sink_ops_t;
+
+#define PM_MAX_SINKS 8
+
 /* Called after a commit for each event it covered (on the materializer
  * thread); lets the tracking path forget what the store now holds. */
 typedef void (*pm_materialized_fn)(void *arg, const pm_event_t *ev);
@@ -30,7 +49,8 @@ typedef struct pm_recovery_s {
 /* Replay every segment in `dir` past the store's high-water marks, report
  * (log) torn tails and corrupt regions, and delete the replayed segments.
  * Call before any journal is opened for writing. PM_ESTORE or -errno. */
-int pm_materializer_recover(pm_store_t *store, const char *dir, pm_recovery_t *out) PM_MUST_CHECK;
+int pm_materializer_recover(pm_store_t *store, const char *dir, const pm_sink_ops_t *const *sinks, size_t nsinks,
+                            pm_recovery_t *out) PM_MUST_CHECK;
 
 #define PM_MAX_LINEAGES 64
 
@@ -42,6 +62,8 @@ typedef struct pm_materializer_config_s {
     int64_t interval_us;     /* idle poll period; 0 = 2 ms */
     pm_materialized_fn on_materialized;
     void *arg;
+    const pm_sink_ops_t *const *sinks; /* derived state to maintain (borrowed) */
+    size_t nsinks;                     /* <= PM_MAX_SINKS */
 } pm_materializer_config_t;
 
 /* Open a store connection and start the thread. PM_ESTORE / -errno. */

@@ -540,7 +540,7 @@ static int server_start(server_t *srv)
     }
     pm_config_t *cfg = NULL;
     if ((rc = pm_store_open(srv->db_path, &srv->store)) != PM_OK || (rc = first_key(srv->store)) != PM_OK ||
-        (rc = pm_materializer_recover(srv->store, srv->journal_dir, &srv->recovery)) != PM_OK ||
+        (rc = pm_materializer_recover(srv->store, srv->journal_dir, NULL, 0, &srv->recovery)) != PM_OK ||
         (rc = pm_config_load(srv->store, base, &cfg)) != PM_OK)
         return rc;
     srv->confhold = pm_confhold_create(cfg);

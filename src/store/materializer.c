@@ -80,7 +80,23 @@ typedef struct writer_s {
     pm_buf_t done; /* records of the open transaction: u32 length + payload */
     bool keep_done;
     uint64_t applied;
+    const pm_sink_ops_t *sinks[PM_MAX_SINKS];
+    void *sink_state[PM_MAX_SINKS];
+    size_t nsinks;
 } writer_t;
+
+static int open_sinks(writer_t *w, const pm_sink_ops_t *const *sinks, size_t n)
+{
+    for (size_t i = 0; i < n && i < PM_MAX_SINKS; i++) {
+        int rc = sinks[i]->open(w->store, &w->sink_state[i]);
+        if (rc != PM_OK) {
+            pm_error("materializer: sink %s: %s", sinks[i]->name, pm_strerror(rc));
+            return rc;
+        }
+        w->sinks[w->nsinks++] = sinks[i];
+    }
+    return PM_OK;
+}
 
 static int prepare_inserts(writer_t *w)
 {
@@ -109,6 +125,9 @@ static int prepare_inserts(writer_t *w)
 
 static void writer_free(writer_t *w)
 {
+    for (size_t i = 0; i < w->nsinks; i++)
+        w->sinks[i]->close(w->sink_state[i]);
+    w->nsinks = 0;
     for (int t = 0; t < PM_EV__MAX; t++)
         sqlite3_finalize(w->insert[t]);
     pm_buf_free(&w->done);
@@ -177,10 +196,12 @@ static int apply_record(writer_t *w, const uint8_t *p, size_t len)
         return PM_OK;
     }
     sqlite3_stmt *st = w->insert[ev.type];
-    int i = 1;
+    int col = 1;
     for (const int *c = layouts[ev.type].cols; *c != COL_END; c++)
-        bind_column(st, i++, *c, &ev);
+        bind_column(st, col++, *c, &ev);
     int step = sqlite3_step(st);
+    /* Derived state only for rows new to the store: a replay is a no-op. */
+    bool inserted = step == SQLITE_DONE && sqlite3_changes(pm_store_db(w->store)) > 0;
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (step != SQLITE_DONE) {
@@ -188,6 +209,13 @@ static int apply_record(writer_t *w, const uint8_t *p, size_t len)
         return PM_ESTORE;
     }
     w->applied++;
+    for (size_t i = 0; inserted && i < w->nsinks; i++) {
+        int rc = w->sinks[i]->apply(w->sink_state[i], &ev);
+        if (rc != PM_OK) {
+            pm_error("materializer: sink %s: %s", w->sinks[i]->name, pm_strerror(rc));
+            return rc;
+        }
+    }
     if (w->keep_done) {
         uint32_t n = (uint32_t)len;
         if (pm_buf_append(&w->done, &n, sizeof(n)) != PM_OK || pm_buf_append(&w->done, p, len) != PM_OK)
@@ -232,7 +260,8 @@ static int recover_segment(writer_t *w, const pm_jsegment_t *seg, uint64_t from,
     return PM_OK;
 }
 
-int pm_materializer_recover(pm_store_t *store, const char *dir, pm_recovery_t *out)
+int pm_materializer_recover(pm_store_t *store, const char *dir, const pm_sink_ops_t *const *sinks, size_t nsinks,
+                            pm_recovery_t *out)
 {
     writer_t w = {.store = store};
     pm_jsegment_t *segs = NULL;
@@ -240,6 +269,7 @@ int pm_materializer_recover(pm_store_t *store, const char *dir, pm_recovery_t *o
     memset(out, 0, sizeof(*out));
     int rc = pm_journal_list(dir, &segs, &n);
     if (rc == PM_OK) rc = prepare_inserts(&w);
+    if (rc == PM_OK) rc = open_sinks(&w, sinks, nsinks);
     for (size_t i = 0; rc == PM_OK && i < n; i++) {
         uint32_t hseq;
         uint64_t hoff;
@@ -442,6 +472,7 @@ int pm_materializer_start(const pm_materializer_config_t *cfg, pm_materializer_t
     }
     int rc = pm_store_open(cfg->db_path, &m->w.store);
     if (rc == PM_OK) rc = prepare_inserts(&m->w);
+    if (rc == PM_OK) rc = open_sinks(&m->w, cfg->sinks, cfg->nsinks);
     if (rc == PM_OK && (rc = -pthread_create(&m->thread, NULL, run, m)) != 0)
         pm_error("materializer: cannot start thread: %s", pm_strerror(rc));
     if (rc != PM_OK) {

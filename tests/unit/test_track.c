@@ -288,10 +288,10 @@ static void test_recovery_is_idempotent(void **state)
     for (int i = 0; i < 50; i++)
         click(f, "tok1", "sub1=r", id);
     pm_recovery_t rec;
-    assert_int_equal(pm_materializer_recover(f->store, f->jdir, &rec), PM_OK);
+    assert_int_equal(pm_materializer_recover(f->store, f->jdir, NULL, 0, &rec), PM_OK);
     assert_int_equal(rec.records, 50);
     assert_int_equal(count_rows(f, "SELECT count(*) FROM clicks"), 50);
-    assert_int_equal(pm_materializer_recover(f->store, f->jdir, &rec), PM_OK);
+    assert_int_equal(pm_materializer_recover(f->store, f->jdir, NULL, 0, &rec), PM_OK);
     assert_int_equal(rec.records, 0);
     assert_int_equal(count_rows(f, "SELECT count(*) FROM clicks"), 50);
 }
