@@ -123,13 +123,24 @@ static void record_visitor(pm_track_t *t, const pm_settings_t *set, const pm_htt
     set_text(t, ev, PM_EVS_LANGUAGE, req->accept_language.p, req->accept_language.len, CAP_LANGUAGE);
 }
 
-/* sub1..sub10, utm_*, external_id: captured verbatim (sanitized, capped). */
-static void record_params(pm_track_t *t, const pm_qs_t *qs, pm_event_t *ev)
+/* The event field a query parameter is captured into, or -1. */
+static int param_field(const pm_qs_param_t *p)
 {
     for (int f = PM_EVS_SUB1; f <= PM_EVS_EXTERNAL_ID; f++) {
-        size_t len;
-        const char *v = pm_qs_get(qs, pm_event_str_name((pm_event_str_t)f), &len);
-        if (v) set_text(t, ev, (pm_event_str_t)f, v, len, CAP_PARAM);
+        const char *name = pm_event_str_name((pm_event_str_t)f);
+        if (p->key[0] == name[0] && strcmp(p->key, name) == 0) return f;
+    }
+    return -1;
+}
+
+/* sub1..sub10, utm_*, external_id: captured verbatim (sanitized, capped);
+ * the first occurrence of a parameter wins. One pass over the parameters. */
+static void record_params(pm_track_t *t, const pm_qs_t *qs, pm_event_t *ev)
+{
+    for (size_t i = 0; i < qs->count; i++) {
+        int f = param_field(&qs->params[i]);
+        if (f >= 0 && ev->s[f].p == NULL)
+            set_text(t, ev, (pm_event_str_t)f, qs->params[i].value, qs->params[i].value_len, CAP_PARAM);
     }
 }
 
@@ -145,17 +156,35 @@ static bool cookie_id(const pm_http_req_t *req, const char *name, pm_id_t *out)
     return ok;
 }
 
+static size_t append(char *out, size_t at, const char *s, size_t n)
+{
+    memcpy(out + at, s, n);
+    return at + n;
+}
+
+#define APPEND_LIT(out, at, lit) append(out, at, lit, sizeof(lit) - 1)
+
 static void set_cookie(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req, pm_http_res_t *res,
                        const char *name, const pm_id_t *id)
 {
-    char value[256], text[PM_ID_LEN + 1];
+    char value[160], age[24];
     bool https = req->tls || pm_slice_eq(req->x_forwarded_proto, "https");
-    pm_id_format(id, text);
+    /* Built by hand, not snprintf: two of these go out with every click. */
+    size_t n = append(value, 0, name, strlen(name));
+    value[n++] = '=';
+    pm_id_format(id, value + n);
+    n += PM_ID_LEN;
+    n = APPEND_LIT(value, n, "; Max-Age=");
+    size_t alen = 0;
+    for (int64_t v = (int64_t)set->cookie_days * 86400; alen == 0 || v > 0; v /= 10)
+        age[alen++] = (char)('0' + v % 10);
+    while (alen)
+        value[n++] = age[--alen];
+    n = APPEND_LIT(value, n, "; Path=/; HttpOnly; ");
     /* Cross-site pixels need SameSite=None, which browsers accept only with
      * Secure, i.e. over https. */
-    int n = snprintf(value, sizeof(value), "%s=%s; Max-Age=%d; Path=/; HttpOnly; %s", name, text,
-                     set->cookie_days * 86400, https ? "SameSite=None; Secure" : "SameSite=Lax");
-    pm_http_res_header(res, "set-cookie", value, (size_t)n);
+    n = https ? APPEND_LIT(value, n, "SameSite=None; Secure") : APPEND_LIT(value, n, "SameSite=Lax");
+    pm_http_res_header(res, "set-cookie", value, n);
 }
 
 static void redirect(pm_http_res_t *res, const char *url, size_t len)
@@ -187,12 +216,14 @@ static int journal(pm_track_t *t, const pm_event_t *ev, uint64_t *lsn)
 
 /* --- macros -------------------------------------------------------------- */
 
+/* Macro values for one click, formatted only when a template asks for them
+ * (most templates use two or three macros). */
 typedef struct macro_ctx_s {
     const pm_event_t *ev;
-    char click[PM_ID_LEN + 1], visitor[PM_ID_LEN + 1];
-    char campaign[24], source[24], offer[24], lander[24];
-    const char *offer_url;
-    size_t offer_url_len;
+    int64_t offer_id;
+    const pm_settings_t *set; /* for {offer_url}; NULL when not offered */
+    char buf[2][MAX_URL / 4]; /* room for formatted values */
+    int next;                 /* which buffer the next value uses (two in turn) */
 } macro_ctx_t;
 
 static bool name_is(const char *name, size_t len, const char *lit)
@@ -200,26 +231,62 @@ static bool name_is(const char *name, size_t len, const char *lit)
     return strlen(lit) == len && memcmp(name, lit, len) == 0;
 }
 
+static char *macro_buf(macro_ctx_t *c)
+{
+    char *b = c->buf[c->next];
+    c->next ^= 1;
+    return b;
+}
+
+static size_t ref_text(char *out, int64_t id)
+{
+    char tmp[24];
+    size_t n = 0, len = 0;
+    if (id == 0) return 0;
+    for (uint64_t v = (uint64_t)id; v; v /= 10)
+        tmp[len++] = (char)('0' + v % 10);
+    while (len)
+        out[n++] = tmp[--len];
+    return n;
+}
+
+static bool resolve_ref(macro_ctx_t *c, const char *name, size_t len, const char **value, size_t *vlen)
+{
+    const pm_event_t *ev = c->ev;
+    int64_t id;
+    if (name_is(name, len, "campaign_id")) id = ev->campaign_id;
+    else if (name_is(name, len, "traffic_source_id")) id = ev->traffic_source_id;
+    else if (name_is(name, len, "offer_id")) id = c->offer_id;
+    else if (name_is(name, len, "lander_id")) id = ev->lander_id;
+    else return false;
+    char *b = macro_buf(c);
+    *vlen = ref_text(b, id);
+    *value = b;
+    return true;
+}
+
 static bool resolve_macro(void *arg, const char *name, size_t len, const char **value, size_t *vlen)
 {
     macro_ctx_t *c = arg;
-    const char *v = NULL;
-    if (name_is(name, len, "clickid") || name_is(name, len, "click_id")) v = c->click;
-    else if (name_is(name, len, "visitor_id")) v = c->visitor;
-    else if (name_is(name, len, "campaign_id")) v = c->campaign;
-    else if (name_is(name, len, "traffic_source_id")) v = c->source;
-    else if (name_is(name, len, "offer_id")) v = c->offer;
-    else if (name_is(name, len, "lander_id")) v = c->lander;
-    else if (name_is(name, len, "offer_url")) {
-        *value = c->offer_url;
-        *vlen = c->offer_url_len;
+    const pm_id_t *id = NULL;
+    if (name_is(name, len, "clickid") || name_is(name, len, "click_id")) id = &c->ev->id;
+    else if (name_is(name, len, "visitor_id")) id = &c->ev->visitor_id;
+    if (id) {
+        char *b = macro_buf(c);
+        pm_id_format(id, b);
+        *value = b;
+        *vlen = PM_ID_LEN;
         return true;
     }
-    if (v) {
-        *value = v;
-        *vlen = strlen(v);
+    if (c->set && name_is(name, len, "offer_url")) {
+        char *b = macro_buf(c), click[PM_ID_LEN + 1];
+        pm_id_format(&c->ev->id, click);
+        int n = snprintf(b, sizeof(c->buf[0]), "%s/go?clickid=%s", c->set->base_url, click);
+        *value = b;
+        *vlen = n < 0 || (size_t)n >= sizeof(c->buf[0]) ? 0 : (size_t)n;
         return true;
     }
+    if (resolve_ref(c, name, len, value, vlen)) return true;
     for (int f = PM_EVS_SUB1; f <= PM_EVS_EXTERNAL_ID; f++) {
         if (name_is(name, len, pm_event_str_name((pm_event_str_t)f))) {
             *value = c->ev->s[f].p;
@@ -230,23 +297,12 @@ static bool resolve_macro(void *arg, const char *name, size_t len, const char **
     return false;
 }
 
-static void ref_text(char *out, size_t cap, int64_t id)
+/* Expand `tpl` for click `ev` sent to offer `offer_id` into t->url. */
+static int expand(pm_track_t *t, const char *tpl, const pm_event_t *ev, int64_t offer_id, const pm_settings_t *set)
 {
-    if (id) snprintf(out, cap, "%lld", (long long)id);
-    else out[0] = '\0';
-}
-
-/* Macro values for a click `ev` sent to offer `offer_id`. */
-static void macro_init(macro_ctx_t *c, const pm_event_t *ev, int64_t offer_id)
-{
-    memset(c, 0, sizeof(*c));
-    c->ev = ev;
-    pm_id_format(&ev->id, c->click);
-    pm_id_format(&ev->visitor_id, c->visitor);
-    ref_text(c->campaign, sizeof(c->campaign), ev->campaign_id);
-    ref_text(c->source, sizeof(c->source), ev->traffic_source_id);
-    ref_text(c->offer, sizeof(c->offer), offer_id);
-    ref_text(c->lander, sizeof(c->lander), ev->lander_id);
+    macro_ctx_t c = {.ev = ev, .offer_id = offer_id, .set = set};
+    pm_buf_reset(&t->url);
+    return pm_macro_expand(&t->url, tpl, strlen(tpl), resolve_macro, &c, true);
 }
 
 /* Where the visitor goes: the lander when the campaign has one (with
@@ -254,15 +310,7 @@ static void macro_init(macro_ctx_t *c, const pm_event_t *ev, int64_t offer_id)
  * offer. The URL is left in t->url. */
 static int build_destination(pm_track_t *t, const pm_settings_t *set, const pm_campaign_t *k, const pm_event_t *ev)
 {
-    macro_ctx_t c;
-    char go[MAX_URL / 4];
-    macro_init(&c, ev, ev->offer_id);
-    int n = snprintf(go, sizeof(go), "%s/go?clickid=%s", set->base_url, c.click);
-    c.offer_url = go;
-    c.offer_url_len = n < 0 || (size_t)n >= sizeof(go) ? 0 : (size_t)n;
-    const char *tpl = k->lander ? k->lander->url : k->offer->url;
-    pm_buf_reset(&t->url);
-    return pm_macro_expand(&t->url, tpl, strlen(tpl), resolve_macro, &c, true);
+    return k->lander ? expand(t, k->lander->url, ev, ev->offer_id, set) : expand(t, k->offer->url, ev, ev->offer_id, NULL);
 }
 
 /* --- clicks and impressions --------------------------------------------- */
@@ -784,16 +832,8 @@ void pm_track_go(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req
     const pm_campaign_t *k = NULL;
     if (click_from_request(req, &pb, &click_id, &present) && find_click(t, &click_id, &click) == PM_OK)
         k = pm_config_campaign_by_id(cfg, click.campaign_id);
-    if (k == NULL || k->offer == NULL) {
-        fallback(t, set, res);
-    } else {
-        macro_ctx_t c;
-        macro_init(&c, &click, k->offer->id);
-        pm_buf_reset(&t->url);
-        if (pm_macro_expand(&t->url, k->offer->url, strlen(k->offer->url), resolve_macro, &c, true) == PM_OK)
-            redirect(res, t->url.data, t->url.len);
-        else
-            fallback(t, set, res);
-    }
+    if (k == NULL || k->offer == NULL) fallback(t, set, res);
+    else if (expand(t, k->offer->url, &click, k->offer->id, NULL) == PM_OK) redirect(res, t->url.data, t->url.len);
+    else fallback(t, set, res);
     pm_qs_free(&pb.qs);
 }
