@@ -87,6 +87,9 @@ const pm_offer_t *pm_config_offer_by_id(const pm_config_t *c, int64_t id);
 const pm_settings_t *pm_config_settings(const pm_config_t *c);
 uint64_t pm_config_generation(const pm_config_t *c);
 
+/* True if `name` is "UTC" or a zone of the system's tz database. */
+bool pm_timezone_known(const char *name);
+
 /* Validate one setting value; PM_OK or PM_EINVAL with *why (static text). */
 int pm_settings_validate(const char *key, const char *value, const char **why) PM_MUST_CHECK;
 

@@ -27,6 +27,16 @@ void pm_recent_destroy(pm_recent_t *r); /* accepts NULL */
  * (may be NULL); PM_ETOOBIG when full. */
 int pm_recent_put(pm_recent_t *r, const void *key, size_t klen, const void *val, size_t vlen,
                   pm_buf_t *existing) PM_MUST_CHECK;
+/* Like pm_recent_put, but when the key is absent `check(ctx)` runs under the
+ * shard's lock before inserting: if it returns PM_EEXIST (the caller found
+ * the key elsewhere, e.g. in the store) nothing is inserted and PM_EEXIST is
+ * returned with `existing` untouched. Holding the lock across the check
+ * closes the window where a concurrent pm_recent_remove (the materializer
+ * forgetting what it stored) falls between the caller's check and its put.
+ * Other errors from check are returned as they are. */
+typedef int (*pm_recent_check_fn)(void *ctx);
+int pm_recent_put_checked(pm_recent_t *r, const void *key, size_t klen, const void *val, size_t vlen,
+                          pm_recent_check_fn check, void *ctx, pm_buf_t *existing) PM_MUST_CHECK;
 /* Append the value of `key` to `out`. PM_OK, PM_ENOTFOUND, or PM_ETOOBIG
  * when out's cap is reached. */
 int pm_recent_get(pm_recent_t *r, const void *key, size_t klen, pm_buf_t *out) PM_MUST_CHECK;

@@ -210,9 +210,14 @@ static const char keys_help[] =
     "usage: perfmark keys create [--data DIR] [--role admin|viewer] [--name TEXT]\n"
     "       perfmark keys revoke ID [--data DIR]\n\n"
     "create: make an API key and print it alone on stdout (shown once; only its\n"
-    "hash is stored). admin keys may change everything, viewer keys may only read.\n"
+    "hash is stored).\n"
     "revoke: stop key ID from working (ids are listed by GET /api/v1/keys).\n"
-    "Both work while the server runs. --data defaults to " DEFAULT_DATA ".\n";
+    "Both work while the server runs.\n\n"
+    "  --data DIR            the server's data directory (default " DEFAULT_DATA ")\n"
+    "  --role admin|viewer   admin keys may change everything, viewer keys may only read\n"
+    "                        (default admin)\n"
+    "  --name TEXT           a label to recognise the key by in GET /api/v1/keys\n"
+    "  -h, --help            this text\n";
 
 static int keys_run(int argc, char **argv)
 {
@@ -243,6 +248,10 @@ static int keys_run(int argc, char **argv)
     }
     if (strcmp(role, "admin") != 0 && strcmp(role, "viewer") != 0) {
         fprintf(stderr, "perfmark keys: --role must be admin or viewer\n");
+        return 2;
+    }
+    if (!revoke && optind + 1 != argc) {
+        fprintf(stderr, "perfmark keys create: unexpected argument \"%s\"\n", argv[optind + 1]);
         return 2;
     }
     char *end = NULL;
@@ -280,6 +289,14 @@ const pm_cli_verb_t pm_cli_keys = {"keys", "create or revoke API keys", keys_run
 
 static int version_run(int argc, char **argv)
 {
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: perfmark version\n\nPrint perfmark's version.\n");
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "usage: perfmark version\n");
+        return 2;
+    }
     printf("perfmark 0.1.0\n");
     return 0;
 }

@@ -19,6 +19,7 @@
 #include "pm/api.h"
 #include "pm/materializer.h"
 #include "pm/server.h"
+#include "pm/static.h"
 #include "pm/track.h"
 
 #include <arpa/inet.h>
@@ -29,6 +30,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -74,6 +77,7 @@ struct server_s {
     unsigned nloops;
     _Atomic int stopping;
     int64_t started_us;
+    int lock_fd; /* flock'd DATA/serve.lock: one server per data directory */
 };
 
 /* A response waiting for its fsync. Allocated on the request's pool with a
@@ -327,6 +331,7 @@ static void route(loop_t *loop, const pm_http_req_t *r, pm_http_res_t *res)
     else if (pm_slice_eq(r->path, "/go") && get) pm_track_go(loop->track, loop->cfg, r, res);
     else if (has_prefix(r->path, "/api/v1", &rest) && (rest.len == 0 || rest.p[0] == '/'))
         pm_api_handle(loop->api, loop->cfg, r, res);
+    else if (has_prefix(r->path, "/ui", &rest) && (rest.len == 0 || rest.p[0] == '/')) pm_static_serve(r, rest, res);
     else if (pm_slice_eq(r->path, "/metrics") && get) metrics(loop->srv, res);
     else if (pm_slice_eq(r->path, "/healthz") && get) healthz(loop->srv, res);
     else if (pm_slice_eq(r->path, "/pb") || pm_slice_eq(r->path, "/px") || pm_slice_eq(r->path, "/go"))
@@ -380,31 +385,60 @@ int pm_server_parse_listen(const char *s, char *host, size_t host_cap, uint16_t 
     return PM_OK;
 }
 
-/* A listening socket with SO_REUSEPORT, so every loop has its own accept
- * queue and the kernel balances connections. -errno on failure. */
-static int open_listener(const char *listen_spec, int *fd_out)
+/* The socket address for "host:port". PM_EINVAL. */
+static int listen_address(const char *listen_spec, struct sockaddr_storage *ss, socklen_t *sl)
 {
     char host[256];
     uint16_t port;
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t sl;
+    memset(ss, 0, sizeof(*ss));
     if (pm_server_parse_listen(listen_spec, host, sizeof(host), &port) != PM_OK) return PM_EINVAL;
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
     if (host[0] == '\0' || inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons(port);
         if (host[0] == '\0') v4->sin_addr.s_addr = htonl(INADDR_ANY);
-        sl = sizeof(*v4);
+        *sl = sizeof(*v4);
     } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons(port);
-        sl = sizeof(*v6);
+        *sl = sizeof(*v6);
     } else {
         return PM_EINVAL;
     }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1, rc = PM_OK;
+    return PM_OK;
+}
+
+/* SO_REUSEPORT would let a second server join our port and take part of
+ * its traffic. A bind without it first proves nobody listens there; our own
+ * listeners then make the same probe fail for anyone else. */
+static int probe_port(const char *listen_spec)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int rc = listen_address(listen_spec, &ss, &sl);
+    if (rc != PM_OK) return rc;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
+    if (fd < 0) return -errno;
+    /* SO_REUSEADDR: connections of a previous process in TIME_WAIT are no
+     * reason to refuse; a live listener still is (Linux refuses the bind). */
+    rc = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 && bind(fd, (struct sockaddr *)&ss, sl) == 0
+             ? PM_OK
+             : -errno;
+    close(fd);
+    return rc;
+}
+
+/* A listening socket with SO_REUSEPORT, so every loop has its own accept
+ * queue and the kernel balances connections. -errno on failure. */
+static int open_listener(const char *listen_spec, int *fd_out)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    *fd_out = -1;
+    int rc = listen_address(listen_spec, &ss, &sl);
+    if (rc != PM_OK) return rc;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1;
     if (fd < 0) return -errno;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
@@ -519,6 +553,26 @@ static int mkdirs(const char *dir)
     return mkdir(path, 0700) != 0 && errno != EEXIST ? -errno : PM_OK;
 }
 
+/* One server per data directory: a second one would replay and delete the
+ * first one's live journal segments. The lock dies with the process. */
+static int lock_data_dir(server_t *srv)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/serve.lock", srv->cfg->data_dir);
+    srv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (srv->lock_fd < 0) {
+        pm_error("serve: cannot open %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    if (flock(srv->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        pm_error("serve: %s is in use by another perfmark server (%s)", srv->cfg->data_dir,
+                 err == EWOULDBLOCK ? "lock held" : strerror(err));
+        return err == EWOULDBLOCK ? PM_EEXIST : -err;
+    }
+    return PM_OK;
+}
+
 /* Everything before the loops run: directories, store, recovery, config,
  * maps, loops (journals, connections, listeners), the materializer. */
 static int server_start(server_t *srv)
@@ -536,6 +590,11 @@ static int server_start(server_t *srv)
     pm_server_journal_dir(srv->cfg->data_dir, srv->journal_dir, sizeof(srv->journal_dir));
     if ((rc = mkdirs(srv->journal_dir)) != PM_OK) {
         pm_error("serve: cannot create %s: %s", srv->journal_dir, pm_strerror(rc));
+        return rc;
+    }
+    if ((rc = lock_data_dir(srv)) != PM_OK) return rc;
+    if ((rc = probe_port(srv->cfg->listen)) != PM_OK) {
+        pm_error("serve: cannot listen on %s: %s", srv->cfg->listen, pm_strerror(rc));
         return rc;
     }
     pm_config_t *cfg = NULL;
@@ -580,6 +639,7 @@ static void server_stop(server_t *srv)
     pm_recent_destroy(srv->shared.conversions);
     pm_confhold_destroy(srv->confhold);
     pm_store_close(srv->store);
+    if (srv->lock_fd > 0) close(srv->lock_fd);
 }
 
 int pm_server_run(const pm_server_config_t *cfg)

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct pm_config_s {
     _Atomic long refs;
@@ -220,6 +221,18 @@ static bool has_space_or_control(const char *v)
     return false;
 }
 
+bool pm_timezone_known(const char *name)
+{
+    if (strcmp(name, "UTC") == 0) return true;
+    if (*name == '\0' || name[0] == '/' || strstr(name, "..") || has_space_or_control(name) || strlen(name) > 64)
+        return false;
+    /* The system's tz database (Debian tzdata) is the authority. */
+    char path[128];
+    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 static int parse_int_range(const char *v, int lo, int hi, int *out)
 {
     if (*v == '\0' || strlen(v) > 6) return PM_EINVAL;
@@ -267,8 +280,7 @@ int pm_settings_validate(const char *key, const char *value, const char **why)
         if (*value && (!is_http_url(value) || has_space_or_control(value)))
             *why = "must be empty or an http(s) URL without spaces";
     } else if (strcmp(key, "timezone") == 0) {
-        if (*value == '\0' || has_space_or_control(value) || strstr(value, "..") || value[0] == '/')
-            *why = "must be an IANA time zone name such as Europe/Berlin";
+        if (!pm_timezone_known(value)) *why = "must be an IANA time zone name such as Europe/Berlin";
     } else if (strcmp(key, "ip_v4_prefix") == 0) {
         if (parse_int_range(value, 0, 32, &n) != PM_OK) *why = "must be a number of bits from 0 to 32";
     } else if (strcmp(key, "ip_v6_prefix") == 0) {

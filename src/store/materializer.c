@@ -274,11 +274,14 @@ int pm_materializer_recover(pm_store_t *store, const char *dir, const pm_sink_op
         uint32_t hseq;
         uint64_t hoff;
         if ((rc = pm_store_hwm_get(store, segs[i].lineage, &hseq, &hoff)) != PM_OK) break;
-        if (segs[i].seq >= hseq)
-            rc = recover_segment(&w, &segs[i], segs[i].seq == hseq ? hoff : 0, out);
-        /* Fully in the store now (or long ago): the segment has served. */
-        if (rc == PM_OK && unlink(segs[i].path) == 0) out->segments_deleted++;
+        if (segs[i].seq >= hseq) rc = recover_segment(&w, &segs[i], segs[i].seq == hseq ? hoff : 0, out);
     }
+    /* Everything on disk is in the store now. The next process numbers its
+     * segments from 1 again, so the marks must go before the files do: a
+     * crash in between only replays (idempotently) what is still there. */
+    if (rc == PM_OK && n > 0) rc = pm_store_exec(store, "DELETE FROM journal_hwm");
+    for (size_t i = 0; rc == PM_OK && i < n; i++)
+        if (unlink(segs[i].path) == 0) out->segments_deleted++;
     if (rc == PM_OK && (out->records || out->torn_tails || out->corrupt_regions))
         pm_info("journal: recovered %llu events from %llu segments (%llu torn tails, %llu corrupt regions)",
                 (unsigned long long)out->records, (unsigned long long)out->segments,
@@ -293,7 +296,7 @@ int pm_materializer_recover(pm_store_t *store, const char *dir, const pm_sink_op
 typedef struct cursor_s {
     uint32_t seq;
     uint64_t offset;
-    _Atomic uint64_t lag;
+    _Atomic uint64_t published; /* seq << 40 | offset, for /metrics */
 } cursor_t;
 
 struct pm_materializer_s {
@@ -403,17 +406,11 @@ static int pass(pm_materializer_t *m)
     return (int)(m->w.applied > INT32_MAX ? INT32_MAX : m->w.applied);
 }
 
-static void update_lag(pm_materializer_t *m)
+/* Publish the cursors for pm_materializer_stats (offsets stay < 2^40). */
+static void publish_cursors(pm_materializer_t *m)
 {
-    for (unsigned l = 0; l < m->cfg.njournals; l++) {
-        uint32_t wseq;
-        uint64_t woff;
-        pm_journal_written(m->cfg.journals[l], &wseq, &woff);
-        cursor_t *c = &m->cursors[l];
-        /* Across a rotation the exact figure needs the old segment's size;
-         * the live segment's part is a fair lower bound. */
-        atomic_store(&c->lag, wseq == c->seq && woff > c->offset ? woff - c->offset : (wseq != c->seq ? woff : 0));
-    }
+    for (unsigned l = 0; l < m->cfg.njournals; l++)
+        atomic_store(&m->cursors[l].published, (uint64_t)m->cursors[l].seq << 40 | m->cursors[l].offset);
 }
 
 static void *run(void *arg)
@@ -427,7 +424,7 @@ static void *run(void *arg)
         bool stopping = m->stopping;
         pthread_mutex_unlock(&m->mu);
         int n = pass(m);
-        update_lag(m);
+        publish_cursors(m);
         if (n > 0) {
             atomic_fetch_add(&m->events, (uint64_t)n);
             atomic_fetch_add(&m->batches, 1);
@@ -470,6 +467,7 @@ int pm_materializer_start(const pm_materializer_config_t *cfg, pm_materializer_t
         uint64_t off;
         pm_journal_written(cfg->journals[l], &m->cursors[l].seq, &off);
     }
+    publish_cursors(m);
     int rc = pm_store_open(cfg->db_path, &m->w.store);
     if (rc == PM_OK) rc = prepare_inserts(&m->w);
     if (rc == PM_OK) rc = open_sinks(&m->w, cfg->sinks, cfg->nsinks);
@@ -510,7 +508,17 @@ void pm_materializer_stats(pm_materializer_t *m, pm_materializer_stats_t *out)
     out->batches = atomic_load(&m->batches);
     out->errors = atomic_load(&m->errors);
     out->last_commit_us = atomic_load(&m->last_commit_us);
+    /* Computed now from both ends, so a store that blocks the materializer
+     * (busy, slow disk) shows its lag while it blocks. Across a rotation the
+     * exact figure needs the old segment's size; the live segment's part is
+     * a fair lower bound. */
     out->lag_bytes = 0;
-    for (unsigned l = 0; l < m->cfg.njournals; l++)
-        out->lag_bytes += atomic_load(&m->cursors[l].lag);
+    for (unsigned l = 0; l < m->cfg.njournals; l++) {
+        uint32_t wseq;
+        uint64_t woff, pos = atomic_load(&m->cursors[l].published);
+        pm_journal_written(m->cfg.journals[l], &wseq, &woff);
+        uint32_t cseq = (uint32_t)(pos >> 40);
+        uint64_t coff = pos & ((UINT64_C(1) << 40) - 1);
+        out->lag_bytes += wseq != cseq ? woff : woff > coff ? woff - coff : 0;
+    }
 }

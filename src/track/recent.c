@@ -101,6 +101,12 @@ static void grow(shard_t *s)
 
 int pm_recent_put(pm_recent_t *r, const void *key, size_t klen, const void *val, size_t vlen, pm_buf_t *existing)
 {
+    return pm_recent_put_checked(r, key, klen, val, vlen, NULL, NULL, existing);
+}
+
+int pm_recent_put_checked(pm_recent_t *r, const void *key, size_t klen, const void *val, size_t vlen,
+                          pm_recent_check_fn check, void *ctx, pm_buf_t *existing)
+{
     uint64_t h = hash_key(key, klen);
     shard_t *s = shard_of(r, h);
     int rc = PM_OK;
@@ -111,6 +117,7 @@ int pm_recent_put(pm_recent_t *r, const void *key, size_t klen, const void *val,
         if (existing && pm_buf_append(existing, (*pp)->data + (*pp)->klen, (*pp)->vlen) != PM_OK) rc = PM_ETOOBIG;
         goto out;
     }
+    if (check && (rc = check(ctx)) != PM_OK) goto out;
     if (s->count >= r->max_per_shard) {
         rc = PM_ETOOBIG;
         goto out;

@@ -743,35 +743,56 @@ static bool click_from_request(const pm_http_req_t *req, postback_t *pb, pm_id_t
     return *present;
 }
 
+/* The store check of a conversion key, run under the recent map's lock. */
+typedef struct stored_check_s {
+    pm_track_t *t;
+    const pm_event_t *ev;
+    pm_event_t *prior; /* filled when the store has the conversion */
+} stored_check_t;
+
+static int check_stored(void *arg)
+{
+    stored_check_t *c = arg;
+    int rc = find_stored_conversion(c->t, c->ev->offer_id, c->ev->s[PM_EVS_TXID], c->prior);
+    return rc == PM_OK ? PM_EEXIST : rc == PM_ENOTFOUND ? PM_OK : rc;
+}
+
 /* Journal a new conversion unless (offer, txid) is known; answer either way.
  * The map entry doubles as a reservation against a concurrent duplicate on
- * another event loop. */
+ * another event loop; the store is checked under the same lock, so a
+ * conversion the materializer is just forgetting cannot slip between. */
 static void record_conversion(pm_track_t *t, pm_event_t *ev, bool pixel, pm_http_res_t *res)
 {
     unsigned char key[sizeof(int64_t) + CAP_TXID + PM_ID_LEN + 40];
     size_t klen = conversion_key(ev->offer_id, ev->s[PM_EVS_TXID], key, sizeof(key));
     pm_event_t prior;
-    if (find_stored_conversion(t, ev->offer_id, ev->s[PM_EVS_TXID], &prior) == PM_OK) {
-        count(&t->n.duplicates);
-        answer(&prior, pixel, res);
-        return;
-    }
+    stored_check_t check = {.t = t, .ev = ev, .prior = &prior};
     pm_buf_reset(&t->rec);
     if (pm_event_encode(ev, &t->rec) != PM_OK) {
         pm_http_res_error(res, 400, "too_big", NULL, "postback too large");
         return;
     }
     pm_buf_reset(&t->dup);
-    int put = klen ? pm_recent_put(t->shared->conversions, key, klen, t->rec.data, t->rec.len, &t->dup) : PM_ETOOBIG;
-    if (put == PM_EEXIST && pm_event_decode(t->dup.data, t->dup.len, &prior) == PM_OK) {
+    memset(&prior, 0, sizeof(prior));
+    int put = klen ? pm_recent_put_checked(t->shared->conversions, key, klen, t->rec.data, t->rec.len, check_stored,
+                                           &check, &t->dup)
+                   : PM_ETOOBIG;
+    if (put == PM_ETOOBIG) put = check_stored(&check); /* map full: the store alone decides */
+    if (put == PM_EEXIST && prior.type == PM_EV_NONE && pm_event_decode(t->dup.data, t->dup.len, &prior) != PM_OK)
+        put = PM_ESTORE;
+    if (put == PM_EEXIST) {
         count(&t->n.duplicates);
         answer(&prior, pixel, res);
+        return;
+    }
+    if (put != PM_OK) {
+        pm_http_res_error(res, 503, "unavailable", NULL, "the conversion could not be checked; retry later");
         return;
     }
     uint64_t lsn;
     if (pm_journal_append(t->journal, t->rec.data, t->rec.len, &lsn) != PM_OK) {
         count(&t->n.journal_errors);
-        if (put == PM_OK) pm_recent_remove(t->shared->conversions, key, klen);
+        if (klen) pm_recent_remove(t->shared->conversions, key, klen);
         pm_http_res_error(res, 503, "unavailable", NULL, "the conversion could not be recorded; retry later");
         return;
     }
@@ -787,7 +808,7 @@ void pm_track_conversion(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
     const pm_settings_t *set = pm_config_settings(cfg);
     postback_t pb = {.pixel = pixel};
     pm_id_t click_id;
-    bool present;
+    bool present = false;
     size_t len;
     t->used = 0;
     parse_params(req, &pb);
@@ -825,7 +846,7 @@ void pm_track_go(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req
     const pm_settings_t *set = pm_config_settings(cfg);
     postback_t pb = {.pixel = true};
     pm_id_t click_id;
-    bool present;
+    bool present = false;
     pm_event_t click;
     t->used = 0;
     pm_qs_parse(&pb.qs, req->query.p, req->query.len);
