@@ -13,6 +13,9 @@
  *    7 offer_id            8 bytes    64 + i  string field i (pm_event_str_t),
  *    8 lander_id           8 bytes            UTF-8 bytes, any length
  *
+ * Tags 15..63 are kept for future fixed-size fields and 64 + PM_EVS__COUNT
+ * onwards for future strings; tag 0 is never used.
+ *
  * Integers are two's complement little-endian; ids are copied as their 16
  * big-endian bytes; a currency is its three ISO 4217 letters. Lengths are
  * unsigned LEB128 varints capped at PM_JOURNAL_MAX_RECORD.
@@ -30,33 +33,39 @@
 #define EVENT_VERSION 1
 #define TAG_STR_BASE 64
 #define VARINT_MAX_BYTES 5 /* 35 bits: ample for lengths capped at 2^20 */
+/* Events up to this size are built on the stack: every click, nearly every
+ * conversion. Larger ones (long orphan queries) take one allocation. */
+#define ENCODE_STACK 4096
 
 enum field_kind { K_ID, K_I64, K_CURRENCY };
 
 typedef struct field_s {
-    uint8_t tag;
     uint8_t kind;
-    size_t off; /* offsetof the member in pm_event_t */
+    uint8_t size; /* 0: no fixed field has this tag */
+    size_t off;   /* offsetof the member in pm_event_t */
 } field_t;
 
-static const field_t FIELDS[] = {
-    {1, K_ID, offsetof(pm_event_t, id)},
-    {2, K_I64, offsetof(pm_event_t, ts)},
-    {3, K_ID, offsetof(pm_event_t, visitor_id)},
-    {4, K_ID, offsetof(pm_event_t, click_id)},
-    {5, K_I64, offsetof(pm_event_t, campaign_id)},
-    {6, K_I64, offsetof(pm_event_t, traffic_source_id)},
-    {7, K_I64, offsetof(pm_event_t, offer_id)},
-    {8, K_I64, offsetof(pm_event_t, lander_id)},
-    {9, K_I64, offsetof(pm_event_t, cost.micros)},
-    {10, K_CURRENCY, offsetof(pm_event_t, cost.currency)},
-    {11, K_I64, offsetof(pm_event_t, revenue.micros)},
-    {12, K_CURRENCY, offsetof(pm_event_t, revenue.currency)},
-    {13, K_I64, offsetof(pm_event_t, payout.micros)},
-    {14, K_CURRENCY, offsetof(pm_event_t, payout.currency)},
-};
+#define F_ID(m) {K_ID, 16, offsetof(pm_event_t, m)}
+#define F_I64(m) {K_I64, 8, offsetof(pm_event_t, m)}
+#define F_CUR(m) {K_CURRENCY, 3, offsetof(pm_event_t, m)}
 
-static const size_t KIND_SIZE[] = {[K_ID] = 16, [K_I64] = 8, [K_CURRENCY] = 3};
+/* Indexed by tag, so the decoder finds a field without a search. */
+static const field_t FIELDS[] = {
+    [1] = F_ID(id),
+    [2] = F_I64(ts),
+    [3] = F_ID(visitor_id),
+    [4] = F_ID(click_id),
+    [5] = F_I64(campaign_id),
+    [6] = F_I64(traffic_source_id),
+    [7] = F_I64(offer_id),
+    [8] = F_I64(lander_id),
+    [9] = F_I64(cost.micros),
+    [10] = F_CUR(cost.currency),
+    [11] = F_I64(revenue.micros),
+    [12] = F_CUR(revenue.currency),
+    [13] = F_I64(payout.micros),
+    [14] = F_CUR(payout.currency),
+};
 
 static const char *const TYPE_NAMES[PM_EV__MAX] = {
     [PM_EV_CLICK] = "click",
@@ -76,6 +85,7 @@ static const char *const STR_NAMES[PM_EVS__COUNT] = {
 /* A new string field without a name would silently print as NULL. */
 _Static_assert(PM_ARRAY_LEN(STR_NAMES) == PM_EVS__COUNT, "every string field has a name");
 _Static_assert(TAG_STR_BASE + PM_EVS__COUNT <= 256, "string tags fit in a byte");
+_Static_assert(PM_ARRAY_LEN(FIELDS) <= TAG_STR_BASE, "fixed tags stay below string tags");
 
 const char *pm_event_type_name(pm_event_type_t t)
 {
@@ -93,13 +103,19 @@ static bool valid_type(unsigned t) { return t > PM_EV_NONE && t < PM_EV__MAX; }
 
 /* --- encoding ------------------------------------------------------------- */
 
+static size_t varint_len(uint32_t v)
+{
+    size_t n = 1;
+    for (; v >= 0x80; v >>= 7)
+        n++;
+    return n;
+}
+
 static size_t put_varint(uint8_t *p, uint32_t v)
 {
     size_t n = 0;
-    while (v >= 0x80) {
+    for (; v >= 0x80; v >>= 7)
         p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
     p[n++] = (uint8_t)v;
     return n;
 }
@@ -118,61 +134,81 @@ static uint64_t get_le64(const uint8_t *p)
     return v;
 }
 
-/* Serialize a fixed-size member into `val`; false when it is zero/empty
- * (omitted on the wire: most events leave most fields unset). */
-static bool fixed_value(const pm_event_t *ev, const field_t *f, uint8_t *val)
+/* Zero and empty members are omitted: most events leave most fields unset. */
+static bool fixed_present(const pm_event_t *ev, const field_t *f)
 {
     const char *member = (const char *)ev + f->off;
-    if (f->kind == K_ID) {
-        memcpy(val, member, 16);
-        return !pm_id_is_zero((const pm_id_t *)member);
-    }
-    if (f->kind == K_CURRENCY) {
-        memcpy(val, member, 3);
-        return member[0] != '\0';
-    }
     int64_t v;
+    if (f->kind == K_ID) return !pm_id_is_zero((const pm_id_t *)member);
+    if (f->kind == K_CURRENCY) return member[0] != '\0';
     memcpy(&v, member, sizeof(v));
-    put_le64(val, (uint64_t)v);
     return v != 0;
 }
 
-static int encode_fixed(const pm_event_t *ev, const field_t *f, pm_buf_t *out)
+static uint8_t *put_fixed(const pm_event_t *ev, uint8_t tag, const field_t *f, uint8_t *p)
 {
-    uint8_t field[2 + 16];
-    if (!fixed_value(ev, f, field + 2)) return PM_OK;
-    field[0] = f->tag;
-    field[1] = (uint8_t)KIND_SIZE[f->kind]; /* < 128: a one-byte varint */
-    return pm_buf_append(out, field, 2 + KIND_SIZE[f->kind]);
+    const char *member = (const char *)ev + f->off;
+    *p++ = tag;
+    *p++ = f->size; /* < 128: a one-byte varint */
+    if (f->kind == K_I64) {
+        int64_t v;
+        memcpy(&v, member, sizeof(v));
+        put_le64(p, (uint64_t)v);
+    } else {
+        memcpy(p, member, f->size);
+    }
+    return p + f->size;
 }
 
-static int encode_str(const pm_str_t *s, unsigned idx, pm_buf_t *out)
+static uint8_t *put_str(const pm_str_t *s, unsigned idx, uint8_t *p)
 {
-    uint8_t head[1 + VARINT_MAX_BYTES];
-    if (s->len == 0) return PM_OK;
-    if (s->len > PM_JOURNAL_MAX_RECORD) return PM_ETOOBIG; /* the decoder would refuse it */
-    head[0] = (uint8_t)(TAG_STR_BASE + idx);
-    size_t n = 1 + put_varint(head + 1, s->len);
-    int rc = pm_buf_append(out, head, n);
-    if (rc != PM_OK) return rc;
-    return pm_buf_append(out, s->p, s->len);
+    *p++ = (uint8_t)(TAG_STR_BASE + idx);
+    p += put_varint(p, s->len);
+    memcpy(p, s->p, s->len);
+    return p + s->len;
 }
 
-/* On failure the buffer is cut back, so a caller never journals half an
- * event. An invalid type is PM_EINVAL: the decoder would reject it. */
+/* Exact size of the encoding; PM_ETOOBIG for a string the decoder would
+ * refuse. Measuring first lets the encoding be one append. */
+static int encoded_size(const pm_event_t *ev, size_t *out)
+{
+    size_t n = 2;
+    for (size_t tag = 1; tag < PM_ARRAY_LEN(FIELDS); tag++)
+        if (fixed_present(ev, &FIELDS[tag])) n += 2 + FIELDS[tag].size;
+    for (unsigned i = 0; i < PM_EVS__COUNT; i++) {
+        uint32_t len = ev->s[i].len;
+        if (len > PM_JOURNAL_MAX_RECORD) return PM_ETOOBIG;
+        if (len) n += 1 + varint_len(len) + len;
+    }
+    *out = n;
+    return PM_OK;
+}
+
+static size_t encode_into(const pm_event_t *ev, uint8_t *start)
+{
+    uint8_t *p = start;
+    *p++ = EVENT_VERSION;
+    *p++ = (uint8_t)ev->type;
+    for (size_t tag = 1; tag < PM_ARRAY_LEN(FIELDS); tag++)
+        if (fixed_present(ev, &FIELDS[tag])) p = put_fixed(ev, (uint8_t)tag, &FIELDS[tag], p);
+    for (unsigned i = 0; i < PM_EVS__COUNT; i++)
+        if (ev->s[i].len) p = put_str(&ev->s[i], i, p);
+    return (size_t)(p - start);
+}
+
+/* One append, so a failure leaves `out` as it was: a caller never journals
+ * half an event. An invalid type is PM_EINVAL: the decoder would reject it. */
 int pm_event_encode(const pm_event_t *ev, pm_buf_t *out)
 {
-    size_t mark = out->len;
-    const uint8_t head[2] = {EVENT_VERSION, (uint8_t)ev->type};
-    int rc = valid_type(ev->type) ? pm_buf_append(out, head, sizeof(head)) : PM_EINVAL;
-    for (size_t i = 0; rc == PM_OK && i < PM_ARRAY_LEN(FIELDS); i++)
-        rc = encode_fixed(ev, &FIELDS[i], out);
-    for (unsigned i = 0; rc == PM_OK && i < PM_EVS__COUNT; i++)
-        rc = encode_str(&ev->s[i], i, out);
-    if (rc != PM_OK && out->data) {
-        out->len = mark;
-        out->data[mark] = '\0';
-    }
+    uint8_t stack[ENCODE_STACK];
+    size_t size;
+    if (!valid_type(ev->type)) return PM_EINVAL;
+    int rc = encoded_size(ev, &size);
+    if (rc != PM_OK) return rc;
+    uint8_t *p = size <= sizeof(stack) ? stack : pm_malloc(size);
+    size_t written = encode_into(ev, p);
+    rc = PM_ALWAYS(written == size) ? pm_buf_append(out, p, size) : PM_EINVAL;
+    if (p != stack) pm_free(p);
     return rc;
 }
 
@@ -198,17 +234,10 @@ static int read_varint(reader_t *r, uint32_t *out)
     return PM_ECORRUPT;
 }
 
-static const field_t *find_field(uint8_t tag)
-{
-    for (size_t i = 0; i < PM_ARRAY_LEN(FIELDS); i++)
-        if (FIELDS[i].tag == tag) return &FIELDS[i];
-    return NULL;
-}
-
 static int decode_fixed(pm_event_t *ev, const field_t *f, const uint8_t *v, uint32_t n)
 {
     char *member = (char *)ev + f->off;
-    if (n != KIND_SIZE[f->kind]) return PM_ECORRUPT;
+    if (n != f->size) return PM_ECORRUPT;
     if (f->kind == K_ID) {
         memcpy(member, v, 16);
     } else if (f->kind == K_CURRENCY) {
@@ -228,8 +257,8 @@ static int decode_field(pm_event_t *ev, uint8_t tag, const uint8_t *v, uint32_t 
         pm_event_set(ev, (pm_event_str_t)(tag - TAG_STR_BASE), (const char *)v, n);
         return PM_OK;
     }
-    const field_t *f = find_field(tag);
-    return f ? decode_fixed(ev, f, v, n) : PM_OK; /* unknown: a newer writer's field */
+    if (tag < PM_ARRAY_LEN(FIELDS) && FIELDS[tag].size) return decode_fixed(ev, &FIELDS[tag], v, n);
+    return PM_OK; /* unknown: a newer writer's field */
 }
 
 static int decode_fields(reader_t *r, pm_event_t *ev)

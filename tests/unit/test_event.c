@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -101,6 +102,28 @@ static void test_round_trip_every_field(void **state)
     assert_true((const uint8_t *)back.s[PM_EVS_IP].p >= copy && (const uint8_t *)back.s[PM_EVS_IP].p < copy + b.len);
     free(copy);
     pm_buf_free(&b);
+}
+
+/* Lengths that take 1, 2 and 3 varint bytes, and the largest allowed. */
+static void test_long_strings_round_trip(void **state)
+{
+    (void)state;
+    static const size_t lens[] = {127, 128, 300, 16383, 16384, 70000, PM_JOURNAL_MAX_RECORD};
+    char *text = malloc(PM_JOURNAL_MAX_RECORD);
+    for (size_t i = 0; i < PM_JOURNAL_MAX_RECORD; i++)
+        text[i] = (char)('a' + i % 26);
+    for (size_t k = 0; k < PM_ARRAY_LEN(lens); k++) {
+        pm_event_t ev = {.type = PM_EV_ORPHAN}, back;
+        pm_event_set(&ev, PM_EVS_QUERY, text, lens[k]);
+        pm_event_set(&ev, PM_EVS_REASON, "unknown_click", 13);
+        pm_buf_t b;
+        pm_buf_init(&b, 2 * (size_t)PM_JOURNAL_MAX_RECORD);
+        assert_int_equal(pm_event_encode(&ev, &b), PM_OK);
+        assert_int_equal(pm_event_decode(b.data, b.len, &back), PM_OK);
+        assert_events_equal(&ev, &back);
+        pm_buf_free(&b);
+    }
+    free(text);
 }
 
 static void test_every_type_round_trips(void **state)
@@ -297,6 +320,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_every_field),
+        cmocka_unit_test(test_long_strings_round_trip),
         cmocka_unit_test(test_every_type_round_trips),
         cmocka_unit_test(test_empty_fields_omitted),
         cmocka_unit_test(test_unknown_tags_skipped),

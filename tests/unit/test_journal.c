@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -482,6 +484,15 @@ static void test_large_segments_match_reference(void **state)
     assert_true(pread(fd, orig, size, 0) == (ssize_t)size);
     close(fd);
     compare_scans(path, orig, size, true);
+    /* Lengths just past the cap, with megabytes behind them to "fit". */
+    memcpy(d, orig, size);
+    const uint8_t over[4] = {0x01, 0x00, 0x10, 0x00}; /* MAX_RECORD + 1 */
+    memcpy(d + 4, over, 4);
+    memcpy(d + size / 2 - (size / 2) % 4096, "PMJ1\x00\x00\x30\x00", 8); /* 3 MiB: past the window */
+    fd = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(pwrite(fd, d, size, 0) == (ssize_t)size);
+    close(fd);
+    compare_scans(copy, d, size, true);
     for (int round = 0; round < 12; round++) {
         memcpy(d, orig, size);
         damage(d, size, &rng);
@@ -494,6 +505,45 @@ static void test_large_segments_match_reference(void **state)
     }
     free(orig);
     free(d);
+}
+
+/* The file shrinks under the scanner (an operator truncating a segment):
+ * the scan ends where the data ends, with the cut record as its torn tail. */
+typedef struct shrink_s {
+    offsets_t seen;
+    const char *path;
+    uint64_t to;
+} shrink_t;
+
+static int shrink_on_first(void *ctx, const uint8_t *payload, size_t len, uint64_t end_offset)
+{
+    shrink_t *sh = ctx;
+    if (sh->seen.n == 0 && truncate(sh->path, (off_t)sh->to) != 0) return -1;
+    offsets_push(&sh->seen, end_offset);
+    return 0;
+}
+
+static void test_file_shrinks_during_scan(void **state)
+{
+    const char *dir = *state;
+    pm_journal_t *j = open_journal(dir, 0, 0);
+    uint8_t *rec = calloc(1, PM_JOURNAL_MAX_RECORD);
+    uint64_t lsn, size;
+    uint32_t seq;
+    for (uint32_t i = 0; i < 900; i++) /* about 8 MiB */
+        assert_int_equal(pm_journal_append(j, rec, large_len(i), &lsn), PM_OK);
+    pm_journal_written(j, &seq, &size);
+    pm_journal_close(j);
+    free(rec);
+    char path[512];
+    pm_journal_segment_path(dir, 0, seq, path, sizeof(path));
+    shrink_t sh = {.path = path, .to = size / 2 + 5};
+    pm_journal_scan_t res;
+    assert_int_equal(pm_journal_scan(path, 0, UINT64_MAX, true, shrink_on_first, &sh, &res), PM_OK);
+    assert_true(size > 3 * 2 * (uint64_t)PM_JOURNAL_MAX_RECORD); /* several windows */
+    assert_true(res.end_offset <= sh.to && res.torn_tail && res.torn_offset + res.torn_bytes == res.end_offset);
+    assert_true(sh.seen.n > 1 && sh.seen.v[sh.seen.n - 1] <= sh.to);
+    free(sh.seen.v);
 }
 
 /* Write `pre` junk bytes, then the segment's bytes from `from` on. */
@@ -621,6 +671,7 @@ static void test_periodic_sync(void **state)
 typedef struct tail_s {
     pm_journal_t *j;
     const char *dir;
+    uint32_t first_seq; /* read before the writer starts: it may rotate at once */
     uint32_t next;     /* index expected next */
     int errors;        /* cmocka asserts are for the main thread only */
     uint64_t corrupt;
@@ -651,9 +702,8 @@ static void tail_segment(tail_t *t, uint32_t seq, uint64_t *pos, uint64_t limit,
 static void *tail_main(void *arg)
 {
     tail_t *t = arg;
-    uint32_t cur = 0, seq;
+    uint32_t cur = t->first_seq, seq;
     uint64_t pos = 0, off;
-    pm_journal_written(t->j, &cur, &off);
     while (t->next < TAIL_RECORDS && t->errors == 0) {
         pm_journal_written(t->j, &seq, &off);
         for (; cur < seq; cur++, pos = 0)
@@ -670,6 +720,8 @@ static void test_concurrent_reader(void **state)
     const char *dir = *state;
     pm_journal_t *j = open_journal(dir, 0, 64 * 1024);
     tail_t t = {.j = j, .dir = dir};
+    uint64_t off;
+    pm_journal_written(j, &t.first_seq, &off);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, tail_main, &t), 0);
     append_range(j, 0, TAIL_RECORDS);
@@ -679,6 +731,72 @@ static void test_concurrent_reader(void **state)
     assert_int_equal(t.errors, 0);
     assert_int_equal(t.next, TAIL_RECORDS);
     assert_true(t.corrupt == 0);
+}
+
+/* --- write failures ---------------------------------------------------------- */
+
+/* A file-size limit inside the record makes the kernel write part of it and
+ * fail the retry (EFBIG): the append must fail and leave no partial record. */
+static void test_failed_write_leaves_no_partial_record(void **state)
+{
+    const char *dir = *state;
+    pm_journal_t *j = open_journal(dir, 0, 0);
+    uint64_t lsn = append_range(j, 0, 10), lsn2;
+    uint32_t seq;
+    uint64_t off;
+    pm_journal_written(j, &seq, &off);
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    low = old;
+    low.rlim_cur = off + 20;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+    uint8_t rec[512];
+    make_record(10, rec);
+    int rc = pm_journal_append(j, rec, record_len(10), &lsn2);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_int_equal(rc, -EFBIG);
+    char path[512];
+    pm_journal_segment_path(dir, 0, seq, path, sizeof(path));
+    assert_true(file_size(path) == off); /* the 20 bytes that made it are gone */
+    pm_journal_stats_t st;
+    pm_journal_stats(j, &st);
+    assert_true(st.write_errors == 1 && st.records == 10 && st.bytes == lsn);
+    assert_true(append_range(j, 10, 5) > lsn); /* and the journal goes on */
+    pm_journal_close(j);
+    seen_t s;
+    pm_journal_scan_t res;
+    scan_all(path, 0, true, &s, &res);
+    assert_true(s.count == 15 && s.indices[10] == 10 && res.corrupt == 0 && !res.torn_tail);
+}
+
+/* Out of fds at rotation time: appending goes on in the full segment (a
+ * segment over its size beats refusing clicks), and rotation is retried. */
+static void test_rotation_failure_keeps_appending(void **state)
+{
+    const char *dir = *state;
+    pm_journal_t *j = open_journal(dir, 0, 4096);
+    uint32_t seq0, seq;
+    uint64_t off;
+    pm_journal_written(j, &seq0, &off);
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 64;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fds[64], nfds = 0;
+    while (nfds < 64 && (fds[nfds] = dup(0)) >= 0)
+        nfds++;
+    append_range(j, 0, 60); /* logs the failed rotations (expected) */ /* about 10 KB: past segment_max twice */
+    pm_journal_written(j, &seq, &off);
+    while (nfds > 0)
+        close(fds[--nfds]);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_true(seq == seq0 && off > 4096);
+    append_range(j, 60, 60);
+    pm_journal_written(j, &seq, &off);
+    assert_true(seq > seq0);
+    pm_journal_close(j);
 }
 
 /* --- listing and limits ---------------------------------------------------- */
@@ -786,9 +904,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_live_scan_stops_before_partial, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_large_segments_match_reference, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_resync_edges, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_file_shrinks_during_scan, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_on_synced_after_request, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_periodic_sync, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_concurrent_reader, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_failed_write_leaves_no_partial_record, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_rotation_failure_keeps_appending, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_list_orders_and_ignores_junk, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_append_limits, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_open_fails_cleanly, setup_dir, teardown_dir),
