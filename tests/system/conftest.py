@@ -3,14 +3,20 @@ System tests for perfmark: the real binary, on a free port, with a real data
 directory, driven over HTTP (black box).
 
 Fixtures
-  server      a factory: server(threads=2, name=None) starts a `perfmark
-              serve` on a free port with a fresh data dir (tmp_path), waits for
-              /healthz, creates an admin API key with `perfmark keys create`
-              and returns a Server (see below). Every server started by a test
-              is stopped with SIGTERM at teardown, and the test fails if a
-              server did not exit cleanly or if any of its stderr logs holds a
-              sanitizer report (ASan "ERROR: AddressSanitizer", UBSan
-              "runtime error:").
+  server      a factory: server(threads=2, name=None, extra_args=(),
+              start=True, key=True) starts `perfmark serve --listen
+              127.0.0.1:PORT --data DIR --threads N` on a free port with a
+              fresh data dir under tmp_path (stdout/stderr captured to files
+              there, one pair per start), waits for /healthz, creates an admin
+              API key with `perfmark keys create --role admin` and returns a
+              Server: s.api(method, path, json) (Bearer admin key), s.get/post,
+              s.events(type) (all pages), s.wait_events/wait_event,
+              s.wait_materialized(), s.metrics(), s.kill9(), s.start(),
+              s.restart() (same port, same data dir), s.setup_campaign().
+              Every server a test started is stopped with SIGTERM at teardown;
+              the test errors if a server hung, crashed or exited non-zero, or
+              if any of its stderr logs holds a sanitizer report (ASan
+              "ERROR: AddressSanitizer", UBSan "runtime error:").
   perfmark    a function running the CLI: perfmark("keys", "create", ...)
               -> subprocess.CompletedProcess (text mode).
 
@@ -42,6 +48,12 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSa
 
 START_TIMEOUT = 30.0   # an ASan build with a big journal to replay can be slow
 STOP_TIMEOUT = 20.0
+
+
+def pytest_sessionstart(session):
+    if not os.access(BIN, os.X_OK):
+        raise pytest.UsageError(f"perfmark binary not found at {BIN}: build it (make build-asan) "
+                                "or set PERFMARK_BIN")
 
 
 def sanitizer_env():
@@ -169,7 +181,8 @@ class Server:
                 self.problems.append(f"start #{self.starts}: did not exit within {STOP_TIMEOUT}s of SIGTERM")
                 return p.returncode
         if p.returncode != 0:
-            self.problems.append(f"start #{self.starts}: exited with status {p.returncode} after SIGTERM")
+            self.problems.append(f"start #{self.starts}: exited with status {p.returncode}"
+                                 + (" (killed by signal %d)" % -p.returncode if p.returncode < 0 else ""))
         return p.returncode
 
     def restart(self):

@@ -311,3 +311,21 @@ def test_settings_timezone_must_name_a_real_zone(server):
     err = json_error(s.api("PATCH", "/settings", {"timezone": "Mars/Olympus"}), 422)
     assert err["field"] == "timezone"
     assert s.api("GET", "/settings").json()["timezone"] == "Europe/Berlin"
+
+
+def test_tokens_are_never_reused_and_base_url_shapes_links(server):
+    s = server()
+    src = create(s, "/traffic-sources", SOURCE)
+    offer = create(s, "/offers", OFFER)
+    body = campaign_body(src["id"], offer_id=offer["id"])
+    body["token"] = "spring-sale"
+    c = create(s, "/campaigns", body)
+    assert s.api("DELETE", f"/campaigns/{c['id']}").status_code == 204
+    # An old link must not start counting for a new campaign.
+    assert json_error(s.api("POST", "/campaigns", body), 409)["field"] == "token"
+    generated = {create(s, "/campaigns", campaign_body(src["id"], offer_id=offer["id"]))["token"] for _ in range(5)}
+    assert len(generated) == 5
+    assert s.api("PATCH", "/settings", {"base_url": "https://trk.example.com/t"}).status_code == 200
+    row = s.api("GET", "/campaigns", params={"limit": 1}).json()["rows"][0]
+    assert row["tracking_url"] == f"https://trk.example.com/t/c/{row['token']}"
+    assert row["postback_url"].startswith("https://trk.example.com/t/pb?")
