@@ -19,7 +19,6 @@
 #include "pm/api.h"
 #include "pm/materializer.h"
 #include "pm/server.h"
-#include "pm/static.h"
 #include "pm/track.h"
 
 #include <arpa/inet.h>
@@ -331,7 +330,6 @@ static void route(loop_t *loop, const pm_http_req_t *r, pm_http_res_t *res)
     else if (pm_slice_eq(r->path, "/go") && get) pm_track_go(loop->track, loop->cfg, r, res);
     else if (has_prefix(r->path, "/api/v1", &rest) && (rest.len == 0 || rest.p[0] == '/'))
         pm_api_handle(loop->api, loop->cfg, r, res);
-    else if (has_prefix(r->path, "/ui", &rest) && (rest.len == 0 || rest.p[0] == '/')) pm_static_serve(r, rest, res);
     else if (pm_slice_eq(r->path, "/metrics") && get) metrics(loop->srv, res);
     else if (pm_slice_eq(r->path, "/healthz") && get) healthz(loop->srv, res);
     else if (pm_slice_eq(r->path, "/pb") || pm_slice_eq(r->path, "/px") || pm_slice_eq(r->path, "/go"))
