@@ -3,15 +3,17 @@
 #
 #   sh bench/click.sh [PATH/TO/perfmark]       (make bench builds and runs it)
 #
-# Starts perfmark (a demo workspace: one campaign, token "demo") and nginx
+# Starts perfmark (one campaign, token "demo", made through the API) and nginx
 # (`return 302`, buffered access log, 2 workers) on loopback in a temp dir,
 # then drives both with wrk: keep-alive, and one connection per request
 # (`Connection: close`). Prints one line per run (req/s, p50, p99), checks
 # that perfmark journaled a click for every request wrk saw completed, and
 # ends with the ratio perfmark/nginx as the last line. Exit status 1 when
-# the click count does not match. Environment: DURATION (10s),
-# CONNECTIONS (64), WRK_THREADS (2), PM_THREADS (2), NGINX_WORKERS (2),
-# KEEP_TMP=1 to keep the temp dir. See docs/bench.md.
+# the click count does not match, when perfmark's materializer does not
+# catch up after a run (within DRAIN_TIMEOUT seconds) or when perfmark dies.
+# Environment: DURATION (10s), CONNECTIONS (64), WRK_THREADS (2),
+# PM_THREADS (2), NGINX_WORKERS (2), DRAIN_TIMEOUT (120), KEEP_TMP=1 to keep
+# the temp dir. See docs/bench.md.
 set -u
 
 BIN=${1:-${PERFMARK_BIN:-build/perfmark}}
@@ -49,12 +51,18 @@ pm_requests=0
 perfmark_run() {
     before=$(metric clicks_total)
     run_wrk "$@"
+    pm_alive
     after=$(metric clicks_total)
     pm_clicks=$((pm_clicks + after - before))
     pm_requests=$((pm_requests + W_REQ))
-    drained=$(drain)
-    [ "$drained" -le 1 ] || echo "  (materializer caught up ${drained}s after the run)"
+    if drained=$(drain); then
+        [ "$drained" -le 1 ] || echo "  (materializer caught up ${drained}s after the run)"
+    else
+        stalled=1
+        echo "  (materializer did NOT catch up within ${drained}s after the run)"
+    fi
 }
+stalled=0
 
 run_wrk nginx-keepalive "$NGINX_URL/c/demo"
 ng_ka=$W_RPS
@@ -73,11 +81,13 @@ share=$(awk -v c="$pm_clicks" -v r="$pm_requests" 'BEGIN { if (r == 0) print 0; 
 echo "perfmark clicks journaled (perfmark_clicks_total): $pm_clicks; requests completed per wrk: $pm_requests" \
     "($share%); journal append errors: ${errors:-?}"
 ok=$(awk -v c="$pm_clicks" -v r="$pm_requests" 'BEGIN { print (r > 0 && c >= 0.999 * r) ? 1 : 0 }')
+[ "$stalled" = 0 ] || echo "materializer: did not catch up after a run (see above): clicks journaled but not in the store"
 if [ "$ok" = 1 ] && [ "${errors:-0}" = 0 ]; then
     echo "click check: OK (>= 99.9% of completed requests journaled)"
 else
+    ok=0
     echo "click check: FAILED (fewer than 99.9% of completed requests journaled, or append errors)"
 fi
 
 echo "ratio perfmark/nginx (req/s): keep-alive $(ratio "$pm_ka" "$ng_ka"), connection-per-request $(ratio "$pm_close" "$ng_close")"
-[ "$ok" = 1 ]
+[ "$ok" = 1 ] && [ "$stalled" = 0 ]

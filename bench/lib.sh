@@ -7,10 +7,11 @@ CONNECTIONS=${CONNECTIONS:-64}
 WRK_THREADS=${WRK_THREADS:-2}
 PM_THREADS=${PM_THREADS:-2}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
-DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-300}
+DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
 
 PM_PID=
 NGINX_PID=
+WRK_PID=
 TMP=
 
 die() {
@@ -28,6 +29,7 @@ need() {
 # KEEP_TMP=1 (then its path is printed: logs, raw wrk output, journal).
 cleanup() {
     trap - EXIT INT TERM
+    if [ -n "$WRK_PID" ]; then kill "$WRK_PID" 2>/dev/null; fi
     if [ -n "$NGINX_PID" ]; then kill "$NGINX_PID" 2>/dev/null; fi
     if [ -n "$PM_PID" ]; then kill "$PM_PID" 2>/dev/null; fi
     for pid in $NGINX_PID $PM_PID; do
@@ -58,15 +60,17 @@ free_port() {
     then
         return 0
     fi
-    p=$(( ($$ * 7919 + $(date +%S) * 131) % 20000 + 20000 ))
+    p=$(( ($$ * 7919 + $(date +%s)) % 20000 + 20000 ))
     while ss -Htln 2>/dev/null | awk '{print $4}' | grep -q ":$p\$"; do p=$((p + 1)); done
     echo "$p"
 }
 
-# wait_http URL SECONDS: until URL answers at all.
+# wait_http URL SECONDS [PID]: until URL answers at all (giving up early
+# when process PID has exited).
 wait_http() {
     n=0
     while ! curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null; do
+        if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then return 1; fi
         n=$((n + 1))
         [ $n -lt $(($2 * 10)) ] || return 1
         sleep 0.1
@@ -75,20 +79,53 @@ wait_http() {
 
 # --- perfmark ---------------------------------------------------------------
 
-# start_perfmark: a demo workspace (campaign token "demo") in $TMP/pm,
-# served on $PM_PORT with $PM_THREADS loops; ADMIN_KEY is set.
+# start_perfmark: perfmark serving a fresh data dir, $TMP/pm, on $PM_PORT
+# with $PM_THREADS loops, holding one campaign (token "demo": one traffic
+# source, one offer, no lander), made through the admin API; ADMIN_KEY is
+# set. (`perfmark demo` is not used: its workspace has a dozen campaigns and
+# a month of simulated traffic that the first start stores.)
 start_perfmark() {
     PM_PORT=$(free_port)
     PM_URL="http://127.0.0.1:$PM_PORT"
-    "$BIN" demo --data "$TMP/pm" --listen "127.0.0.1:$PM_PORT" --threads "$PM_THREADS" \
+    ADMIN_KEY=$("$BIN" keys create --data "$TMP/pm" --role admin --name bench 2>"$TMP/keys.log") ||
+        { cat "$TMP/keys.log" >&2; die "perfmark keys create failed"; }
+    "$BIN" serve --data "$TMP/pm" --listen "127.0.0.1:$PM_PORT" --threads "$PM_THREADS" \
         ${PM_SYNC_MS:+--sync-ms "$PM_SYNC_MS"} >"$TMP/perfmark.log" 2>&1 &
     PM_PID=$!
-    if ! wait_http "$PM_URL/healthz" 20; then
+    if ! wait_http "$PM_URL/healthz" 30 "$PM_PID"; then
         cat "$TMP/perfmark.log" >&2
         die "perfmark did not come up on $PM_URL"
     fi
-    ADMIN_KEY=$("$BIN" keys create --data "$TMP/pm" --role admin --name bench 2>>"$TMP/perfmark.log") ||
-        die "perfmark keys create failed"
+    src=$(api_create traffic-sources '{"name":"Bench source","postback_url":"https://ads.example.com/conversion?click={external_id}&payout={payout}"}')
+    offer=$(api_create offers '{"name":"Bench offer","url":"https://offer.example.com/?clickid={clickid}&s1={sub1}","payout":{"type":"cpa","amount":"12.50","currency":"USD"}}')
+    if [ -z "$src" ] || [ -z "$offer" ]; then die "could not create the benchmark's traffic source and offer"; fi
+    api_create campaigns "{\"name\":\"Bench campaign\",\"token\":\"demo\",\"traffic_source_id\":$src,\"destination\":{\"offer_id\":$offer},\"cost\":{\"model\":\"cpc\",\"amount\":\"0.40\",\"currency\":\"USD\"}}" >/dev/null
+}
+
+# api_create KIND JSON: POST /api/v1/KIND; prints the new entity's id.
+api_create() {
+    out="$TMP/api-$1.json"
+    code=$(curl -sS -o "$out" -w '%{http_code}' -X POST -H "Authorization: Bearer $ADMIN_KEY" \
+        -H 'Content-Type: application/json' --data "$2" "$PM_URL/api/v1/$1") || die "POST /api/v1/$1 failed"
+    case $code in 2??) ;; *) die "POST /api/v1/$1 answered $code: $(cat "$out")" ;; esac
+    id=$(sed -n 's/^{"id": *\([0-9][0-9]*\).*/\1/p; s/.*[{,]"id": *\([0-9][0-9]*\)[,}].*/\1/p' "$out" | head -n 1)
+    [ -n "$id" ] || die "no id in the answer to POST /api/v1/$1: $(cat "$out")"
+    echo "$id"
+}
+
+# pm_alive: die, with the end of perfmark's log, when perfmark has exited
+# (a crash under load; also guards /metrics against reading another
+# process that took the port over).
+pm_alive() {
+    if ! kill -0 "$PM_PID" 2>/dev/null; then
+        wait "$PM_PID" 2>/dev/null
+        status=$?
+        PM_PID=
+        echo "bench: perfmark exited during the run (wait status $status); the end of its log:" >&2
+        tail -n 20 "$TMP/perfmark.log" >&2
+        KEEP_TMP=1
+        die "perfmark is gone; temp dir kept: $TMP"
+    fi
 }
 
 # metric NAME: the value of perfmark_NAME from /metrics.
@@ -97,16 +134,19 @@ metric() {
 }
 
 # Wait until the materializer has written every journaled event to the
-# store, so its work does not spill into the next measurement. Prints the
-# seconds it took.
+# store (perfmark_materializer_lag_bytes = 0), so its work does not spill
+# into the next measurement. Prints the seconds it took; status 1, with a
+# warning on stderr, when it did not catch up within DRAIN_TIMEOUT seconds.
 drain() {
     t0=$(date +%s)
     while :; do
         lag=$(metric materializer_lag_bytes)
         [ "$lag" = 0 ] && break
         if [ $(($(date +%s) - t0)) -ge "$DRAIN_TIMEOUT" ]; then
-            echo "bench: materializer still $lag bytes behind after ${DRAIN_TIMEOUT}s" >&2
-            break
+            echo "bench: WARNING: materializer still ${lag:-?} bytes behind after ${DRAIN_TIMEOUT}s" \
+                "(materialized $(metric materialized_events_total) of $(metric journal_records_total) records)" >&2
+            echo $(($(date +%s) - t0))
+            return 1
         fi
         sleep 0.2
     done
@@ -156,13 +196,26 @@ $1
 EOF
     nginx -p "$d" -c "$d/nginx.conf" -e "$d/logs/error.log" >"$d/logs/stdout.log" 2>&1 &
     NGINX_PID=$!
-    if ! wait_http "$NGINX_URL/healthz" 10; then
+    if ! wait_http "$NGINX_URL/healthz" 10 "$NGINX_PID"; then
         cat "$d/logs/error.log" "$d/logs/stdout.log" >&2 2>/dev/null
         die "nginx did not come up on $NGINX_URL"
     fi
 }
 
 # --- wrk --------------------------------------------------------------------
+
+# bg_wrk OUTFILE ARGS...: wrk in the background, waited for, so that a
+# TERM to this script is handled at once (and cleanup stops wrk too).
+bg_wrk() {
+    o=$1
+    shift
+    wrk "$@" >>"$o" 2>&1 &
+    WRK_PID=$!
+    wait "$WRK_PID"
+    rc=$?
+    WRK_PID=
+    return $rc
+}
 
 # run_wrk NAME URL [wrk options...]: one wrk run, its output kept in
 # $TMP/wrk-NAME.txt; prints the run's line and sets W_RPS, W_P50, W_P99
@@ -173,7 +226,7 @@ run_wrk() {
     url=$2
     shift 2
     out="$TMP/wrk-$name.txt"
-    wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" "$@" >"$out" 2>&1 ||
+    bg_wrk "$out" -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" "$@" ||
         { cat "$out" >&2; die "wrk failed for $name"; }
     # Latencies as wrk prints them (us, ms, s, m) in milliseconds.
     eval "$(awk '

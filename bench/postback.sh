@@ -5,7 +5,7 @@
 #
 #   sh bench/postback.sh [PATH/TO/perfmark]
 #
-# 1. Starts perfmark (demo workspace, --threads 2) and nginx in a temp dir.
+# 1. Starts perfmark (one campaign, --threads 2) and nginx in a temp dir.
 # 2. Makes CLICKS clicks (default 200000) with wrk on /c/demo and waits
 #    until the materializer has them all in the store.
 # 3. Reads their ids back from the events API (GET /api/v1/events?type=click,
@@ -46,13 +46,16 @@ start_nginx '        location = /pb {
 echo "postback benchmark: making $CLICKS clicks ..."
 t0=$(date +%s)
 while :; do
+    pm_alive
     have=$(metric clicks_total)
     [ "${have:-0}" -ge "$CLICKS" ] && break
     [ $(($(date +%s) - t0)) -lt 300 ] || die "only ${have:-0} clicks after 300s"
-    wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d2s "$PM_URL/c/demo" >>"$TMP/wrk-clicks.txt" 2>&1 ||
+    bg_wrk "$TMP/wrk-clicks.txt" -t"$WRK_THREADS" -c"$CONNECTIONS" -d2s "$PM_URL/c/demo" ||
         { cat "$TMP/wrk-clicks.txt" >&2; die "wrk failed making clicks"; }
 done
-echo "  $have clicks in $(($(date +%s) - t0))s; materializer caught up after $(drain)s more"
+made=$(($(date +%s) - t0))
+drained=$(drain) || die "the materializer did not catch up with $have clicks within ${DRAIN_TIMEOUT}s"
+echo "  $have clicks in ${made}s; materializer caught up after ${drained}s more"
 
 # Their ids from the store, a page of 1000 at a time.
 ids="$TMP/click-ids.txt"
@@ -103,6 +106,7 @@ f0=$(metric journal_fsyncs_total)
 d0=$(metric duplicate_postbacks_total)
 o0=$(metric orphan_postbacks_total)
 run_wrk perfmark-postback "$PM_URL/pb" -s "$HERE/postback.lua" -- "$ids" "pm$nonce"
+pm_alive
 pm_rps=$W_RPS
 pm_requests=$W_REQ
 conv=$(($(metric conversions_total) - c0))

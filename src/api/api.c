@@ -260,6 +260,7 @@ static const struct {
 } fixed_routes[] = {
     {"settings", {{pm__api_settings_get, NULL, NULL, pm__api_settings_patch, NULL}}},
     {"events", {{pm__api_events_list, NULL, NULL, NULL, NULL}}},
+    {"reports", {{pm__api_reports_get, NULL, NULL, NULL, NULL}}},
     {"keys", {{pm__api_keys_list, pm__api_keys_create, NULL, NULL, NULL}}},
 };
 

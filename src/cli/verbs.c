@@ -1,9 +1,12 @@
 /*
- * verbs.c: serve, demo, keys and version (see pm/cli.h).
+ * verbs.c: serve, demo, keys and version (see pm/cli.h). The demo seeds its
+ * workspace through the admin API in-process and simulates its traffic with
+ * pm_sim_workspace (pm/sim.h) before serving.
  */
 #include "pm/api.h"
 #include "pm/cli.h"
 #include "pm/server.h"
+#include "pm/sim.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -11,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_DATA "./data"
@@ -23,7 +27,7 @@ static const char serve_help[] =
     "(/api/v1), /metrics and /healthz, all on one port.\n\n"
     "  --listen HOST:PORT  address to listen on (default " DEFAULT_LISTEN "; [::1]:8080 for IPv6)\n"
     "  --data DIR          data directory: store (perfmark.db) and journal (default " DEFAULT_DATA ")\n"
-    "  --threads N         event loops, one per core by default\n"
+    "  --threads N         event loops (1-63), one per core by default\n"
     "  --sync-ms MS        journal group-commit period in milliseconds (default 10);\n"
     "                      conversions are always answered after the fsync that covers them\n"
     "  -h, --help          this text\n\n"
@@ -54,7 +58,7 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o)
         case 't':
         case 's':
             v = strtol(optarg, &end, 10);
-            if (*end || v < (c == 't' ? 1 : 1) || v > (c == 't' ? 64 : 1000)) {
+            if (*end || v < 1 || v > (c == 't' ? 63 : 1000)) {
                 fprintf(stderr, "perfmark serve: --%s: bad value \"%s\"\n", c == 't' ? "threads" : "sync-ms", optarg);
                 return 2;
             }
@@ -88,10 +92,95 @@ const pm_cli_verb_t pm_cli_serve = {"serve", "run the tracker, admin API and met
 /* --- demo ------------------------------------------------------------------ */
 
 static const char demo_help[] =
-    "usage: perfmark demo [--listen HOST:PORT] [--data DIR] [--threads N]\n\n"
-    "Create a demo workspace in DIR (a traffic source, an offer, a lander and a\n"
-    "campaign with the token \"demo\") unless it already has one, print its\n"
-    "URLs and an admin API key, then serve it like `perfmark serve`.\n";
+    "usage: perfmark demo [--listen HOST:PORT] [--data DIR] [--threads N] [--sync-ms MS]\n"
+    "                     [--days N] [--seed N] [--scale S]\n\n"
+    "Create a demo workspace in DIR unless it already has one, then serve it like\n"
+    "`perfmark serve`. The workspace: five traffic sources (search, social, native,\n"
+    "affiliate, CTV), twelve campaigns (one with the token \"demo\"), four offers and\n"
+    "five landers, with N days of traffic up to now from `perfmark simulate`, which the\n"
+    "first start stores (a few seconds). Prints an admin API key and a short guide.\n\n"
+    "  --listen HOST:PORT  address to listen on (default " DEFAULT_LISTEN ")\n"
+    "  --data DIR          data directory (default " DEFAULT_DATA ")\n"
+    "  --threads N         event loops (1-63), one per core by default\n"
+    "  --sync-ms MS        journal group-commit period in milliseconds (default 10)\n"
+    "  --days N            days of simulated traffic, 0-3650 (default 30; 0 = none)\n"
+    "  --seed N            random seed of the simulation (default 1)\n"
+    "  --scale S           traffic volume, 0 < S <= 100 (default 1: ~330k events per 30 days)\n"
+    "  -h, --help          this text\n\n"
+    "A second start on the same DIR neither seeds nor simulates again.\n";
+
+typedef struct demo_opts_s {
+    serve_opts_t serve;
+    pm_sim_options_t sim;
+} demo_opts_t;
+
+static int demo_bad(const char *flag, const char *v)
+{
+    fprintf(stderr, "perfmark demo: --%s: bad value \"%s\"\n", flag, v);
+    return 2;
+}
+
+/* The flags demo adds to serve's. */
+static int demo_flag(int c, const char *v, demo_opts_t *o)
+{
+    char *end = NULL;
+    errno = 0;
+    if (c == 'n') {
+        long days = strtol(v, &end, 10);
+        if (*v == '\0' || *end || days < 0 || days > 3650) return demo_bad("days", v);
+        o->sim.days = (int)days;
+    } else if (c == 'e') {
+        unsigned long long seed = strtoull(v, &end, 10);
+        if (*v == '\0' || *end || *v == '-' || errno) return demo_bad("seed", v);
+        o->sim.seed = seed;
+    } else {
+        double scale = strtod(v, &end);
+        if (*v == '\0' || *end || !(scale > 0 && scale <= 100)) return demo_bad("scale", v);
+        o->sim.scale = scale;
+    }
+    return 0;
+}
+
+static int parse_demo(int argc, char **argv, demo_opts_t *o)
+{
+    static const struct option longs[] = {
+        {"listen", required_argument, NULL, 'l'}, {"data", required_argument, NULL, 'd'},
+        {"threads", required_argument, NULL, 't'}, {"sync-ms", required_argument, NULL, 's'},
+        {"days", required_argument, NULL, 'n'},   {"seed", required_argument, NULL, 'e'},
+        {"scale", required_argument, NULL, 'x'},  {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    o->serve.server.listen = DEFAULT_LISTEN;
+    o->serve.server.data_dir = DEFAULT_DATA;
+    o->sim = (pm_sim_options_t){.seed = 1, .days = 30, .scale = 1.0, .end_day = INT64_MIN};
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "l:d:t:s:n:e:x:h", longs, NULL)) != -1;) {
+        char *end;
+        long v;
+        int rc = 0;
+        switch (c) {
+        case 'l': o->serve.server.listen = optarg; break;
+        case 'd': o->serve.server.data_dir = optarg; break;
+        case 't':
+        case 's':
+            v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > (c == 't' ? 63 : 1000)) return demo_bad(c == 't' ? "threads" : "sync-ms", optarg);
+            if (c == 't') o->serve.server.threads = (unsigned)v;
+            else o->serve.server.sync_interval_us = v * 1000;
+            break;
+        case 'n':
+        case 'e':
+        case 'x': rc = demo_flag(c, optarg, o); break;
+        case 'h': o->serve.help = true; break;
+        default: return 2;
+        }
+        if (rc) return rc;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "perfmark demo: unexpected argument \"%s\"\n", argv[optind]);
+        return 2;
+    }
+    return 0;
+}
 
 /* Send one admin API request in-process; returns the response JSON (owned
  * by the caller) or NULL with the error printed. */
@@ -124,42 +213,158 @@ static int64_t created_id(json_t *j)
     return id;
 }
 
-static int demo_seed(pm_store_t *store, pm_api_t *api, pm_confhold_t *hold, const char *key)
+/* The demo workspace. Source names say their channel (the simulator reads
+ * them); offers and landers are example.com URLs with tracker macros. */
+static const char *const demo_sources[][2] = {
+    {"Search Ads", "https://ads.search.example/conversion?gclid={external_id}&value={payout}"},
+    {"Social Ads", "https://graph.social.example/events?fbclid={external_id}&event=Purchase&value={payout}"},
+    {"Native Network", "https://native.example/pb?click={external_id}&payout={payout}"},
+    {"Affiliate Partners", "https://partners.example/postback?aff_click={external_id}&amount={payout}"},
+    {"Connected TV", ""},
+};
+
+static const struct {
+    const char *name, *url, *type, *amount;
+} demo_offers[] = {
+    {"VPN trial", "https://offer.example.com/?clickid={clickid}&s1={sub1}", "cpa", "12.50"},
+    {"Car insurance quote", "https://quotes.example.com/start?cid={clickid}&src={traffic_source_id}&kw={sub1}", "cpl",
+     "18.00"},
+    {"Fitness app install", "https://apps.example.com/fitpro?click_id={clickid}&pub={sub1}&cr={sub2}", "cpi", "3.20"},
+    {"Meal kit subscription", "https://mealkit.example.com/order?aff_click={clickid}&sub={sub1}", "cps", "35.00"},
+};
+
+static const char *const demo_landers[][2] = {
+    {"VPN comparison", "https://lp.example.com/vpn-compare?go={offer_url}&kw={sub1}"},
+    {"Insurance quiz", "https://lp.example.com/insurance-quiz?next={offer_url}"},
+    {"Fitness quiz", "https://lp.example.com/fit-quiz?next={offer_url}&cr={sub2}"},
+    {"Recipes advertorial", "https://lp.example.com/recipes?next={offer_url}&site={sub1}"},
+    {"Privacy advertorial", "https://lp.example.com/privacy-story?next={offer_url}"},
+};
+
+/* source, offer, lander: indices into the tables above (-1: no lander). */
+static const struct {
+    const char *name, *token;
+    int source, offer, lander;
+    const char *model, *amount;
+} demo_campaigns[] = {
+    {"Search: VPN brand", "demo", 0, 0, -1, "cpc", "0.85"},
+    {"Search: VPN generic", "search-vpn", 0, 0, 0, "cpc", "0.75"},
+    {"Search: car insurance quotes", "search-insurance", 0, 1, 1, "cpc", "1.35"},
+    {"Social: fitness app video", "social-fitness", 1, 2, 2, "cpm", "2.80"},
+    {"Social: insurance lead ads", "social-insurance", 1, 1, -1, "cpm", "9.00"},
+    {"Social: meal kit carousel", "social-mealkit", 1, 3, -1, "cpc", "0.55"},
+    {"Native: VPN advertorial", "native-vpn", 2, 0, 4, "cpc", "0.22"},
+    {"Native: meal kit recipes", "native-mealkit", 2, 3, 3, "cpc", "0.18"},
+    {"Affiliates: VPN coupons", "aff-vpn", 3, 0, -1, "cpa", "6.00"},
+    {"Affiliates: fitness reviews", "aff-fitness", 3, 2, -1, "cpa", "1.50"},
+    {"CTV: meal kit 30s spot", "ctv-mealkit", 4, 3, -1, "cpm", "24.00"},
+    {"CTV: insurance 15s spot", "ctv-insurance", 4, 1, -1, "cpm", "18.00"},
+};
+
+typedef struct demo_ids_s {
+    int64_t source[PM_ARRAY_LEN(demo_sources)], offer[PM_ARRAY_LEN(demo_offers)], lander[PM_ARRAY_LEN(demo_landers)];
+} demo_ids_t;
+
+static bool demo_entities(pm_api_t *api, pm_confhold_t *hold, const char *key, demo_ids_t *ids)
 {
     char body[1024];
-    int64_t src = created_id(demo_call(api, hold, key, "POST", "/api/v1/traffic-sources",
-                                       "{\"name\":\"Demo search\",\"postback_url\":"
-                                       "\"https://ads.example.com/conversion?click={external_id}&payout={payout}\"}"));
-    int64_t offer = created_id(demo_call(api, hold, key, "POST", "/api/v1/offers",
-                                         "{\"name\":\"Demo offer\",\"url\":\"https://offer.example.com/"
-                                         "?clickid={clickid}&s1={sub1}\",\"payout\":{\"type\":\"cpa\","
-                                         "\"amount\":\"12.50\",\"currency\":\"USD\"}}"));
-    int64_t lander = created_id(demo_call(api, hold, key, "POST", "/api/v1/landers",
-                                          "{\"name\":\"Demo lander\",\"url\":"
-                                          "\"https://lander.example.com/?go={offer_url}\"}"));
-    if (!src || !offer || !lander) return 1;
-    snprintf(body, sizeof(body),
-             "{\"name\":\"Demo campaign\",\"token\":\"demo\",\"traffic_source_id\":%lld,"
-             "\"destination\":{\"offer_id\":%lld},\"cost\":{\"model\":\"cpc\",\"amount\":\"0.40\","
-             "\"currency\":\"USD\"}}",
-             (long long)src, (long long)offer);
-    json_t *campaign = demo_call(api, hold, key, "POST", "/api/v1/campaigns", body);
-    if (campaign == NULL) return 1;
-    printf("perfmark: demo workspace created\n  tracking URL:   %s\n  impression URL: %s\n  postback URL:   %s\n",
-           json_string_value(json_object_get(campaign, "tracking_url")),
-           json_string_value(json_object_get(campaign, "impression_url")),
-           json_string_value(json_object_get(campaign, "postback_url")));
-    json_decref(campaign);
+    bool ok = true;
+    for (size_t i = 0; i < PM_ARRAY_LEN(demo_sources); i++) {
+        snprintf(body, sizeof(body), "{\"name\":\"%s\",\"postback_url\":\"%s\"}", demo_sources[i][0], demo_sources[i][1]);
+        ok &= (ids->source[i] = created_id(demo_call(api, hold, key, "POST", "/api/v1/traffic-sources", body))) != 0;
+    }
+    for (size_t i = 0; i < PM_ARRAY_LEN(demo_offers); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"name\":\"%s\",\"url\":\"%s\",\"payout\":{\"type\":\"%s\",\"amount\":\"%s\",\"currency\":\"USD\"}}",
+                 demo_offers[i].name, demo_offers[i].url, demo_offers[i].type, demo_offers[i].amount);
+        ok &= (ids->offer[i] = created_id(demo_call(api, hold, key, "POST", "/api/v1/offers", body))) != 0;
+    }
+    for (size_t i = 0; i < PM_ARRAY_LEN(demo_landers); i++) {
+        snprintf(body, sizeof(body), "{\"name\":\"%s\",\"url\":\"%s\"}", demo_landers[i][0], demo_landers[i][1]);
+        ok &= (ids->lander[i] = created_id(demo_call(api, hold, key, "POST", "/api/v1/landers", body))) != 0;
+    }
+    return ok;
+}
+
+/* Create the workspace; print the "demo" campaign's URLs. */
+static int demo_seed(pm_api_t *api, pm_confhold_t *hold, const char *key)
+{
+    demo_ids_t ids;
+    char body[1024], lander[48];
+    if (!demo_entities(api, hold, key, &ids)) return 1;
+    for (size_t i = 0; i < PM_ARRAY_LEN(demo_campaigns); i++) {
+        int l = demo_campaigns[i].lander;
+        snprintf(lander, sizeof(lander), ",\"lander_id\":%lld", l >= 0 ? (long long)ids.lander[l] : 0LL);
+        snprintf(body, sizeof(body),
+                 "{\"name\":\"%s\",\"token\":\"%s\",\"traffic_source_id\":%lld,\"destination\":{\"offer_id\":%lld%s},"
+                 "\"cost\":{\"model\":\"%s\",\"amount\":\"%s\",\"currency\":\"USD\"}}",
+                 demo_campaigns[i].name, demo_campaigns[i].token, (long long)ids.source[demo_campaigns[i].source],
+                 (long long)ids.offer[demo_campaigns[i].offer], l >= 0 ? lander : "", demo_campaigns[i].model,
+                 demo_campaigns[i].amount);
+        json_t *campaign = demo_call(api, hold, key, "POST", "/api/v1/campaigns", body);
+        if (campaign == NULL) return 1;
+        if (i == 0)
+            printf("perfmark: demo workspace created: %zu traffic sources, %zu campaigns, %zu offers, %zu landers\n"
+                   "  tracking URL:   %s?sub1=hello   (a click: 302 to the offer, the click id in its URL)\n"
+                   "  impression URL: %s\n"
+                   "  postback URL:   %s\n",
+                   PM_ARRAY_LEN(demo_sources), PM_ARRAY_LEN(demo_campaigns), PM_ARRAY_LEN(demo_offers),
+                   PM_ARRAY_LEN(demo_landers), json_string_value(json_object_get(campaign, "tracking_url")),
+                   json_string_value(json_object_get(campaign, "impression_url")),
+                   json_string_value(json_object_get(campaign, "postback_url")));
+        json_decref(campaign);
+    }
     return 0;
 }
 
-/* Seed the demo workspace unless the store already has campaigns. */
-static int demo_prepare(const pm_server_config_t *sc)
+static void demo_progress(void *arg, pm_time_t reached, pm_time_t start, pm_time_t end)
+{
+    if (arg == NULL || end <= start) return;
+    int pct = (int)((reached - start) * 100 / (end - start));
+    fprintf(stderr, "\rperfmark demo: simulating traffic [%-25.*s] %3d%%", pct / 4, "#########################", pct);
+    if (reached >= end) fputc('\n', stderr);
+}
+
+/* N days of traffic into the journal, stored by the server's first start. */
+static int demo_simulate(const pm_server_config_t *sc, pm_sim_options_t *so, const char *base)
+{
+    char db[4096], journal[4096];
+    pm_sim_result_t r;
+    pm_server_db_path(sc->data_dir, db, sizeof(db));
+    pm_server_journal_dir(sc->data_dir, journal, sizeof(journal));
+    so->base_url = base;
+    so->progress = demo_progress;
+    so->progress_arg = isatty(STDERR_FILENO) ? so : NULL;
+    int rc = pm_sim_workspace(db, journal, so, &r);
+    if (rc != PM_OK) {
+        fprintf(stderr, "perfmark demo: simulating traffic failed: %s\n", pm_strerror(rc));
+        return 1;
+    }
+    const uint64_t *n = r.stats.events;
+    printf("perfmark: simulated %d days of traffic in %.1f s: %llu impressions, %llu clicks, %llu conversions\n"
+           "          (stored by the first start below: a few seconds; `perfmark simulate --help` for more)\n",
+           so->days, r.seconds, (unsigned long long)n[PM_EV_IMPRESSION], (unsigned long long)n[PM_EV_CLICK],
+           (unsigned long long)n[PM_EV_CONVERSION]);
+    return 0;
+}
+
+static void demo_guide(const char *base, const char *key)
+{
+    printf("  dashboard:      %s/ui   (log in with the admin API key)\n"
+           "  try a click:    curl -si '%s/c/demo?sub1=hello' | grep -i '^location'\n"
+           "  then convert:   curl '%s/pb?clickid=CLICKID&payout=12.50&txid=T-1001'   (CLICKID from the location)\n"
+           "  see events:     curl -H 'Authorization: Bearer %s' '%s/api/v1/events?type=conversion&limit=5'\n",
+           base, base, base, key ? key : "KEY", base);
+}
+
+/* Seed and simulate the demo workspace unless the store already has keys. */
+static int demo_prepare(const pm_server_config_t *sc, pm_sim_options_t *so)
 {
     char db[4096], base[300];
     pm_store_t *store = NULL;
     pm_config_t *cfg = NULL;
     int rc = 1;
+    bool fresh = false;
     if (mkdir(sc->data_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "perfmark demo: cannot create %s: %s\n", sc->data_dir, strerror(errno));
         return 1;
@@ -174,17 +379,22 @@ static int demo_prepare(const pm_server_config_t *sc)
     char *key = NULL;
     if (pm_store_key_count(store, &keys) == PM_OK && keys == 0 &&
         pm_store_key_create(store, "admin", "demo", &key) == PM_OK) {
-        rc = demo_seed(store, api, hold, key);
+        fresh = true;
+        rc = demo_seed(api, hold, key);
         if (rc == 0) printf("  admin API key:  %s   (shown once, store it now)\n", key);
     } else {
         printf("perfmark: using the existing workspace in %s (its admin key was shown at its first start;"
                " `perfmark keys create --data %s` makes another)\n", sc->data_dir, sc->data_dir);
         rc = 0;
     }
-    fflush(stdout);
-    pm_free(key);
     pm_api_destroy(api);
     pm_confhold_destroy(hold);
+    pm_store_close(store);
+    store = NULL;
+    if (rc == 0 && fresh && so->days > 0) rc = demo_simulate(sc, so, base);
+    if (rc == 0) demo_guide(base, key);
+    fflush(stdout);
+    pm_free(key);
 out:
     pm_store_close(store);
     return rc;
@@ -192,17 +402,18 @@ out:
 
 static int demo_run(int argc, char **argv)
 {
-    serve_opts_t o = {0};
-    int rc = parse_serve(argc, argv, &o);
-    if (rc || o.help) {
+    demo_opts_t o = {0};
+    int rc = parse_demo(argc, argv, &o);
+    if (rc || o.serve.help) {
         fputs(demo_help, rc ? stderr : stdout);
         return rc;
     }
-    if (demo_prepare(&o.server) != 0) return 1;
-    return pm_server_run(&o.server) == PM_OK ? 0 : 1;
+    if (demo_prepare(&o.serve.server, &o.sim) != 0) return 1;
+    return pm_server_run(&o.serve.server) == PM_OK ? 0 : 1;
 }
 
-const pm_cli_verb_t pm_cli_demo = {"demo", "create a demo workspace (once) and serve it", demo_run};
+const pm_cli_verb_t pm_cli_demo = {"demo", "create a demo workspace with simulated traffic (once) and serve it",
+                                   demo_run};
 
 /* --- keys ------------------------------------------------------------------ */
 

@@ -18,7 +18,9 @@
 
 #include "pm/api.h"
 #include "pm/materializer.h"
+#include "pm/report.h"
 #include "pm/server.h"
+#include "pm/static.h"
 #include "pm/track.h"
 
 #include <arpa/inet.h>
@@ -55,6 +57,7 @@ typedef struct loop_s {
     h2o_multithread_receiver_t synced_receiver;
     h2o_multithread_message_t synced_msg;
     _Atomic int synced_msg_in_flight;
+    _Atomic int ready; /* the loop thread has built its message queue */
     h2o_linklist_t waiting; /* parked responses, oldest (lowest LSN) first */
     pm_journal_t *journal;
     pm_store_t *store;
@@ -239,7 +242,7 @@ static void on_synced_message(h2o_multithread_receiver_t *receiver, h2o_linklist
 static void on_journal_synced(void *arg, uint64_t lsn)
 {
     loop_t *loop = arg;
-    if (loop->queue && atomic_exchange(&loop->synced_msg_in_flight, 1) == 0)
+    if (atomic_load(&loop->ready) && atomic_exchange(&loop->synced_msg_in_flight, 1) == 0)
         h2o_multithread_send_message(&loop->synced_receiver, &loop->synced_msg);
 }
 
@@ -330,6 +333,7 @@ static void route(loop_t *loop, const pm_http_req_t *r, pm_http_res_t *res)
     else if (pm_slice_eq(r->path, "/go") && get) pm_track_go(loop->track, loop->cfg, r, res);
     else if (has_prefix(r->path, "/api/v1", &rest) && (rest.len == 0 || rest.p[0] == '/'))
         pm_api_handle(loop->api, loop->cfg, r, res);
+    else if (has_prefix(r->path, "/ui", &rest) && (rest.len == 0 || rest.p[0] == '/')) pm_static_serve(r, rest, res);
     else if (pm_slice_eq(r->path, "/metrics") && get) metrics(loop->srv, res);
     else if (pm_slice_eq(r->path, "/healthz") && get) healthz(loop->srv, res);
     else if (pm_slice_eq(r->path, "/pb") || pm_slice_eq(r->path, "/px") || pm_slice_eq(r->path, "/go"))
@@ -450,16 +454,15 @@ static int open_listener(const char *listen_spec, int *fd_out)
     return rc;
 }
 
+/* What a loop needs that is not h2o's: journal, store connection, listening
+ * socket, tracker and API handler. Runs on the main thread, so start-up
+ * errors (port taken, disk) are reported before anything serves. */
 static int loop_init(server_t *srv, loop_t *loop, unsigned index)
 {
     loop->srv = srv;
     loop->index = index;
+    loop->listen_fd = -1;
     h2o_linklist_init_anchor(&loop->waiting);
-    h2o_context_init(&loop->ctx, h2o_evloop_create(), &srv->h2o);
-    loop->accept_ctx.ctx = &loop->ctx;
-    loop->accept_ctx.hosts = srv->h2o.hosts;
-    loop->queue = h2o_multithread_create_queue(loop->ctx.loop);
-    h2o_multithread_register_receiver(loop->queue, &loop->synced_receiver, on_synced_message);
     pm_journal_config_t jc = {.dir = srv->journal_dir,
                               .lineage = index,
                               .sync_interval_us = srv->cfg->sync_interval_us,
@@ -471,32 +474,40 @@ static int loop_init(server_t *srv, loop_t *loop, unsigned index)
     if (rc != PM_OK) return rc;
     loop->track = pm_track_create(loop->journal, loop->store, &srv->shared);
     loop->api = pm_api_create(&(pm_api_config_t){.store = loop->store, .confhold = srv->confhold});
-    loop->listener = h2o_evloop_socket_create(loop->ctx.loop, loop->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
-    loop->listener->data = loop;
-    h2o_socket_read_start(loop->listener, on_accept);
     return PM_OK;
 }
 
+/* The h2o side of a loop is built, run and torn down on the loop's own
+ * thread: h2o's allocators (socket buffers, message queues) are per thread
+ * and not safe to share; building them on the main thread corrupted the
+ * heap under load. */
 static void *loop_run(void *arg)
 {
     loop_t *loop = arg;
-    while (!atomic_load(&loop->srv->stopping)) {
+    server_t *srv = loop->srv;
+    h2o_context_init(&loop->ctx, h2o_evloop_create(), &srv->h2o);
+    loop->accept_ctx.ctx = &loop->ctx;
+    loop->accept_ctx.hosts = srv->h2o.hosts;
+    loop->queue = h2o_multithread_create_queue(loop->ctx.loop);
+    h2o_multithread_register_receiver(loop->queue, &loop->synced_receiver, on_synced_message);
+    atomic_store(&loop->ready, 1);
+    loop->listener = h2o_evloop_socket_create(loop->ctx.loop, loop->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    loop->listener->data = loop;
+    h2o_socket_read_start(loop->listener, on_accept);
+    while (!atomic_load(&srv->stopping)) {
         h2o_evloop_run(loop->ctx.loop, 100);
         expire_parked(loop);
     }
+    h2o_socket_read_stop(loop->listener);
+    h2o_socket_close(loop->listener); /* closes listen_fd */
+    loop->listen_fd = -1;
     return NULL;
 }
 
-/* Tear down what loop_init built; safe on a partly built loop. The journal
- * is closed last but one: its final fsync covers every parked answer. */
+/* Tear down what loop_init built; safe on a partly built loop. */
 static void loop_free(loop_t *loop)
 {
-    if (loop->listener) {
-        h2o_socket_read_stop(loop->listener);
-        h2o_socket_close(loop->listener);
-    } else if (loop->listen_fd > 0) {
-        close(loop->listen_fd);
-    }
+    if (loop->listen_fd >= 0) close(loop->listen_fd);
     pm_api_destroy(loop->api);
     pm_track_destroy(loop->track);
     pm_store_close(loop->store);
@@ -511,6 +522,9 @@ void pm_server_journal_dir(const char *data_dir, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/journal", data_dir);
 }
+
+/* Derived state the materializer maintains with the events (report rollups). */
+static const pm_sink_ops_t *const report_sinks[] = {&pm_report_sink};
 
 static void on_materialized(void *arg, const pm_event_t *ev) { pm_track_forget(arg, ev); }
 
@@ -597,7 +611,7 @@ static int server_start(server_t *srv)
     }
     pm_config_t *cfg = NULL;
     if ((rc = pm_store_open(srv->db_path, &srv->store)) != PM_OK || (rc = first_key(srv->store)) != PM_OK ||
-        (rc = pm_materializer_recover(srv->store, srv->journal_dir, NULL, 0, &srv->recovery)) != PM_OK ||
+        (rc = pm_materializer_recover(srv->store, srv->journal_dir, report_sinks, 1, &srv->recovery)) != PM_OK ||
         (rc = pm_config_load(srv->store, base, &cfg)) != PM_OK)
         return rc;
     srv->confhold = pm_confhold_create(cfg);
@@ -605,6 +619,8 @@ static int server_start(server_t *srv)
     srv->shared.conversions = pm_recent_create(1u << 20);
     setup_h2o(srv);
     srv->loops = pm_calloc(srv->nloops, sizeof(loop_t));
+    for (unsigned i = 0; i < srv->nloops; i++)
+        srv->loops[i].listen_fd = -1;
     pm_journal_t *journals[PM_MAX_LINEAGES];
     for (unsigned i = 0; i < srv->nloops; i++) {
         if ((rc = loop_init(srv, &srv->loops[i], i)) != PM_OK) {
@@ -618,7 +634,9 @@ static int server_start(server_t *srv)
                                    .journals = journals,
                                    .njournals = srv->nloops,
                                    .on_materialized = on_materialized,
-                                   .arg = &srv->shared};
+                                   .arg = &srv->shared,
+                                   .sinks = report_sinks,
+                                   .nsinks = 1};
     return pm_materializer_start(&mc, &srv->materializer);
 }
 
@@ -648,7 +666,8 @@ int pm_server_run(const pm_server_config_t *cfg)
     srv.started_us = pm_now();
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     srv.nloops = cfg->threads ? cfg->threads : (unsigned)(cpus > 0 ? cpus : 1);
-    if (srv.nloops > PM_MAX_LINEAGES) srv.nloops = PM_MAX_LINEAGES;
+    /* The last lineage is reserved for imports (perfmark simulate). */
+    if (srv.nloops > PM_MAX_LINEAGES - 1) srv.nloops = PM_MAX_LINEAGES - 1;
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);

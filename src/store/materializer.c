@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Column kinds: fixed fields below 100, string field f as 100 + f. */
@@ -160,8 +161,12 @@ static void bind_column(sqlite3_stmt *st, int i, int col, const pm_event_t *ev)
 {
     if (col >= COL_STR) {
         const pm_str_t *s = &ev->s[col - COL_STR];
-        /* Conversions' NOT NULL text columns get "" rather than NULL. */
-        if (s->len || ev->type == PM_EV_CONVERSION || ev->type == PM_EV_ORPHAN)
+        /* The NOT NULL text columns (txid, status, ...) get "" rather than
+         * NULL; other empty fields are NULL, as on every table. */
+        pm_event_str_t f = (pm_event_str_t)(col - COL_STR);
+        bool required = f == PM_EVS_TXID || f == PM_EVS_STATUS || f == PM_EVS_CONV_TYPE || f == PM_EVS_METHOD ||
+                        f == PM_EVS_REASON;
+        if (s->len || (required && ev->type != PM_EV_CLICK && ev->type != PM_EV_IMPRESSION))
             sqlite3_bind_text(st, i, s->p ? s->p : "", (int)s->len, SQLITE_STATIC);
         else
             sqlite3_bind_null(st, i);
@@ -338,20 +343,29 @@ static int follow_lineage(pm_materializer_t *m, unsigned l, pending_t *p)
         if (live && p->offset >= woff) break;
         char path[512];
         pm_journal_segment_path(m->journal_dir, l, p->seq, path, sizeof(path));
+        /* A rotated segment is read to its end, the live one to its
+         * published written offset; either in windows of the batch budget. */
+        uint64_t end = woff;
+        if (!live) {
+            struct stat st;
+            end = stat(path, &st) == 0 ? (uint64_t)st.st_size : p->offset; /* gone: nothing left to read */
+        }
+        uint64_t limit = end - p->offset > budget ? p->offset + budget : end;
+        bool complete = !live && limit == end;
         pm_journal_scan_t res;
         memset(&res, 0, sizeof(res));
-        uint64_t limit = live ? woff : UINT64_MAX;
-        if (limit - p->offset > budget) limit = p->offset + budget;
-        int rc = pm_journal_scan(path, p->offset, limit, !live && limit == UINT64_MAX, on_record, &m->w, &res);
+        int rc = limit > p->offset ? pm_journal_scan(path, p->offset, limit, complete, on_record, &m->w, &res) : PM_OK;
         if (rc != PM_OK) return rc;
-        budget = res.end_offset - p->offset >= budget ? 0 : budget - (res.end_offset - p->offset);
+        if (limit == p->offset) res.end_offset = p->offset;
+        uint64_t used = res.end_offset - p->offset;
+        budget = used >= budget ? 0 : budget - used;
         p->offset = res.end_offset;
-        if (!live && limit == UINT64_MAX) {
-            p->seq++;
+        if (complete) {
+            p->seq++; /* the segment is done: the next one starts at 0 */
             p->offset = 0;
             p->delete_below = p->seq;
-        } else if (res.end_offset < limit || live) {
-            break;
+        } else if (res.end_offset < limit || used == 0) {
+            break; /* an incomplete record at the window's edge: next pass */
         }
     }
     return PM_OK;

@@ -74,7 +74,49 @@ static const char schema_v1[] =
     "  reason TEXT NOT NULL, method TEXT NOT NULL, click_id TEXT, txid TEXT, query TEXT,"
     "  ip TEXT, user_agent TEXT);";
 
-static const char *const migrations[] = {schema_v1};
+/* Version 2: report rollups (src/report, docs/reports.md). Additive
+ * counters per 15-minute UTC bucket (_q) and per UTC day (_d) in three
+ * cubes; money columns are micro-units of the row's `currency` (part of the
+ * key, so sums never mix currencies). `report_seen` is the exact set of
+ * (UTC day, campaign, visitor) behind unique clicks, with the click credited.
+ * Stores that already hold events are flagged for a rebuild, which the
+ * report sink runs when it opens (the rollups derive from the events). */
+#define PM_ROLLUP_COUNTERS                                                                         \
+    " impressions INTEGER NOT NULL DEFAULT 0, clicks INTEGER NOT NULL DEFAULT 0,"                 \
+    " unique_clicks INTEGER NOT NULL DEFAULT 0, conversions INTEGER NOT NULL DEFAULT 0,"          \
+    " pending_conversions INTEGER NOT NULL DEFAULT 0, rejected_conversions INTEGER NOT NULL DEFAULT 0," \
+    " cost_micros INTEGER NOT NULL DEFAULT 0, revenue_micros INTEGER NOT NULL DEFAULT 0,"         \
+    " pending_revenue_micros INTEGER NOT NULL DEFAULT 0, payout_micros INTEGER NOT NULL DEFAULT 0," \
+    " money_events INTEGER NOT NULL DEFAULT 0,"
+#define PM_ROLLUP_CAMPAIGN(tier)                                                                   \
+    "CREATE TABLE rollup_campaign_" tier "(campaign_id INTEGER NOT NULL, bucket INTEGER NOT NULL,"  \
+    " traffic_source_id INTEGER NOT NULL, conversion_type TEXT NOT NULL, currency TEXT NOT NULL,"  \
+    PM_ROLLUP_COUNTERS                                                                             \
+    " PRIMARY KEY(campaign_id, bucket, traffic_source_id, conversion_type, currency)) WITHOUT ROWID;"
+#define PM_ROLLUP_MAIN(tier)                                                                       \
+    "CREATE TABLE rollup_main_" tier "(campaign_id INTEGER NOT NULL, bucket INTEGER NOT NULL,"      \
+    " traffic_source_id INTEGER NOT NULL, offer_id INTEGER NOT NULL, lander_id INTEGER NOT NULL,"  \
+    " language TEXT NOT NULL, conversion_type TEXT NOT NULL, currency TEXT NOT NULL,"              \
+    PM_ROLLUP_COUNTERS                                                                             \
+    " PRIMARY KEY(campaign_id, bucket, traffic_source_id, offer_id, lander_id, language,"          \
+    " conversion_type, currency)) WITHOUT ROWID;"
+#define PM_ROLLUP_DIM(tier)                                                                        \
+    "CREATE TABLE rollup_dim_" tier "(dim INTEGER NOT NULL, campaign_id INTEGER NOT NULL,"          \
+    " bucket INTEGER NOT NULL, traffic_source_id INTEGER NOT NULL, value TEXT NOT NULL,"           \
+    " conversion_type TEXT NOT NULL, currency TEXT NOT NULL," PM_ROLLUP_COUNTERS                   \
+    " PRIMARY KEY(dim, campaign_id, bucket, traffic_source_id, value, conversion_type, currency))" \
+    " WITHOUT ROWID;"
+static const char schema_v2[] =
+    "CREATE TABLE report_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "INSERT INTO report_meta(key, value) SELECT 'rebuild', '1' WHERE EXISTS(SELECT 1 FROM clicks)"
+    "  OR EXISTS(SELECT 1 FROM impressions) OR EXISTS(SELECT 1 FROM conversions);"
+    "CREATE TABLE report_seen(day INTEGER NOT NULL, campaign_id INTEGER NOT NULL,"
+    "  visitor_id BLOB NOT NULL, click_id BLOB NOT NULL,"
+    "  PRIMARY KEY(day, campaign_id, visitor_id)) WITHOUT ROWID;"
+    PM_ROLLUP_CAMPAIGN("q") PM_ROLLUP_CAMPAIGN("d") PM_ROLLUP_MAIN("q") PM_ROLLUP_MAIN("d")
+    PM_ROLLUP_DIM("q") PM_ROLLUP_DIM("d");
+
+static const char *const migrations[] = {schema_v1, schema_v2};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix", "ip_v6_prefix", "trusted_proxies",

@@ -280,6 +280,41 @@ static void test_materializer_and_store_lookup(void **state)
     assert_int_equal(st.conversions, 2);
 }
 
+/* The live materializer follows a journal across many rotations, in
+ * budget-sized windows, and deletes the segments it has finished. */
+static void test_materializer_follows_rotations(void **state)
+{
+    fixture_t *f = *state;
+    pm_track_destroy(f->track);
+    pm_journal_close(f->journal);
+    pm_journal_config_t jc = {.dir = f->jdir, .lineage = 1, .segment_max = 4096, .sync_interval_us = 1000};
+    assert_int_equal(pm_journal_open(&jc, &f->journal), PM_OK);
+    f->track = pm_track_create(f->journal, f->store, &f->shared);
+    pm_materializer_t *m;
+    pm_journal_t *journals[2] = {NULL, f->journal};
+    pm_journal_config_t jc0 = {.dir = f->jdir, .lineage = 0};
+    assert_int_equal(pm_journal_open(&jc0, &journals[0]), PM_OK);
+    pm_materializer_config_t mc = {.db_path = f->db,
+                                   .journal_dir = f->jdir,
+                                   .journals = journals,
+                                   .njournals = 2,
+                                   .on_materialized = forget,
+                                   .arg = &f->shared};
+    assert_int_equal(pm_materializer_start(&mc, &m), PM_OK);
+    char id[PM_ID_LEN + 1];
+    for (int i = 0; i < 600; i++)
+        click(f, "tok1", "sub1=rotate&sub2=a-longer-value-to-fill-segments-faster", id);
+    pm_materializer_stop(m);
+    pm_journal_close(journals[0]);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM clicks WHERE sub1='rotate'"), 600);
+    assert_int_equal(pm_recent_count(f->shared.clicks), 0);
+    pm_jsegment_t *segs = NULL;
+    size_t n = 0;
+    assert_int_equal(pm_journal_list(f->jdir, &segs, &n), PM_OK);
+    assert_true(n <= 3); /* finished segments are gone: the live ones remain */
+    pm_free(segs);
+}
+
 /* Recovery replays a journal left behind, once. */
 static void test_recovery_is_idempotent(void **state)
 {
@@ -307,6 +342,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pixel_uses_cookie, setup, teardown),
         cmocka_unit_test_setup_teardown(test_materializer_and_store_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_materializer_follows_rotations, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,480 @@
+// dashboard.test.mjs: the dashboard in a real browser (Debian's chromium,
+// headless, driven by playwright-core) against the real perfmark binary.
+//
+//   PERFMARK_BIN=build-asan/perfmark node --test tests/browser/
+//
+// It starts `perfmark demo` on a free port with a fresh data directory,
+// sends traffic itself when the demo workspace has none, logs in with the
+// printed admin key, and checks that every number the page shows (KPI
+// strip, drill-down table at three levels, after changing the date range)
+// is the report API's own value for the same question, formatted by
+// web/format.js. Then the CSV download, the management forms (API errors
+// shown at their field, create, links, pause, delete) and the static
+// files' headers. Screenshots go to test-output/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { formatMetric, formatChange } from '../../web/format.js';
+import { KPI_METRICS, TABLE_METRICS, DIMS, previousOf, changeOf, rowLabel } from '../../web/report.js';
+import { today as todayIn, addDays } from '../../web/dates.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = process.env.PERFMARK_BIN || path.join(REPO, 'build-asan', 'perfmark');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const OUT = path.join(REPO, 'test-output');
+const CHROME_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let tmp;
+let proc;
+let stderrText = '';
+let base; // what the browser talks to
+let key;
+let context;
+let page;
+const pageErrors = [];
+
+// --- helpers ----------------------------------------------------------------
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(fn, what, timeoutMs = 20000, everyMs = 100) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
+
+async function api(method, p, body) {
+  const res = await fetch(base + '/api/v1' + p, {
+    method,
+    headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
+}
+
+function qs(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) for (const one of Array.isArray(v) ? v : [v]) if (one !== undefined && one !== '') q.append(k, one);
+  return '?' + q.toString();
+}
+
+let timezone = 'UTC'; // the workspace's, read at start
+const today = () => todayIn(timezone);
+
+// A click as an ad network sends it; returns the click id from the cookie.
+async function click(token, params) {
+  const res = await fetch(`${base}/c/${token}${qs(params)}`, { redirect: 'manual', headers: { 'User-Agent': 'Mozilla/5.0 (X11; Linux x86_64) test' } });
+  assert.equal(res.status, 302);
+  const m = /pmc=([^;]+)/.exec(res.headers.get('set-cookie') || '');
+  assert.ok(m, 'a click sets the pmc cookie');
+  return m[1];
+}
+
+// The demo workspace without the simulator has no traffic: send some.
+async function ensureTraffic() {
+  const clicks = await api('GET', '/events?type=click&limit=1');
+  assert.equal(clicks.status, 200);
+  if (clicks.body.rows.length > 0) return false;
+  const src = await api('POST', '/traffic-sources', { name: 'Social (test)', postback_url: '' });
+  const offers = await api('GET', '/offers');
+  const camp = await api('POST', '/campaigns', {
+    name: 'Social push (test)',
+    token: 'social-test',
+    traffic_source_id: src.body.id,
+    destination: { offer_id: offers.body.rows[0].id },
+    cost: { model: 'cpc', amount: '0.25', currency: 'USD' },
+  });
+  assert.equal(camp.status, 201, JSON.stringify(camp.body));
+  let n = 0;
+  const plan = [
+    ['demo', 'kw-shoes', 6, ['25.00', '25.00', null]],
+    ['demo', 'kw-boots', 4, ['9.90']],
+    ['demo', '', 2, []],
+    ['social-test', 'fb-1', 5, ['12.50']],
+  ];
+  for (const [token, sub1, count, payouts] of plan) {
+    for (let i = 0; i < count; i++) {
+      const cid = await click(token, { sub1: sub1 || undefined, external_id: `x${n++}` });
+      if (i < payouts.length) {
+        const pb = await fetch(`${base}/pb${qs({ clickid: cid, txid: `t-${n}`, payout: payouts[i] ?? undefined })}`);
+        assert.equal(pb.status, 200, await pb.text());
+      }
+    }
+  }
+  for (let i = 0; i < 20; i++) assert.ok((await fetch(`${base}/i/demo?fmt=204`)).status < 300);
+  await waitFor(async () => (await api('GET', '/events?type=click&limit=1000')).body.rows.length === 17, 'the clicks in the store');
+  await waitFor(async () => (await api('GET', '/events?type=conversion&limit=1000')).body.rows.length === 5, 'the conversions in the store');
+  return true;
+}
+
+// The page's current report: level, range and filters, as data-loaded
+// says, and the exact query strings it sent for the table and the CSV.
+async function pageState() {
+  const loaded = await page.getAttribute('section.report', 'data-loaded');
+  const [level, from, to, filters] = loaded.split('|');
+  const query = await page.getAttribute('section.report', 'data-query');
+  const csvQuery = await page.getAttribute('section.report', 'data-csv-query');
+  return { level, from, to, filter: filters ? filters.split(',') : [], query, csvQuery };
+}
+
+async function settled(afterSeq) {
+  await page.waitForFunction(
+    (seq) => {
+      const s = document.querySelector('section.report');
+      return s && s.getAttribute('aria-busy') === 'false' && Number(s.dataset.seq || 0) > seq;
+    },
+    afterSeq,
+    { timeout: 20000 },
+  );
+}
+async function currentSeq() {
+  return Number((await page.getAttribute('section.report', 'data-seq')) || 0);
+}
+// Do `action` and wait for the report it triggers.
+async function andWait(action) {
+  const seq = await currentSeq();
+  await action();
+  await settled(seq);
+}
+
+// What the page shows: KPI values and every table cell, raw and formatted.
+async function scrape() {
+  return page.evaluate(() => {
+    const kpis = {};
+    for (const li of document.querySelectorAll('#kpis .kpi'))
+      kpis[li.dataset.metric] = {
+        value: li.dataset.value,
+        previous: li.dataset.previous,
+        change: li.dataset.change,
+        text: li.querySelector('.kpi-value').textContent,
+        changeText: li.querySelector('.kpi-change-text')?.textContent ?? '',
+      };
+    const rows = {};
+    for (const tr of document.querySelectorAll('#report-table tbody tr[data-key], #report-table tfoot tr')) {
+      const cells = {};
+      for (const td of tr.querySelectorAll('td[data-metric]')) cells[td.dataset.metric] = { value: td.dataset.value, text: td.textContent };
+      rows[tr.dataset.key] = { label: tr.querySelector('th').textContent, cells };
+    }
+    return { kpis, rows };
+  });
+}
+
+function expectCell(where, shown, key, value, currency) {
+  assert.ok(shown, `${where}: ${key} shown`);
+  assert.equal(shown.value, value === undefined ? '' : String(value), `${where}: ${key} value`);
+  assert.equal(shown.text, formatMetric(key, value, currency), `${where}: ${key} text`);
+}
+
+// Fetch the report the page shows, from the API, and compare every number.
+async function compareWithApi(currency) {
+  const s = await pageState();
+  const q = new URLSearchParams(s.query);
+  assert.equal(q.get('group_by'), s.level);
+  assert.deepEqual(q.getAll('filter'), s.filter);
+  assert.equal(q.get('compare'), 'previous');
+  const res = await api('GET', '/reports?' + s.query);
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  const report = res.body;
+  if (report.currency) currency = report.currency;
+  const shown = await scrape();
+  for (const key of KPI_METRICS) {
+    expectCell('KPI', shown.kpis[key], key, report.totals[key], currency);
+    const prev = previousOf(report.totals, key);
+    const change = changeOf(report.totals, key);
+    assert.notEqual(prev, undefined, `the API gives the previous ${key}`);
+    assert.equal(shown.kpis[key].previous, String(prev), `KPI ${key} previous`);
+    assert.equal(shown.kpis[key].change, change === undefined ? '' : String(change), `KPI ${key} change`);
+    const c = formatChange(key, change, report.totals[key], prev);
+    assert.equal(shown.kpis[key].changeText, c ? c.text : '— vs previous', `KPI ${key} change text`);
+  }
+  const idKey = DIMS[s.level].id;
+  const apiRows = report.rows;
+  assert.equal(Object.keys(shown.rows).length, apiRows.length + 1, 'as many table rows as the API gave, plus totals');
+  for (const row of apiRows) {
+    const k = row[idKey] === null || row[idKey] === undefined ? '' : String(row[idKey]);
+    const tr = shown.rows[k];
+    assert.ok(tr, `row ${k} shown at level ${s.level}`);
+    assert.equal(tr.label, rowLabel(row, s.level), `row ${k} label`);
+    for (const key of TABLE_METRICS) expectCell(`row ${k}`, tr.cells[key], key, row[key], currency);
+  }
+  for (const key of TABLE_METRICS) expectCell('totals', shown.rows.totals.cells[key], key, report.totals[key], currency);
+  return { state: s, report };
+}
+
+// Compare, and when live traffic moved the numbers between the page's load
+// and ours (the simulator may still be sending), refresh and compare again.
+async function checkNumbers(currency, what) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await compareWithApi(currency);
+    } catch (e) {
+      if (attempt >= 4 || !(e instanceof assert.AssertionError)) throw new Error(`${what}: ${e.message}`);
+      await andWait(() => page.click('#refresh'));
+    }
+  }
+}
+
+// --- setup ------------------------------------------------------------------
+
+before(async () => {
+  mkdirSync(OUT, { recursive: true });
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'pm-browser-'));
+  const port = await freePort();
+  const env = { ...process.env, ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1' };
+  // PM_BROWSER_DEMO_ARGS: extra demo flags by hand, e.g. "--days 7" for a quicker start.
+  const extra = (process.env.PM_BROWSER_DEMO_ARGS || '').split(/\s+/).filter(Boolean);
+  proc = spawn(BIN, ['demo', '--data', path.join(tmp, 'data'), '--listen', `127.0.0.1:${port}`, ...extra], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  proc.stdout.on('data', (d) => (stdout += d));
+  proc.stderr.on('data', (d) => (stderrText += d));
+  key = await waitFor(() => (/admin API key:\s+(pm_\w+)/.exec(stdout) || [])[1], 'the admin key line of `perfmark demo`', 120000);
+  base = `http://127.0.0.1:${port}`;
+  // The first start stores the simulated days (journal replay): minutes under ASan.
+  await waitFor(async () => (await fetch(base + '/healthz')).ok, '/healthz', 600000, 500);
+  timezone = (await api('GET', '/settings')).body.timezone || 'UTC';
+  const seeded = await ensureTraffic();
+  console.log(`# perfmark demo on ${base}; ${seeded ? 'sent test traffic (the demo workspace had none)' : 'demo traffic present'}`);
+  await waitFor(async () => (await (await fetch(base + '/healthz')).json()).materializer_lag_bytes === 0, 'the store to catch up', 120000, 200);
+
+  const profile = mkdtempSync(path.join(tmp, 'chromium-'));
+  context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROME_ARGS, acceptDownloads: true, viewport: { width: 1400, height: 1000 } });
+  page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) pageErrors.push(`console: ${m.text()}`);
+  });
+});
+
+after(async () => {
+  if (context) await context.close().catch(() => {});
+  if (proc && proc.exitCode === null) {
+    proc.kill('SIGTERM');
+    await new Promise((r) => {
+      const t = setTimeout(() => {
+        proc.kill('SIGKILL');
+        r();
+      }, 15000);
+      proc.on('exit', () => {
+        clearTimeout(t);
+        r();
+      });
+    });
+  }
+  writeFileSync(path.join(OUT, 'perfmark-browser.stderr.log'), stderrText);
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  assert.ok(!/AddressSanitizer|runtime error:/.test(stderrText), 'no sanitizer report from perfmark');
+});
+
+// --- tests --------------------------------------------------------------------
+
+test('static files: content types, validators, 404, no traversal', async () => {
+  const page1 = await fetch(base + '/ui');
+  assert.equal(page1.status, 200);
+  assert.match(page1.headers.get('content-type'), /^text\/html/);
+  assert.match(page1.headers.get('etag'), /^"[0-9a-f]{16}"$/);
+  assert.equal(page1.headers.get('cache-control'), 'no-cache');
+  assert.match(page1.headers.get('content-security-policy'), /default-src 'self'/);
+  assert.equal(await (await fetch(base + '/ui/')).text(), await page1.text());
+  const lib = await fetch(base + '/ui/vendor/uplot.min.js');
+  assert.equal(lib.status, 200);
+  assert.match(lib.headers.get('content-type'), /^text\/javascript/);
+  assert.deepEqual(Buffer.from(await lib.arrayBuffer()), readFileSync(path.join(REPO, 'node_modules/uplot/dist/uPlot.iife.min.js')));
+  for (const [p, type] of [['/ui/app.js', /^text\/javascript/], ['/ui/style.css', /^text\/css/], ['/ui/vendor/uplot.min.css', /^text\/css/], ['/ui/favicon.svg', /^image\/svg/]]) {
+    const r = await fetch(base + p);
+    assert.equal(r.status, 200, p);
+    assert.match(r.headers.get('content-type'), type, p);
+  }
+  assert.equal((await fetch(base + '/ui/nope.js')).status, 404);
+  assert.equal((await fetch(base + '/ui/app.js', { method: 'POST' })).status, 405);
+  // A raw path with dot segments (fetch would normalise it away).
+  const raw = await new Promise((resolve, reject) => {
+    const u = new URL(base);
+    http.get({ host: u.hostname, port: u.port, path: '/ui/../../etc/passwd' }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    }).on('error', reject);
+  });
+  assert.equal(raw, 404);
+});
+
+test('log in, read the report, drill down two levels, change the date range', async () => {
+  const settings = (await api('GET', '/settings')).body;
+  const currency = settings.currency;
+  await page.goto(base + '/ui');
+  await page.fill('#api-key', 'pm_not_a_real_key');
+  await page.click('#login-form button[type=submit]');
+  await page.waitForSelector('#login-error:text("unknown or revoked")');
+  await page.fill('#api-key', key);
+  await page.click('#login-form button[type=submit]');
+  await settled(0);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('perfmark.apiKey')), key, 'the key is kept in sessionStorage');
+
+  // Last 30 days, so the demo's history (or the test's traffic) is in view.
+  await andWait(() => page.click('button[data-preset="30d"]'));
+  let { state, report } = await checkNumbers(currency, 'campaigns, last 30 days');
+  assert.equal(state.level, 'campaign');
+  assert.ok(Number(report.totals.clicks) > 0, 'the report has clicks');
+  assert.ok(await page.$('#chart-traffic canvas'), 'the traffic chart is drawn');
+  assert.ok(await page.$('#chart-money canvas'), 'the money chart is drawn');
+
+  // Sort by clicks, ascending then descending: the page's order follows.
+  await page.click('#report-table th[data-key="clicks"] button');
+  const order = async () => page.$$eval('#report-table tbody td[data-metric="clicks"]', (tds) => tds.map((td) => Number(td.dataset.value)));
+  const asc = await order();
+  assert.deepEqual(asc, [...asc].sort((a, b) => a - b));
+  assert.equal(await page.getAttribute('#report-table th[data-key="clicks"]', 'aria-sort'), 'ascending');
+  await page.click('#report-table th[data-key="clicks"] button');
+  const desc = await order();
+  assert.deepEqual(desc, [...desc].sort((a, b) => b - a));
+
+  // Level 1: the busiest campaign's traffic sources.
+  const campaign = [...report.rows].sort((a, b) => Number(b.clicks) - Number(a.clicks))[0];
+  await andWait(() => page.click(`#report-table tbody tr[data-key="${campaign.campaign_id}"] button.drill`));
+  ({ state, report } = await checkNumbers(currency, 'traffic sources of a campaign'));
+  assert.equal(state.level, 'traffic_source');
+  assert.deepEqual(state.filter, [`campaign:eq:${campaign.campaign_id}`]);
+  assert.match(await page.textContent('#table-title'), new RegExp(`of ${campaign.campaign_name.replace(/[()]/g, '.')}`));
+
+  // Level 2: that source's sub-ids.
+  const source = [...report.rows].sort((a, b) => Number(b.clicks) - Number(a.clicks))[0];
+  await andWait(() => page.click(`#report-table tbody tr[data-key="${source.traffic_source_id}"] button.drill`));
+  ({ state, report } = await checkNumbers(currency, 'sub-ids of a source'));
+  assert.equal(state.level, 'sub1');
+  assert.deepEqual(state.filter.sort(), [`campaign:eq:${campaign.campaign_id}`, `traffic_source:eq:${source.traffic_source_id}`].sort());
+  assert.ok(report.rows.length >= 1);
+  assert.equal(await page.locator('.crumbs li').count(), 3);
+  await page.screenshot({ path: path.join(OUT, 'dashboard-drilldown.png'), fullPage: true });
+
+  // Change the date range: today, then a custom range; the drill-down stays.
+  await andWait(() => page.click('button[data-preset="today"]'));
+  ({ state } = await checkNumbers(currency, 'sub-ids, today'));
+  assert.equal(state.from, today());
+  assert.equal(state.to, today());
+  await page.click('button[data-preset="custom"]');
+  await page.fill('#range-from', today());
+  await page.fill('#range-to', addDays(today(), -3));
+  await page.click('.custom-range button[type=submit]');
+  await page.waitForSelector('#range-error:text("on or before")');
+  await page.fill('#range-from', addDays(today(), -9));
+  await page.fill('#range-to', today());
+  await andWait(() => page.click('.custom-range button[type=submit]'));
+  ({ state } = await checkNumbers(currency, 'sub-ids, custom range'));
+  assert.equal(state.from, addDays(today(), -9));
+
+  // Back to all campaigns through the breadcrumb.
+  await andWait(() => page.click('.crumbs li:first-child button'));
+  ({ state } = await checkNumbers(currency, 'campaigns, custom range'));
+  assert.equal(state.level, 'campaign');
+  assert.deepEqual(state.filter, []);
+  await andWait(() => page.click('button[data-preset="30d"]'));
+  await checkNumbers(currency, 'campaigns, last 30 days again');
+  await page.screenshot({ path: path.join(OUT, 'dashboard.png'), fullPage: true });
+});
+
+test('CSV download is the API\'s CSV', async () => {
+  const s = await pageState();
+  const q = new URLSearchParams(s.csvQuery);
+  assert.equal(q.get('format'), 'csv');
+  assert.equal(q.get('group_by'), s.level);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-csv')]);
+  const file = path.join(tmp, 'report.csv');
+  await download.saveAs(file);
+  const res = await fetch(base + '/api/v1/reports?' + s.csvQuery, { headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^text\/csv/);
+  assert.equal(readFileSync(file, 'utf8'), await res.text());
+  assert.match(download.suggestedFilename(), /^perfmark-campaign-\d{4}-\d\d-\d\d-\d{4}-\d\d-\d\d\.csv$/);
+});
+
+test('management: API errors at their field, create, links, pause, delete', async () => {
+  await page.click('nav a[href="#/campaigns"]');
+  await page.waitForSelector('section.manage[data-kind="campaigns"] table');
+  const sources = (await api('GET', '/traffic-sources')).body.rows;
+  const offers = (await api('GET', '/offers')).body.rows;
+
+  await page.click('#new-entity');
+  await page.fill('#f-name', 'Browser test campaign');
+  await page.selectOption('#f-traffic_source_id', String(sources[0].id));
+  await page.selectOption('#f-destination-offer_id', String(offers[0].id));
+  await page.fill('#f-cost-amount', '-1');
+  await page.fill('#f-token', 'browser-test');
+  await page.click('.entity-form button[type=submit]');
+  // The API's own message for the same body, shown at cost.amount.
+  const bad = await api('POST', '/campaigns', { name: 'x', traffic_source_id: sources[0].id, destination: { offer_id: offers[0].id }, cost: { model: 'cpc', amount: '-1', currency: 'USD' } });
+  assert.equal(bad.status, 422);
+  assert.equal(bad.body.error.field, 'cost.amount');
+  await page.waitForSelector('.field[data-field="cost.amount"] .field-error:not(:empty)');
+  assert.equal(await page.textContent('.field[data-field="cost.amount"] .field-error'), bad.body.error.message);
+  assert.equal(await page.getAttribute('#f-cost-amount', 'aria-invalid'), 'true');
+
+  await page.fill('#f-cost-amount', '0.35');
+  await page.click('.entity-form button[type=submit]');
+  await page.waitForSelector('.form-dialog', { state: 'hidden' });
+  const created = (await api('GET', '/campaigns?limit=1000')).body.rows.find((c) => c.token === 'browser-test');
+  assert.ok(created, 'the campaign was created');
+  assert.equal(created.cost.amount, '0.35');
+  const row = page.locator(`tr[data-id="${created.id}"]`);
+  await row.waitFor();
+  await row.locator('button:text("Links")').click();
+  for (const k of ['tracking_url', 'impression_url', 'postback_url']) assert.equal(await page.inputValue(`#${k}-${created.id}`), created[k]);
+  await page.screenshot({ path: path.join(OUT, 'dashboard-campaigns.png'), fullPage: true });
+
+  await row.locator('button:text("Pause")').click();
+  await page.waitForSelector(`tr[data-id="${created.id}"] .badge.paused`);
+  assert.equal((await api('GET', `/campaigns/${created.id}`)).body.status, 'paused');
+
+  // Edit: a token another campaign has is a 409 shown at the token field.
+  await page.locator(`tr[data-id="${created.id}"] button:text("Edit")`).click();
+  await page.fill('#f-token', 'demo');
+  await page.click('.entity-form button[type=submit]');
+  await page.waitForSelector('.field[data-field="token"] .field-error:not(:empty)');
+  assert.match(await page.textContent('.field[data-field="token"] .field-error'), /already used/);
+  await page.click('.entity-form button:text("Cancel")');
+
+  page.once('dialog', (d) => d.accept());
+  await page.locator(`tr[data-id="${created.id}"] button:text("Delete")`).click();
+  await page.waitForSelector(`tr[data-id="${created.id}"]`, { state: 'detached' });
+  assert.equal((await api('GET', `/campaigns/${created.id}`)).status, 404);
+
+  // Offers: a bad URL is reported at the url field.
+  await page.click('nav a[href="#/offers"]');
+  await page.waitForSelector('section.manage[data-kind="offers"] table');
+  await page.click('#new-entity');
+  await page.fill('#f-name', 'Broken offer');
+  await page.fill('#f-url', 'ftp://nope');
+  await page.fill('#f-payout-amount', '3.00');
+  await page.click('.entity-form button[type=submit]');
+  await page.waitForSelector('.field[data-field="url"] .field-error:not(:empty)');
+  await page.click('.entity-form button:text("Cancel")');
+});
+
+test('no script errors on the page', () => {
+  assert.deepEqual(pageErrors, []);
+});

@@ -1,0 +1,178 @@
+"""
+The demo workspace and the traffic simulator, black box: `perfmark demo` on a
+fresh data dir seeds five traffic sources and twelve campaigns, simulates a
+few days of traffic into the journal and serves it; the first start stores
+that traffic through the normal recovery. Checks, through /api/v1/events,
+that every channel has impressions, clicks and conversions, that every
+conversion's click exists, precedes it and shares its campaign and visitor;
+that restarts replay nothing twice; that `perfmark simulate` run beside a
+running server is stored at its next start, and that simulating the same
+seed and window again stores nothing new.
+"""
+import datetime
+import re
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import BIN, run_cli, sanitizer_env, wait_for
+
+DEMO_START_TIMEOUT = 180.0  # an ASan build storing ~120k events with their rollups
+
+CHANNEL_WORDS = {"search": "search", "social": "social", "native": "native",
+                 "affiliate": "affiliate", "ctv": "tv"}
+
+
+def all_rows(s, path, params):
+    rows, after = [], None
+    while True:
+        p = dict(params, limit=1000)
+        if after:
+            p["after"] = after
+        r = s.api("GET", path, params=p, timeout=60)
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        rows.extend(doc["rows"])
+        if doc["next"] is None:
+            return rows
+        after = doc["next"]
+
+
+def channels_by_campaign(s):
+    sources = {src["id"]: src["name"] for src in all_rows(s, "/traffic-sources", {})}
+    out = {}
+    for c in all_rows(s, "/campaigns", {}):
+        name = sources[c["traffic_source_id"]].lower()
+        out[c["id"]] = next(ch for ch, word in CHANNEL_WORDS.items() if word in name)
+    return out
+
+
+def snapshot(s, campaign):
+    """Counts that must not move on a restart: all clicks and conversions,
+    and one campaign's impressions (all impressions would be slow to page)."""
+    return {
+        "clicks": len(all_rows(s, "/events", {"type": "click"})),
+        "conversions": len(all_rows(s, "/events", {"type": "conversion"})),
+        "impressions": len(all_rows(s, "/events", {"type": "impression", "campaign": campaign})),
+    }
+
+
+@pytest.fixture
+def demo(server):
+    """A demo workspace (3 days at 4x volume) served on a free port. Returns
+    the Server (not yet owning the process) and the demo's stdout."""
+    s = server(threads=2, start=False)
+    cmd = [BIN, "demo", "--listen", f"127.0.0.1:{s.port}", "--data", str(s.data), "--threads", "2",
+           "--days", "3", "--scale", "4", "--seed", "11"]
+    out_path, err_path = s.root / "demo.stdout", s.root / "demo.stderr"
+    with open(out_path, "wb") as o, open(err_path, "wb") as e:
+        proc = subprocess.Popen(cmd, stdout=o, stderr=e, stdin=subprocess.DEVNULL, env=sanitizer_env())
+    t0 = time.monotonic()
+
+    def up():
+        if proc.poll() is not None:
+            pytest.fail(f"perfmark demo exited with {proc.returncode}:\n{err_path.read_text()}")
+        return requests.get(s.url("/healthz"), timeout=2).status_code == 200
+    try:
+        wait_for(up, DEMO_START_TIMEOUT, "perfmark demo to answer /healthz")
+        print(f"demo up (simulated and stored) in {time.monotonic() - t0:.1f}s")
+        out = out_path.read_text()
+        m = re.search(r"pm_[0-9a-z]{40}", out)
+        assert m, out
+        s.key = m.group(0)
+        yield s, proc, out
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        err = err_path.read_text(errors="replace")
+        assert "runtime error" not in err and "AddressSanitizer" not in err, err[-4000:]
+
+
+def test_demo_has_every_channel_and_consistent_conversions(demo):
+    s, proc, out = demo
+    assert "tracking URL" in out and "/c/demo" in out and "/ui" in out and "/pb?clickid=" in out, out
+    assert re.search(r"simulated 3 days of traffic", out), out
+    channels = channels_by_campaign(s)
+    assert len(channels) == 12 and set(channels.values()) == set(CHANNEL_WORDS), channels
+
+    clicks = {c["id"]: c for c in all_rows(s, "/events", {"type": "click"})}
+    conversions = all_rows(s, "/events", {"type": "conversion"})
+    seen = {t: set() for t in ("impression", "click", "conversion")}
+    for cid, ch in channels.items():
+        if all_rows(s, "/events", {"type": "impression", "campaign": cid})[:1]:
+            seen["impression"].add(ch)
+    for c in clicks.values():
+        seen["click"].add(channels[c["campaign_id"]])
+    for v in conversions:
+        seen["conversion"].add(channels[v["campaign_id"]])
+        click = clicks.get(v["click_id"])
+        assert click is not None, f"conversion {v['id']} credits unknown click {v['click_id']}"
+        assert click["ts"] < v["ts"] and click["id"] < v["id"], (click, v)
+        assert click["campaign_id"] == v["campaign_id"] and click["visitor_id"] == v["visitor_id"], (click, v)
+        assert v["status"] in ("approved", "pending", "rejected"), v
+        assert v["revenue"]["currency"] == "USD", v
+    for kind, chans in seen.items():
+        assert chans == set(CHANNEL_WORDS), f"{kind}s missing for {set(CHANNEL_WORDS) - chans}"
+    print(f"{len(clicks)} clicks, {len(conversions)} conversions over {len(channels)} campaigns")
+
+    # Realistic text: UTM on search and social, sub-ids, user agents, bots.
+    search = [c for c in clicks.values() if channels[c["campaign_id"]] == "search"]
+    assert all(c.get("utm_medium") == "cpc" and c.get("sub1", "").startswith("kw-") for c in search[:200])
+    assert any("bot" in c.get("user_agent", "").lower() for c in clicks.values()), "no crawler clicks"
+    assert len({c["visitor_id"] for c in clicks.values()}) < len(clicks), "no returning visitors"
+
+    # The demo campaign still tracks live clicks.
+    r = requests.get(s.url("/c/demo"), params={"sub1": "d"}, allow_redirects=False, timeout=10)
+    assert r.status_code == 302 and r.headers["location"].startswith("https://offer.example.com/")
+
+
+def test_restart_and_resimulation_store_nothing_twice(demo, perfmark):
+    s, proc, out = demo
+    demo_campaign = next(c["id"] for c in all_rows(s, "/campaigns", {}) if c["token"] == "demo")
+    before = snapshot(s, demo_campaign)
+    assert min(before.values()) > 0, before
+
+    # A restart (the demo process stops, `serve` takes over): no reseeding,
+    # no replay, the same events.
+    proc.terminate()
+    assert proc.wait(timeout=30) == 0
+    s.start()
+    assert s.metrics()["perfmark_recovered_events"] == 0
+    assert snapshot(s, demo_campaign) == before
+    assert len(all_rows(s, "/campaigns", {})) == 12
+
+    # Simulate two more past days beside the running server: stored only at
+    # its next start.
+    yesterday = (datetime.datetime.now(datetime.timezone.utc).date() - datetime.timedelta(days=1)).isoformat()
+    args = ("simulate", "--data", s.data, "--days", "2", "--end", yesterday, "--seed", "5", "--scale", "0.5")
+    r = perfmark(*args, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "restarts" in r.stdout, r.stdout
+    assert snapshot(s, demo_campaign) == before
+    s.restart()
+    added = s.metrics()["perfmark_recovered_events"]
+    after = snapshot(s, demo_campaign)
+    assert added > 0 and after["clicks"] > before["clicks"], (added, before, after)
+
+    # The same seed and window again: the same ids, nothing new stored.
+    r = perfmark(*args, timeout=120)
+    assert r.returncode == 0, r.stderr
+    s.restart()
+    assert s.metrics()["perfmark_recovered_events"] == added
+    assert snapshot(s, demo_campaign) == after
+    s.restart()
+    assert s.metrics()["perfmark_recovered_events"] == 0
+    assert snapshot(s, demo_campaign) == after
+
+
+def test_simulate_refuses_what_it_cannot_do(tmp_path, perfmark):
+    r = perfmark("simulate", "--data", tmp_path / "none")
+    assert r.returncode == 1 and "no workspace" in r.stderr, r.stderr
+    for bad in (["--days", "0"], ["--scale", "0"], ["--scale", "x"], ["--end", "2026-13-01"], ["--bogus"]):
+        r = perfmark("simulate", "--data", tmp_path, *bad)
+        assert r.returncode == 2 and r.stderr.strip(), (bad, r.stderr)
+    r = perfmark("simulate", "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage:") and r.stderr == ""
