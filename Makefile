@@ -15,7 +15,7 @@ JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 DEB_PACKAGES = build-essential cmake pkg-config clang libclang-rt-14-dev \
 	libh2o-evloop-dev libjansson-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev \
 	libcmocka-dev python3 python3-pytest python3-requests wrk nginx curl \
-	nodejs chromium
+	nodejs chromium tzdata
 
 .PHONY: all deps build build-asan run demo test unit system browser fuzz fuzz-smoke bench clean
 
@@ -26,6 +26,7 @@ all: build
 # never downloads a browser: the test uses Debian's chromium.
 deps:
 	@sh tools/deps.sh $(DEB_PACKAGES)
+	@command -v npm >/dev/null 2>&1 || sh tools/deps.sh npm   # Debian's nodejs comes without npm
 	@if [ ! -f node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ] \
 	    || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
 	    echo "deps: npm ci"; \

@@ -43,6 +43,13 @@ void pm_track_conversion(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
                          pm_http_res_t *res);
 void pm_track_go(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, pm_http_res_t *res);
 
+/* End of an event-loop pass: ask the journal for the fsync that the pass's
+ * conversions wait for. Asking once per pass rather than per conversion
+ * lets one fsync cover every conversion that arrived in the same pass
+ * (group commit), instead of starting a sync for the first one while the
+ * rest wait for the next. Owning thread. */
+void pm_track_flush(pm_track_t *t);
+
 /* The materializer stored `ev`: drop it from the shared maps. Thread-safe. */
 void pm_track_forget(pm_track_shared_t *shared, const pm_event_t *ev);
 

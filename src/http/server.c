@@ -496,6 +496,7 @@ static void *loop_run(void *arg)
     h2o_socket_read_start(loop->listener, on_accept);
     while (!atomic_load(&srv->stopping)) {
         h2o_evloop_run(loop->ctx.loop, 100);
+        pm_track_flush(loop->track);
         expire_parked(loop);
     }
     h2o_socket_read_stop(loop->listener);

@@ -48,6 +48,7 @@ struct pm_track_s {
     pm_buf_t dup;  /* a duplicate conversion's record copied out of it */
     sqlite3_stmt *click_by_id, *conversion_by_key;
     counters_t n;
+    bool sync_wanted; /* a conversion waits for an fsync not yet asked for */
     size_t used;   /* bump allocator over scratch, reset per request */
     char scratch[SCRATCH_SIZE];
 };
@@ -78,6 +79,13 @@ void pm_track_destroy(pm_track_t *t)
     pm_buf_free(&t->tmp);
     pm_buf_free(&t->dup);
     pm_free(t);
+}
+
+void pm_track_flush(pm_track_t *t)
+{
+    if (!t->sync_wanted) return;
+    t->sync_wanted = false;
+    pm_journal_request_sync(t->journal);
 }
 
 void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out)
@@ -797,7 +805,7 @@ static void record_conversion(pm_track_t *t, pm_event_t *ev, bool pixel, pm_http
         return;
     }
     count(&t->n.conversions);
-    pm_journal_request_sync(t->journal);
+    t->sync_wanted = true; /* asked once per loop pass: see pm_track_flush */
     res->wait_lsn = lsn;
     answer(ev, pixel, res);
 }
