@@ -6,9 +6,11 @@ import { auth, get, ApiError } from './api.js';
 import { h, fill, announce } from './dom.js';
 import { reportView } from './report.js';
 import { manageView } from './manage.js';
+import { attributionView } from './attribution.js';
 
 const VIEWS = [
   { hash: '#/report', label: 'Report' },
+  { hash: '#/attribution', label: 'Attribution', view: attributionView },
   { hash: '#/campaigns', label: 'Campaigns', kind: 'campaigns' },
   { hash: '#/offers', label: 'Offers', kind: 'offers' },
   { hash: '#/traffic-sources', label: 'Traffic sources', kind: 'traffic-sources' },
@@ -87,7 +89,7 @@ function route() {
   );
   if (current) current.destroy();
   announce('');
-  current = view.kind ? manageView(main, ctx, view.kind) : reportView(main, ctx);
+  current = view.view ? view.view(main, ctx) : view.kind ? manageView(main, ctx, view.kind) : reportView(main, ctx);
   document.title = `${view.label} · perfmark`;
 }
 

@@ -64,6 +64,13 @@ const state = {
   sort: { key: 'clicks', dir: 'desc' },
 };
 
+// The dashboard's selected date range (YYYY-MM-DD, both inclusive), shared
+// with the other views that follow it (attribution.js).
+export function selectedRange(tz) {
+  if (!state.from || state.preset !== 'custom') Object.assign(state, presetRange(state.preset, tz));
+  return { from: state.from, to: state.to };
+}
+
 // The API parameters of the current state. Exported for the test's sake
 // of reading the same thing the page asks for (see tests/browser/).
 export function reportParams(s = state) {

@@ -60,6 +60,8 @@ typedef enum pm_event_str_e {
     PM_EVS_REASON,      /* orphan: unknown_click | missing_clickid | ... */
     PM_EVS_QUERY,       /* orphan: the raw parameters received (capped) */
     PM_EVS_DEST_URL,    /* click: the URL the visitor was sent to */
+    PM_EVS_USER_ID,     /* the advertiser's user id (?uid= or ?user_id=): links devices */
+    PM_EVS_EMAIL_HASH,  /* conversion: SHA-256 hex of the trimmed, lower-cased ?email= */
     PM_EVS__COUNT
 } pm_event_str_t;
 

@@ -113,7 +113,7 @@ typedef struct pm_report_s pm_report_t;
 
 typedef struct pm_report_error_s {
     const char *field; /* the parameter at fault (static), or NULL */
-    int status;        /* HTTP status the API answers: 422, 500 */
+    int status;        /* HTTP status the API answers: 422 (bad or too big a request), 500 */
     const char *code;  /* "invalid", "not_tracked", "too_big", "internal" */
     char message[256];
 } pm_report_error_t;
@@ -136,9 +136,10 @@ bool pm_report_param_known(const char *name, bool *repeatable);
 /* The format asked for with format= (JSON by default). */
 pm_report_format_t pm_report_format(const pm_report_t *r);
 
-/* Run the query on `db` (read-only use; one read transaction). Settings
- * (timezone, currency) and entity names come from the same store. PM_OK,
- * or PM_EINVAL / PM_ETOOBIG / PM_ESTORE with *err filled. */
+/* Run the query on `db` (read-only use; one read transaction unless the
+ * caller holds one). Settings (timezone, currency) and entity names come from
+ * the same store. Once per pm_report_t. PM_OK, or PM_EINVAL (the request:
+ * err->status 422) / PM_ESTORE (err->status 500) with *err filled. */
 int pm_report_run(pm_report_t *r, sqlite3 *db, pm_report_error_t *err) PM_MUST_CHECK;
 
 /* Render the result of pm_report_run. PM_ETOOBIG past out's cap. */

@@ -261,6 +261,7 @@ static const struct {
     {"settings", {{pm__api_settings_get, NULL, NULL, pm__api_settings_patch, NULL}}},
     {"events", {{pm__api_events_list, NULL, NULL, NULL, NULL}}},
     {"reports", {{pm__api_reports_get, NULL, NULL, NULL, NULL}}},
+    {"attribution", {{pm__api_attribution_get, NULL, NULL, NULL, NULL}}},
     {"keys", {{pm__api_keys_list, pm__api_keys_create, NULL, NULL, NULL}}},
 };
 

@@ -59,7 +59,7 @@ void pm__api_reports_get(pm__api_ctx_t *c)
     }
     bool csv = pm_report_format(r) == PM_REPORT_CSV;
     if (pm_report_render(r, csv ? PM_REPORT_CSV : PM_REPORT_JSON, &body) != PM_OK) {
-        pm_http_res_error(c->res, 413, "too_big", NULL, "the report is larger than %u bytes: page it with limit",
+        pm_http_res_error(c->res, 422, "too_big", "limit", "the report is larger than %u bytes: page it with limit",
                           (unsigned)REPORT_BODY_MAX);
         goto out;
     }

@@ -5,11 +5,23 @@
  * JSON. Bad input lines are reported on stderr with their line number and
  * skipped; the verb fails only when nothing valid is left. A hidden-in-
  * plain-sight helper, --generate, writes synthetic journeys for benchmarks.
+ *
+ * With --data DIR (and neither file), the journeys come from the store
+ * (pm/attrib_store.h): the flags --from, --to, --tz, --by, --click-lookback,
+ * --impression-lookback and --impressions are the API's parameters of the
+ * same names; the store is opened read-only, so this works while the server
+ * runs.
  */
 #include "pm/attrib.h"
 #include "pm/attrib_io.h"
+#include "pm/attrib_store.h"
 #include "pm/buf.h"
 #include "pm/cli.h"
+#include "pm/money.h"
+#include "pm/server.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <getopt.h>
 #include <jansson.h>
@@ -22,6 +34,9 @@
 
 static const char attribute_help[] =
     "usage: perfmark attribute (--paths FILE.csv | --journeys FILE.json) [--model MODEL]\n"
+    "       perfmark attribute --data DIR [--from DATE] [--to DATE] [--tz ZONE] [--by channel|campaign]\n"
+    "                          [--click-lookback DAYS] [--impression-lookback DAYS]\n"
+    "                          [--impressions include|exclude] [--model MODEL] ...\n"
     "                          [--order N] [--half-life DAYS] [--position F,M,L] [--direct NAME]\n"
     "                          [--shapley-method auto|enumerate|dividends|sample] [--samples N] [--seed S]\n"
     "                          [--format table|csv|json] [--metric conversions|value]\n"
@@ -33,6 +48,16 @@ static const char attribute_help[] =
     "                     like \"alpha > beta;2;31.5;7\". Bad lines are reported and skipped.\n"
     "  --journeys FILE    JSON list of converting journeys, each a list of channel ids:\n"
     "                     [[16,4,3],[2,1]] (one conversion worth 1 per journey)\n"
+    "  --data DIR         read journeys from the store in DIR (read-only; works while the\n"
+    "                     server runs): approved conversions in [--from, --to] and the\n"
+    "                     touches before them, visitors joined through user ids and emails\n"
+    "  --from, --to       YYYY-MM-DD (local days, --to inclusive) or RFC 3339; default: the\n"
+    "                     last 30 days\n"
+    "  --tz ZONE          time zone of the dates (default: the workspace setting)\n"
+    "  --by WHAT          channel (traffic source name, default) or campaign (campaign id)\n"
+    "  --click-lookback DAYS       clicks count this long before a conversion (default 30)\n"
+    "  --impression-lookback DAYS  impressions likewise (default 1)\n"
+    "  --impressions include|exclude  impressions as touches (default include)\n"
     "  --model MODEL      markov (default), first, last, last_non_direct, linear, time_decay,\n"
     "                     position, shapley, or all (one column per model)\n"
     "  --order N          Markov chain order, 1..8 (default 1): states are the last N channels\n"
@@ -56,7 +81,9 @@ static const char attribute_help[] =
 typedef enum format_e { FORMAT_TABLE, FORMAT_CSV, FORMAT_JSON } format_t;
 
 typedef struct attribute_opts_s {
-    const char *paths, *journeys, *model;
+    const char *paths, *journeys, *model, *data;
+    pm_attrib_query_t query; /* store mode */
+    int query_status;        /* 2 after a bad store flag */
     pm_attrib_options_t model_opts;
     format_t format;
     bool metric_value, help;
@@ -109,6 +136,15 @@ static int parse_choice(const char *flag, const char *v, const char *const *name
     return bad_value(flag, v);
 }
 
+/* A store-mode flag, checked as the API checks its parameter. */
+static int store_flag(attribute_opts_t *o, const char *name, const char *arg)
+{
+    pm_attrib_error_t err;
+    if (pm_attrib_query_param(&o->query, name, arg, strlen(arg), &err) == PM_OK) return 0;
+    fprintf(stderr, "perfmark attribute: %s\n", err.message);
+    return 2;
+}
+
 static int parse_flag(int c, const char *arg, attribute_opts_t *o)
 {
     static const char *const formats[] = {"table", "csv", "json"}, *const metrics[] = {"conversions", "value"},
@@ -151,6 +187,14 @@ static int parse_flag(int c, const char *arg, attribute_opts_t *o)
         o->channels = (unsigned)v;
         break;
     case 'h': o->help = true; break;
+    case 'D': o->data = arg; break;
+    case 'F': return store_flag(o, "from", arg);
+    case 'T': return store_flag(o, "to", arg);
+    case 'Z': return store_flag(o, "tz", arg);
+    case 'B': return store_flag(o, "by", arg);
+    case 'C': return store_flag(o, "click_lookback", arg);
+    case 'I': return store_flag(o, "impression_lookback", arg);
+    case 'X': return store_flag(o, "impressions", arg);
     default: return 2;
     }
     return rc;
@@ -166,6 +210,11 @@ static int parse_attribute(int argc, char **argv, attribute_opts_t *o)
         {"metric", required_argument, NULL, 'M'},    {"shapley-method", required_argument, NULL, 'S'},
         {"samples", required_argument, NULL, 'n'},   {"seed", required_argument, NULL, 's'},
         {"generate", required_argument, NULL, 'g'},  {"channels", required_argument, NULL, 'c'},
+        {"data", required_argument, NULL, 'D'},      {"from", required_argument, NULL, 'F'},
+        {"to", required_argument, NULL, 'T'},        {"tz", required_argument, NULL, 'Z'},
+        {"by", required_argument, NULL, 'B'},        {"click-lookback", required_argument, NULL, 'C'},
+        {"impression-lookback", required_argument, NULL, 'I'},
+        {"impressions", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     pm_attrib_model_t model;
     o->model = "markov";
@@ -181,8 +230,12 @@ static int parse_attribute(int argc, char **argv, attribute_opts_t *o)
         return 2;
     }
     if (o->help || o->generate) return 0;
-    if ((o->paths == NULL) == (o->journeys == NULL)) {
-        fprintf(stderr, "perfmark attribute: give exactly one of --paths and --journeys\n");
+    if (o->paths && o->journeys) {
+        fprintf(stderr, "perfmark attribute: give one of --paths and --journeys\n");
+        return 2;
+    }
+    if (o->paths == NULL && o->journeys == NULL && o->data == NULL) {
+        fprintf(stderr, "perfmark attribute: give --paths, --journeys or --data\n");
         return 2;
     }
     if (strcmp(o->model, "all") != 0 && pm_attrib_model_parse(o->model, &model) != PM_OK) return bad_value("model", o->model);
@@ -246,6 +299,53 @@ static int load(const attribute_opts_t *o, pm_attrib_journeys_t *j)
 out:
     pm_buf_free(&b);
     return rc == PM_OK ? 0 : 1;
+}
+
+/* Fill `j` from the store under o->data; 0 or the exit status. Notes on
+ * what was left out go to stderr. */
+static int load_store(attribute_opts_t *o, pm_attrib_journeys_t *j)
+{
+    char path[4200];
+    struct stat st;
+    sqlite3 *db = NULL;
+    pm_attrib_load_stats_t ls;
+    pm_attrib_error_t err;
+    int code = 1;
+    pm_server_db_path(o->data, path, sizeof(path));
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "perfmark attribute: no store at %s (see --data)\n", path);
+        return 1;
+    }
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        fprintf(stderr, "perfmark attribute: cannot open %s: %s\n", path, db ? sqlite3_errmsg(db) : "out of memory");
+        goto out;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    o->query.opts.markov_order = o->model_opts.markov_order;
+    if (pm_attrib_store_load(db, &o->query, j, &ls, &err) != PM_OK) {
+        fprintf(stderr, "perfmark attribute: %s%s%s\n", err.field ? err.field : "", err.field ? ": " : "", err.message);
+        code = err.status == 422 ? 2 : 1;
+        goto out;
+    }
+    char total[PM_MONEY_STR_MAX];
+    pm_money_format(ls.value_micros, total);
+    fprintf(stderr, "perfmark attribute: %llu converting and %llu non-converting journeys, %llu conversions worth %s %s\n",
+            (unsigned long long)ls.converting_journeys, (unsigned long long)ls.null_journeys,
+            (unsigned long long)ls.conversions, total, o->query.currency);
+    if (ls.other_currency)
+        fprintf(stderr, "perfmark attribute: %llu approved conversion(s) in a currency other than %s left out\n",
+                (unsigned long long)ls.other_currency, o->query.currency);
+    if (ls.untouched)
+        fprintf(stderr, "perfmark attribute: %llu approved conversion(s) without a touch in the lookback windows\n",
+                (unsigned long long)ls.untouched);
+    code = 0;
+    if (pm_attrib_journeys_path_count(j) == 0) {
+        fprintf(stderr, "perfmark attribute: no journeys in the range\n");
+        code = 1;
+    }
+out:
+    sqlite3_close_v2(db);
+    return code;
 }
 
 /* --- output ---------------------------------------------------------------- */
@@ -462,9 +562,11 @@ out:
 static int attribute_run(int argc, char **argv)
 {
     attribute_opts_t o = {0};
+    pm_attrib_query_init(&o.query);
     int rc = parse_attribute(argc, argv, &o);
     if (rc || o.help) {
         fputs(attribute_help, rc ? stderr : stdout);
+        pm_attrib_query_free(&o.query);
         return rc;
     }
     if (o.generate) {
@@ -473,9 +575,10 @@ static int attribute_run(int argc, char **argv)
         return rc == PM_OK ? 0 : 1;
     }
     pm_attrib_journeys_t *j = pm_attrib_journeys_create(NULL);
-    rc = load(&o, j);
+    rc = o.paths || o.journeys ? load(&o, j) : load_store(&o, j);
     if (rc == 0) rc = attribute_models(&o, j);
     pm_attrib_journeys_destroy(j);
+    pm_attrib_query_free(&o.query);
     return rc;
 }
 

@@ -79,7 +79,7 @@ static const char *const STR_NAMES[PM_EVS__COUNT] = {
     "sub3",       "sub4",       "sub5",         "sub6",        "sub7",        "sub8",
     "sub9",       "sub10",      "utm_source",   "utm_medium",  "utm_campaign", "utm_content",
     "utm_term",   "external_id", "txid",        "status",      "conversion_type", "method",
-    "reason",     "query",      "destination_url",
+    "reason",     "query",      "destination_url", "user_id", "email_hash",
 };
 
 /* A new string field without a name would silently print as NULL. */

@@ -231,7 +231,7 @@ const char *pm__rp_col_name(const pm__rp_col_t *col)
 
 void pm__rp_signature(char *out, size_t cap)
 {
-    size_t n = (size_t)snprintf(out, cap, "v1 fine=%d", PM__RP_FINE_SEC);
+    size_t n = (size_t)snprintf(out, cap, "v4 fine=%d all-campaigns=%d", PM__RP_FINE_SEC, PM__RP_ALL_CAMPAIGNS);
     for (int i = 0; i < pm__rp_ndims && n < cap; i++)
         if (pm__rp_dims[i].code && !pm__rp_dims[i].untracked)
             n += (size_t)snprintf(out + n, cap - n, " %s=%d", pm__rp_dims[i].name, pm__rp_dims[i].code);

@@ -48,7 +48,7 @@ static int fail(pm_report_error_t *err, int status, const char *code, const char
     err->status = status;
     err->code = code;
     err->field = field;
-    return status == 422 ? PM_EINVAL : status == 413 ? PM_ETOOBIG : PM_ESTORE;
+    return status == 422 ? PM_EINVAL : PM_ESTORE;
 }
 
 #define invalid(err, field, ...) fail(err, 422, "invalid", field, __VA_ARGS__)
@@ -714,6 +714,7 @@ typedef struct plan_s {
     int cube_index;
     int coded;          /* per-dimension cube: the dimension */
     bool derive_empty;  /* per-dimension cube: the "" value comes from the campaign cube */
+    bool all_campaigns; /* per-dimension cube: its rows summed over campaigns (campaign_id -1) answer */
 } plan_t;
 
 static bool needed(const pm_report_t *r, int d)
@@ -740,7 +741,9 @@ static bool choose_cube(const pm_report_t *r, plan_t *plan, char *why, size_t ca
             else ok = false;
         }
         if (!ok || (cube->per_dim && coded < 0)) continue;
-        *plan = (plan_t){cube, c, coded, false};
+        *plan = (plan_t){cube, c, coded, false, false};
+        plan->all_campaigns = c != PM__CUBE_MAIN && !needed(r, pm__rp_dim_by_src(PM__SRC_CAMPAIGN)) &&
+                              !needed(r, pm__rp_dim_by_src(PM__SRC_SOURCE));
         if (cube->per_dim) {
             pm__rp_val_t empty = {0, "", 0};
             plan->derive_empty = true;
@@ -919,7 +922,7 @@ static void scan_row(const scan_t *s, const pm__rp_cube_t *cube, sqlite3_stmt *s
 }
 
 /* The campaigns the rollups know, minus those a campaign filter excludes,
- * as an SQL list "1,2,3" (distinct values of the day tier's leading key,
+ * as a JSON list "[1,2,3]" (distinct values of the day tier's leading key,
  * one index seek each). */
 static int campaign_list(pm_report_t *r, sqlite3 *db, pm_buf_t *out, int *count, pm_report_error_t *err)
 {
@@ -927,20 +930,62 @@ static int campaign_list(pm_report_t *r, sqlite3 *db, pm_buf_t *out, int *count,
     const char *sql = "SELECT campaign_id FROM rollup_campaign_d WHERE campaign_id > ? ORDER BY campaign_id LIMIT 1";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return store_failed(err, db, "campaigns");
     int dcamp = pm__rp_dim_by_src(PM__SRC_CAMPAIGN), step;
-    int64_t last = -1;
+    int64_t last = PM__RP_ALL_CAMPAIGNS; /* the summed rows are not a campaign */
     *count = 0;
-    while ((sqlite3_bind_int64(st, 1, last), step = sqlite3_step(st)) == SQLITE_ROW) {
+    int rc = pm_buf_appendc(out, '[');
+    while (rc == PM_OK && (sqlite3_bind_int64(st, 1, last), step = sqlite3_step(st)) == SQLITE_ROW) {
         last = sqlite3_column_int64(st, 0);
         sqlite3_reset(st);
-        pm__rp_vals_t v;
-        v.v[dcamp] = (pm__rp_val_t){last, "", 0};
+        pm__rp_val_t v = {last, "", 0};
         bool pass = true;
         for (int i = 0; i < r->nfilters && pass; i++)
-            if (r->filters[i].dim == dcamp) pass = filter_pass(&r->filters[i], &v.v[dcamp]);
-        if (pass && pm_buf_printf(out, "%s%lld", *count ? "," : "", (long long)last) == PM_OK) (*count)++;
+            if (r->filters[i].dim == dcamp) pass = filter_pass(&r->filters[i], &v);
+        if (pass && (rc = pm_buf_printf(out, "%s%lld", *count ? "," : "", (long long)last)) == PM_OK) (*count)++;
     }
     sqlite3_finalize(st);
+    if (rc == PM_OK) rc = pm_buf_appendc(out, ']');
+    if (rc != PM_OK) return fail(err, 500, "internal", NULL, "too many campaigns for one query");
     return step == SQLITE_DONE || step == SQLITE_ROW ? PM_OK : store_failed(err, db, "campaigns");
+}
+
+/* With a traffic source filter: keep only the campaigns that have rows of a
+ * passing source in the days read (one pass over the campaign cube's day
+ * rows of those campaigns, much smaller than what it saves). */
+static int prune_by_source(pm_report_t *r, sqlite3 *db, const tplan_t *t, pm_buf_t *list, int *count,
+                           pm_report_error_t *err)
+{
+    int dsrc = pm__rp_dim_by_src(PM__SRC_SOURCE), i;
+    for (i = 0; i < r->nfilters && r->filters[i].dim != dsrc; i++)
+        ;
+    if (i == r->nfilters || *count == 0) return PM_OK;
+    sqlite3_stmt *st = NULL;
+    const char *sql = "SELECT DISTINCT campaign_id, traffic_source_id FROM rollup_campaign_d"
+                      " WHERE campaign_id IN (SELECT value FROM json_each(?1)) AND bucket >= ?2 AND bucket < ?3"
+                      " ORDER BY campaign_id";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return store_failed(err, db, "sources");
+    sqlite3_bind_text(st, 1, pm_buf_str(list), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, t->day0);
+    sqlite3_bind_int64(st, 3, t->day0 + t->ndays);
+    pm_buf_reset(list);
+    int rc = pm_buf_appendc(list, '['), step, n = 0;
+    int64_t prev = INT64_MIN;
+    while (rc == PM_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t campaign = sqlite3_column_int64(st, 0);
+        pm__rp_val_t v = {sqlite3_column_int64(st, 1), "", 0};
+        bool pass = campaign != prev;
+        for (int k = 0; k < r->nfilters && pass; k++)
+            if (r->filters[k].dim == dsrc) pass = filter_pass(&r->filters[k], &v);
+        if (pass && (rc = pm_buf_printf(list, "%s%lld", n ? "," : "", (long long)campaign)) == PM_OK) {
+            n++;
+            prev = campaign;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc == PM_OK) rc = pm_buf_appendc(list, ']');
+    if (rc != PM_OK) return fail(err, 500, "internal", NULL, "too many campaigns for one query");
+    if (step != SQLITE_DONE) return store_failed(err, db, "sources");
+    *count = n;
+    return PM_OK;
 }
 
 /* Read the rows of cube `cube` in tier `tier` for the planned runs. */
@@ -992,17 +1037,19 @@ static int run_rollup(pm_report_t *r, sqlite3 *db, const plan_t *plan, pm__rq_ag
     int ncamp = 0;
     tplan_t t = {0};
     pm_buf_init(&list, 16u << 20);
-    int rc = pm_buf_appendc(&list, '[');
-    if (rc == PM_OK) rc = campaign_list(r, db, &list, &ncamp, err);
-    if (rc == PM_OK) rc = pm_buf_appendc(&list, ']');
-    if (rc == PM_ETOOBIG) rc = fail(err, 413, "too_big", NULL, "too many campaigns");
+    int rc = campaign_list(r, db, &list, &ncamp, err);
     if (rc == PM_OK && ncamp > 0) tplan_build(r, a, from, to, &t);
+    if (rc == PM_OK && ncamp > 0) rc = prune_by_source(r, db, &t, &list, &ncamp, err);
+    /* Rows summed over all campaigns: both tiers of the campaign cube, the
+     * day tier of the per-dimension cube. */
+    const char *all = "[" PM__RP_ALL_CAMPAIGNS_STR "]";
     for (int tier = 0; rc == PM_OK && ncamp > 0 && tier < PM__TIER__COUNT; tier++) {
         scan_t s = {r, a, plan, &t, tier, false};
-        rc = scan_tier(&s, db, plan->cube, pm_buf_str(&list), err);
+        bool sums = plan->all_campaigns && (!plan->cube->per_dim || tier == PM__TIER_DAY);
+        rc = scan_tier(&s, db, plan->cube, sums ? all : pm_buf_str(&list), err);
         if (rc == PM_OK && plan->derive_empty) {
             s.base = true;
-            rc = scan_tier(&s, db, &pm__rp_cubes[PM__CUBE_CAMPAIGN], pm_buf_str(&list), err);
+            rc = scan_tier(&s, db, &pm__rp_cubes[PM__CUBE_CAMPAIGN], plan->all_campaigns ? all : pm_buf_str(&list), err);
         }
     }
     tplan_free(&t);
@@ -1121,7 +1168,7 @@ static int run_period(pm_report_t *r, sqlite3 *db, pm__rq_agg_t *a, int64_t from
         rc = run_raw(r, db, a, from, to, err);
     }
     if (rc == PM_OK && a->toobig)
-        rc = fail(err, 413, "too_big", NULL, "more than %d rows: narrow the range, the filters or group_by",
+        rc = fail(err, 422, "too_big", "group_by", "more than %d rows: narrow the range, the filters or group_by",
                   PM__RQ_MAX_GROUPS);
     if (rc == PM_OK && a->overflow) rc = fail(err, 500, "internal", NULL, "a sum overflowed 64 bits");
     return rc;

@@ -156,6 +156,15 @@ typedef struct pm__rp_cube_s {
 
 /* In the planner's order of preference (smallest first for what it covers). */
 enum { PM__CUBE_CAMPAIGN, PM__CUBE_DIM, PM__CUBE_MAIN, PM__CUBE__COUNT };
+
+/* The campaign cube (both tiers) and the per-dimension cube's day tier
+ * also keep their rows summed over every campaign and source, under this
+ * campaign id (and source id): a report that neither groups nor filters by
+ * campaign or source reads one row per value and bucket, not one per
+ * campaign (the per-dimension cube's few quarter-hour corrections come from
+ * its per-campaign rows; counters add up either way). */
+#define PM__RP_ALL_CAMPAIGNS (-1)
+#define PM__RP_ALL_CAMPAIGNS_STR "-1"
 extern const pm__rp_cube_t pm__rp_cubes[PM__CUBE__COUNT];
 
 enum { PM__TIER_FINE, PM__TIER_DAY, PM__TIER__COUNT };

@@ -116,7 +116,21 @@ static const char schema_v2[] =
     PM_ROLLUP_CAMPAIGN("q") PM_ROLLUP_CAMPAIGN("d") PM_ROLLUP_MAIN("q") PM_ROLLUP_MAIN("d")
     PM_ROLLUP_DIM("q") PM_ROLLUP_DIM("d");
 
-static const char *const migrations[] = {schema_v1, schema_v2};
+/* Version 3: identity for cross-device journeys (docs/attribution.md).
+ * user_id is the advertiser's id for a person (?uid=), email_hash the
+ * SHA-256 hex of a postback's normalised ?email= (the address itself is
+ * never stored). The (ts) indexes serve the attribution loader's range
+ * scans; ts only grows on insert, so they cost little on the write path. */
+static const char schema_v3[] =
+    "ALTER TABLE clicks ADD COLUMN user_id TEXT;"
+    "ALTER TABLE impressions ADD COLUMN user_id TEXT;"
+    "ALTER TABLE conversions ADD COLUMN user_id TEXT;"
+    "ALTER TABLE conversions ADD COLUMN email_hash TEXT;"
+    "CREATE INDEX clicks_ts ON clicks(ts);"
+    "CREATE INDEX impressions_ts ON impressions(ts);"
+    "CREATE INDEX conversions_ts ON conversions(ts);";
+
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix", "ip_v6_prefix", "trusted_proxies",

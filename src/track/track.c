@@ -14,6 +14,7 @@
 #include "pm/text.h"
 
 #include <jansson.h>
+#include <openssl/sha.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #define CAP_PARAM 256
 #define CAP_TXID 128
 #define CAP_ORPHAN_QUERY 2048
+#define CAP_EMAIL 320 /* RFC 5321: 64 + @ + 255 */
 
 const unsigned char pm_track_gif[43] = {
     0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
@@ -138,11 +140,13 @@ static int param_field(const pm_qs_param_t *p)
         const char *name = pm_event_str_name((pm_event_str_t)f);
         if (p->key[0] == name[0] && strcmp(p->key, name) == 0) return f;
     }
+    if (strcmp(p->key, "uid") == 0 || strcmp(p->key, "user_id") == 0) return PM_EVS_USER_ID;
     return -1;
 }
 
-/* sub1..sub10, utm_*, external_id: captured verbatim (sanitized, capped);
- * the first occurrence of a parameter wins. One pass over the parameters. */
+/* sub1..sub10, utm_*, external_id, and the user id (uid or user_id):
+ * captured verbatim (sanitized, capped); the first occurrence of a
+ * parameter wins. One pass over the parameters. */
 static void record_params(pm_track_t *t, const pm_qs_t *qs, pm_event_t *ev)
 {
     for (size_t i = 0; i < qs->count; i++) {
@@ -450,6 +454,7 @@ static const pm_event_str_t click_fields[] = {
     PM_EVS_SUB2,       PM_EVS_SUB3,       PM_EVS_SUB4,         PM_EVS_SUB5,        PM_EVS_SUB6,
     PM_EVS_SUB7,       PM_EVS_SUB8,       PM_EVS_SUB9,         PM_EVS_SUB10,       PM_EVS_UTM_SOURCE,
     PM_EVS_UTM_MEDIUM, PM_EVS_UTM_CAMPAIGN, PM_EVS_UTM_CONTENT, PM_EVS_UTM_TERM,   PM_EVS_EXTERNAL_ID,
+    PM_EVS_USER_ID,
 };
 
 /* Find click `id`: first among the recently journaled, then in the store.
@@ -462,7 +467,7 @@ static int find_click(pm_track_t *t, const pm_id_t *id, pm_event_t *click)
     int rc = prepare(t, &t->click_by_id,
                      "SELECT ts, campaign_id, traffic_source_id, offer_id, lander_id, visitor_id, ip, user_agent,"
                      " referrer, language, sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9, sub10,"
-                     " utm_source, utm_medium, utm_campaign, utm_content, utm_term, external_id"
+                     " utm_source, utm_medium, utm_campaign, utm_content, utm_term, external_id, user_id"
                      " FROM clicks WHERE id=?");
     if (rc != PM_OK) return rc;
     char text[PM_ID_LEN + 1];
@@ -557,6 +562,8 @@ static const char *const p_status[] = {"status", NULL};
 static const char *const p_type[] = {"type", NULL};
 static const char *const p_currency[] = {"currency", NULL};
 static const char *const p_secret[] = {"secret", NULL};
+static const char *const p_user_id[] = {"uid", "user_id", NULL};
+static const char *const p_email[] = {"email", NULL};
 
 /* The conversion statuses a postback may report. */
 static const char *normal_status(const char *v, size_t len)
@@ -594,6 +601,26 @@ static void reject(postback_t *pb, int status, const char *reason, const char *f
     snprintf(pb->message, sizeof(pb->message), "%s", msg);
 }
 
+/* The raw parameters of an orphan, for the data-quality report, with the
+ * value of any email parameter blanked: raw addresses are never stored. */
+static void orphan_query(pm_track_t *t, pm_event_t *ev, const char *p, size_t len)
+{
+    char *copy = scratch(t, len + 1);
+    size_t n = 0;
+    if (copy == NULL) return;
+    for (size_t i = 0; i < len;) {
+        const char *amp = memchr(p + i, '&', len - i);
+        size_t end = amp ? (size_t)(amp - p) : len;
+        bool email = end - i >= 6 && memcmp(p + i, "email=", 6) == 0;
+        size_t keep = email ? 6 : end - i;
+        memcpy(copy + n, p + i, keep);
+        n += keep;
+        if (amp) copy[n++] = '&';
+        i = end + 1;
+    }
+    set_text(t, ev, PM_EVS_QUERY, copy, n, CAP_ORPHAN_QUERY);
+}
+
 /* Record an unattributable postback for the data-quality report and answer
  * it: JSON error for servers, the GIF for pixels (browsers see no errors). */
 static void orphan(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, postback_t *pb,
@@ -606,9 +633,8 @@ static void orphan(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *r
     if (click_id) ev.click_id = *click_id;
     pm_event_set(&ev, PM_EVS_REASON, pb->reason, strlen(pb->reason));
     pm_event_set(&ev, PM_EVS_METHOD, pb->pixel ? "pixel" : "postback", pb->pixel ? 5 : 8);
-    set_text(t, &ev, PM_EVS_QUERY, req->query.p, req->query.len, CAP_ORPHAN_QUERY);
-    if (req->body.len && ev.s[PM_EVS_QUERY].len == 0)
-        set_text(t, &ev, PM_EVS_QUERY, req->body.p, req->body.len, CAP_ORPHAN_QUERY);
+    orphan_query(t, &ev, req->query.p, req->query.len);
+    if (req->body.len && ev.s[PM_EVS_QUERY].len == 0) orphan_query(t, &ev, req->body.p, req->body.len);
     size_t len;
     const char *txid = param(&pb->qs, p_txid, &len);
     if (txid) set_text(t, &ev, PM_EVS_TXID, txid, len, CAP_TXID);
@@ -727,6 +753,34 @@ static void conversion_txid(pm_track_t *t, postback_t *pb, pm_event_t *ev)
     pm_event_set(ev, PM_EVS_TXID, p, PM_ID_LEN + 1 + type->len);
 }
 
+/* A postback's own identity parameters: its user id wins over the one
+ * inherited from the click; an email is kept only as the SHA-256 hex of the
+ * address trimmed of blanks and lower-cased (ASCII), never as sent. */
+static void conversion_identity(pm_track_t *t, postback_t *pb, pm_event_t *ev)
+{
+    size_t len;
+    const char *v = param(&pb->qs, p_user_id, &len);
+    if (v && len) set_text(t, ev, PM_EVS_USER_ID, v, len, CAP_PARAM);
+    v = param(&pb->qs, p_email, &len);
+    while (v && len && (v[0] == ' ' || v[0] == '\t'))
+        v++, len--;
+    while (v && len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+        len--;
+    if (v == NULL || len == 0 || len > CAP_EMAIL) return;
+    char lower[CAP_EMAIL];
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    for (size_t i = 0; i < len; i++)
+        lower[i] = v[i] >= 'A' && v[i] <= 'Z' ? (char)(v[i] - 'A' + 'a') : v[i];
+    SHA256((const unsigned char *)lower, len, digest);
+    char *hex = scratch(t, 2 * SHA256_DIGEST_LENGTH);
+    if (hex == NULL) return;
+    for (size_t i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        hex[2 * i] = "0123456789abcdef"[digest[i] >> 4];
+        hex[2 * i + 1] = "0123456789abcdef"[digest[i] & 15];
+    }
+    pm_event_set(ev, PM_EVS_EMAIL_HASH, hex, 2 * SHA256_DIGEST_LENGTH);
+}
+
 /* The conversion inherits who, where and from which campaign from its
  * click: reports by sub-id or source need no join. */
 static void inherit_click(pm_event_t *ev, const pm_event_t *click)
@@ -837,6 +891,7 @@ void pm_track_conversion(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
             ev.id = pm_id_next(&t->ids, ev.ts);
             pm_event_set(&ev, PM_EVS_METHOD, pixel ? "pixel" : "postback", pixel ? 5 : 8);
             conversion_txid(t, &pb, &ev);
+            conversion_identity(t, &pb, &ev);
             const pm_campaign_t *k = pm_config_campaign_by_id(cfg, ev.campaign_id);
             if (k && k->cost_model == PM_COST_CPA && strcmp(ev.s[PM_EVS_STATUS].p, "approved") == 0)
                 ev.cost = k->cost;

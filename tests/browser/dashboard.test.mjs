@@ -413,6 +413,31 @@ test('CSV download is the API\'s CSV', async () => {
   assert.match(download.suggestedFilename(), /^perfmark-campaign-\d{4}-\d\d-\d\d-\d{4}-\d\d-\d\d\.csv$/);
 });
 
+test('attribution: models side by side, the table equals the API', async () => {
+  await page.goto(base + '/ui/#/attribution');
+  const section = page.locator('section.attribution');
+  await page.waitForFunction(() => Number(document.querySelector('section.attribution')?.dataset.loads || 0) > 0, null, { timeout: 30000 });
+  const params = JSON.parse(await section.getAttribute('data-params'));
+  assert.equal(params.model, 'all');
+  const doc = (await api('GET', '/attribution?' + new URLSearchParams(params))).body;
+  assert.ok(doc.rows.length > 0, 'the range holds journeys');
+  assert.ok(await page.$('#chart-attribution canvas'), 'the bar chart is drawn');
+  const cells = await page.$$eval('#attribution-table tbody tr', (trs) =>
+    trs.map((tr) => [tr.dataset.label, Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [td.dataset.model, Number(td.dataset.value)]))]));
+  assert.equal(cells.length, doc.rows.length);
+  doc.rows.forEach((row, i) => {
+    assert.equal(cells[i][0], row.channel);
+    for (const m of doc.models) assert.equal(cells[i][1][m], Number(row.conversions[m]), `${row.channel} ${m}`);
+  });
+  // Value view: the cells follow the API's money strings.
+  const before = Number(await section.getAttribute('data-loads'));
+  await page.selectOption('#attr-metric', 'value');
+  await page.waitForFunction((n) => Number(document.querySelector('section.attribution').dataset.loads) > n, before);
+  const values = await page.$$eval('#attribution-table tbody tr:first-child td', (tds) => tds.map((td) => td.dataset.value));
+  assert.deepEqual(values, doc.models.map((m) => doc.rows[0].value[m]));
+  await page.screenshot({ path: path.join(OUT, 'dashboard-attribution.png'), fullPage: true });
+});
+
 test('management: API errors at their field, create, links, pause, delete', async () => {
   await page.click('nav a[href="#/campaigns"]');
   await page.waitForSelector('section.manage[data-kind="campaigns"] table');

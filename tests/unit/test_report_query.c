@@ -187,6 +187,7 @@ static void test_planner(void **state)
     expect_source(f, Q("group_by=offer,lander", d, t), "rollup:main", false);
     expect_source(f, Q("group_by=offer", d, t, "filter=language:in:en|de"), "rollup:main", false);
     expect_source(f, Q("group_by=sub1", d, t), "rollup:sub1", false);
+    expect_source(f, Q("group_by=sub1,traffic_source", d, t), "rollup:sub1", false);
     expect_source(f, Q("group_by=campaign,utm_term", d, t, "filter=traffic_source:in:1|2"), "rollup:utm_term", false);
     expect_source(f, Q("group_by=day", d, t, "filter=sub7:eq:x"), "rollup:sub7", false);
     /* No cube holds two high-cardinality dimensions, or one with offer. */

@@ -76,7 +76,7 @@ static void test_rollups_match_raw_sql(void **state)
     /* Counts per campaign and UTC day. */
     assert_same(f,
                 "SELECT campaign_id, bucket, sum(impressions), sum(clicks), sum(unique_clicks), sum(conversions),"
-                " sum(pending_conversions), sum(rejected_conversions) FROM rollup_campaign_d GROUP BY 1,2"
+                " sum(pending_conversions), sum(rejected_conversions) FROM rollup_campaign_d WHERE campaign_id>=0 GROUP BY 1,2"
                 " HAVING sum(impressions)+sum(clicks)+sum(conversions)+sum(pending_conversions)+sum(rejected_conversions)>0"
                 " ORDER BY 1,2",
                 "WITH e AS (SELECT campaign_id c, ts/86400000000 d, 1 i, 0 k, NULL v, NULL s FROM impressions"
@@ -87,7 +87,7 @@ static void test_rollups_match_raw_sql(void **state)
     /* The same per 15 minutes. */
     assert_same(f,
                 "SELECT campaign_id, bucket, sum(impressions), sum(clicks), sum(conversions) FROM rollup_campaign_q"
-                " GROUP BY 1,2 HAVING sum(impressions)+sum(clicks)+sum(conversions)>0 ORDER BY 1,2",
+                " WHERE campaign_id>=0 GROUP BY 1,2 HAVING sum(impressions)+sum(clicks)+sum(conversions)>0 ORDER BY 1,2",
                 "WITH e AS (SELECT campaign_id c, ts/900000000 b, 1 i, 0 k, 0 a FROM impressions"
                 " UNION ALL SELECT campaign_id, ts/900000000, 0, 1, 0 FROM clicks"
                 " UNION ALL SELECT campaign_id, ts/900000000, 0, 0, status='approved' FROM conversions)"
@@ -96,7 +96,7 @@ static void test_rollups_match_raw_sql(void **state)
      * conversions; approved revenue and payout; pending revenue. */
     assert_same(f,
                 "SELECT currency, sum(cost_micros), sum(revenue_micros), sum(payout_micros), sum(pending_revenue_micros)"
-                " FROM rollup_campaign_d WHERE currency<>'' GROUP BY 1 ORDER BY 1",
+                " FROM rollup_campaign_d WHERE currency<>'' AND campaign_id>=0 GROUP BY 1 ORDER BY 1",
                 "WITH m AS (SELECT cost_currency cur, cost_micros c, 0 r, 0 p, 0 pr FROM impressions WHERE cost_micros<>0"
                 " UNION ALL SELECT cost_currency, cost_micros, 0, 0, 0 FROM clicks WHERE cost_micros<>0"
                 " UNION ALL SELECT cost_currency, cost_micros, 0, 0, 0 FROM conversions WHERE cost_micros<>0 AND status='approved'"
@@ -107,7 +107,7 @@ static void test_rollups_match_raw_sql(void **state)
     /* sub1 per campaign and 15 minutes (empty values are not stored). */
     assert_same(f,
                 "SELECT campaign_id, bucket, value, sum(clicks), sum(unique_clicks) FROM rollup_dim_q WHERE dim=1"
-                " GROUP BY 1,2,3 HAVING sum(clicks)>0 ORDER BY 1,2,3",
+                " AND campaign_id>=0 GROUP BY 1,2,3 HAVING sum(clicks)>0 ORDER BY 1,2,3",
                 "SELECT campaign_id, ts/900000000, sub1, count(*), sum(first) FROM (SELECT *, row_number() OVER"
                 " (PARTITION BY campaign_id, visitor_id, ts/86400000000 ORDER BY id)=1 AS first FROM clicks)"
                 " WHERE sub1 IS NOT NULL GROUP BY 1,2,3 ORDER BY 1,2,3");
@@ -115,7 +115,33 @@ static void test_rollups_match_raw_sql(void **state)
     assert_same(f, "SELECT sum(clicks), sum(unique_clicks) FROM rollup_main_d",
                 "SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT campaign_id, visitor_id, ts/86400000000 FROM clicks))"
                 " FROM clicks");
-    assert_same(f, "SELECT sum(clicks) FROM rollup_dim_d WHERE dim=3", "SELECT count(*) FROM clicks WHERE sub3 IS NOT NULL");
+    assert_same(f, "SELECT sum(clicks) FROM rollup_dim_d WHERE dim=3 AND campaign_id>=0",
+                "SELECT count(*) FROM clicks WHERE sub3 IS NOT NULL");
+    /* The all-campaigns rows of the per-dimension cube are the sums over
+     * campaigns (day tier only). */
+    char *none = dump(f, "SELECT count(*) FROM rollup_dim_q WHERE campaign_id<0");
+    assert_string_equal(none, "0\n");
+    pm_free(none);
+    static const char *const camp_cols = "bucket, conversion_type, currency, sum(impressions), sum(clicks),"
+                                         " sum(unique_clicks), sum(conversions), sum(cost_micros), sum(money_events)";
+    for (int tier = 0; tier < 2; tier++) { /* and of the campaign cube, both tiers */
+        char a[512], b[512];
+        snprintf(a, sizeof(a), "SELECT %s FROM rollup_campaign_%s WHERE campaign_id=-1 AND traffic_source_id=-1"
+                 " GROUP BY 1,2,3 ORDER BY 1,2,3", camp_cols, tier ? "d" : "q");
+        snprintf(b, sizeof(b), "SELECT %s FROM rollup_campaign_%s WHERE campaign_id>=0 GROUP BY 1,2,3 ORDER BY 1,2,3",
+                 camp_cols, tier ? "d" : "q");
+        assert_same(f, a, b);
+    }
+    for (int tier = 1; tier < 2; tier++) {
+        char a[512], b[512];
+        const char *cols = "dim, bucket, value, conversion_type, currency, sum(impressions), sum(clicks),"
+                           " sum(unique_clicks), sum(conversions), sum(cost_micros), sum(revenue_micros)";
+        snprintf(a, sizeof(a), "SELECT %s FROM rollup_dim_%s WHERE campaign_id=-1 AND traffic_source_id=-1"
+                 " GROUP BY 1,2,3,4,5 ORDER BY 1,2,3,4,5", cols, tier ? "d" : "q");
+        snprintf(b, sizeof(b), "SELECT %s FROM rollup_dim_%s WHERE campaign_id>=0 GROUP BY 1,2,3,4,5"
+                 " HAVING count(*)>0 ORDER BY 1,2,3,4,5", cols, tier ? "d" : "q");
+        assert_same(f, a, b);
+    }
     fx_close(f);
 }
 
@@ -217,7 +243,8 @@ static void test_earlier_click_takes_the_unique(void **state)
         free(doc);
         fx_catch_up(f);
     }
-    char *rows = dump(f, "SELECT value, sum(clicks), sum(unique_clicks) FROM rollup_dim_q WHERE dim=1 GROUP BY 1 ORDER BY 1");
+    char *rows = dump(f, "SELECT value, sum(clicks), sum(unique_clicks) FROM rollup_dim_q WHERE dim=1 AND campaign_id>=0"
+                                 " GROUP BY 1 ORDER BY 1");
     assert_string_equal(rows, "early|1|1\nlate|2|1\n");
     pm_free(rows);
     fx_close(f);
@@ -292,6 +319,10 @@ static void test_engine_rollup_equals_raw(void **state)
         Q("group_by=lander,day", "from=2026-03-27", "to=2026-03-31", "tz=Europe/Berlin", "filter=lander:in:|1"),
         Q("group_by=language", "from=2026-03-27", "to=2026-03-31", "filter=language:not_in:en"),
         Q("group_by=offer,hour", "from=2026-03-29", "to=2026-03-29", "tz=Europe/Berlin"),
+        Q("group_by=offer", "from=2026-03-27", "to=2026-03-31", "tz=Asia/Kolkata", "filter=traffic_source:in:2|3"),
+        Q("group_by=conversion_type,day", "from=2026-03-27", "to=2026-03-31", "filter=traffic_source:not_in:1"),
+        Q("group_by=sub1", "from=2026-03-28", "to=2026-03-30", "tz=Europe/Berlin", "filter=traffic_source:eq:1",
+          "filter=sub1:not_in:"),
     };
     for (size_t i = 0; i < PM_ARRAY_LEN(queries); i++)
         compare_engine(f, queries[i]);
