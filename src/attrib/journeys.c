@@ -5,6 +5,7 @@
  * of the touch sequence, so the models work on distinct paths only.
  */
 #include "attrib_internal.h"
+#include "pm/hash.h"
 
 #include <string.h>
 
@@ -48,25 +49,15 @@ void pm_attrib_journeys_destroy(pm_attrib_journeys_t *j)
 
 /* --- channel dictionary ---------------------------------------------------- */
 
-static uint64_t name_hash(const char *s, size_t len)
-{
-    uint64_t h = 0xCBF29CE484222325ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001B3ull;
-    }
-    return h ^ (h >> 29);
-}
-
 /* The slot holding `name`, or the empty slot where it would go. */
 static size_t name_slot(const pm_attrib_journeys_t *j, const char *name, size_t len)
 {
     size_t mask = j->name_slots_cap - 1;
-    for (size_t i = name_hash(name, len) & mask;; i = (i + 1) & mask) {
+    for (size_t i = pm_hash64(name, len) & mask;; i = (i + 1) & mask) {
         uint32_t v = j->name_slots[i];
         if (v == 0) return i;
         const char *have = j->names[v - 1];
-        if (strncmp(have, name, len) == 0 && have[len] == '\0') return i;
+        if (strlen(have) == len && memcmp(have, name, len) == 0) return i;
     }
 }
 

@@ -18,6 +18,7 @@
  * not conversions (yet), so they neither count nor consume touches.
  */
 #include "pm/attrib_store.h"
+#include "pm/hash.h"
 #include "pm/tz.h"
 
 #include <math.h>
@@ -55,24 +56,14 @@ typedef struct graph_s {
     size_t nslots;        /* power of two */
 } graph_t;
 
-static uint64_t key_hash(const char *s, size_t len)
-{
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001B3ull;
-    }
-    return h ^ (h >> 31);
-}
-
 static size_t graph_slot(const graph_t *g, const char *k, size_t len)
 {
     size_t mask = g->nslots - 1;
-    for (size_t i = key_hash(k, len) & mask;; i = (i + 1) & mask) {
+    for (size_t i = pm_hash64(k, len) & mask;; i = (i + 1) & mask) {
         uint32_t v = g->slots[i];
         if (v == 0) return i;
         const char *have = g->blob + g->key_off[v - 1];
-        if (strncmp(have, k, len) == 0 && have[len] == '\0') return i;
+        if (strlen(have) == len && memcmp(have, k, len) == 0) return i;
     }
 }
 

@@ -9,6 +9,7 @@
  * the mutex only when it moved.
  */
 #include "pm/config.h"
+#include "pm/hash.h"
 
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -54,18 +55,6 @@ const char *pm_cost_model_name(pm_cost_model_t m)
     case PM_COST_CPA: return "cpa";
     }
     return "cpc";
-}
-
-/* FNV-1a: tokens are short, the table is small, collisions are resolved
- * by probing. */
-static uint64_t token_hash(const char *s, size_t len)
-{
-    uint64_t h = UINT64_C(1469598103934665603);
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= UINT64_C(1099511628211);
-    }
-    return h;
 }
 
 static char *col_text(sqlite3_stmt *st, int i)
@@ -186,7 +175,7 @@ static void index_tokens(pm_config_t *c)
     c->by_token = pm_calloc(slots, sizeof(uint32_t));
     for (size_t i = 0; i < c->ncampaigns; i++) {
         size_t len = strlen(c->campaigns[i].token);
-        size_t at = token_hash(c->campaigns[i].token, len) & (slots - 1);
+        size_t at = pm_hash64(c->campaigns[i].token, len) & (slots - 1);
         while (c->by_token[at])
             at = (at + 1) & (slots - 1);
         c->by_token[at] = (uint32_t)i + 1;
@@ -195,7 +184,7 @@ static void index_tokens(pm_config_t *c)
 
 const pm_campaign_t *pm_config_campaign_by_token(const pm_config_t *c, const char *token, size_t len)
 {
-    size_t at = token_hash(token, len) & (c->token_slots - 1);
+    size_t at = pm_hash64(token, len) & (c->token_slots - 1);
     for (uint32_t idx; (idx = c->by_token[at]) != 0; at = (at + 1) & (c->token_slots - 1)) {
         const pm_campaign_t *k = &c->campaigns[idx - 1];
         /* The token comes from the URL and may hold NULs: compare bytes. */

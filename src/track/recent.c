@@ -4,6 +4,7 @@
  * an entry is one allocation holding key and value.
  */
 #include "pm/recent.h"
+#include "pm/hash.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -29,18 +30,6 @@ struct pm_recent_s {
     size_t max_per_shard;
     _Atomic size_t count;
 };
-
-/* FNV-1a over the key, then a final mix so shard and slot bits differ. */
-static uint64_t hash_key(const void *key, size_t len)
-{
-    const unsigned char *p = key;
-    uint64_t h = UINT64_C(1469598103934665603);
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * UINT64_C(1099511628211);
-    h ^= h >> 33;
-    h *= UINT64_C(0xff51afd7ed558ccd);
-    return h ^ (h >> 33);
-}
 
 pm_recent_t *pm_recent_create(size_t max_entries)
 {
@@ -107,7 +96,7 @@ int pm_recent_put(pm_recent_t *r, const void *key, size_t klen, const void *val,
 int pm_recent_put_checked(pm_recent_t *r, const void *key, size_t klen, const void *val, size_t vlen,
                           pm_recent_check_fn check, void *ctx, pm_buf_t *existing)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = pm_hash64(key, klen);
     shard_t *s = shard_of(r, h);
     int rc = PM_OK;
     pthread_mutex_lock(&s->mu);
@@ -139,7 +128,7 @@ out:
 
 int pm_recent_get(pm_recent_t *r, const void *key, size_t klen, pm_buf_t *out)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = pm_hash64(key, klen);
     shard_t *s = shard_of(r, h);
     int rc = PM_ENOTFOUND;
     pthread_mutex_lock(&s->mu);
@@ -151,7 +140,7 @@ int pm_recent_get(pm_recent_t *r, const void *key, size_t klen, pm_buf_t *out)
 
 void pm_recent_remove(pm_recent_t *r, const void *key, size_t klen)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = pm_hash64(key, klen);
     shard_t *s = shard_of(r, h);
     pthread_mutex_lock(&s->mu);
     entry_t **pp = find(s, h, key, klen);
