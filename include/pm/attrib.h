@@ -110,7 +110,9 @@ typedef struct pm_attrib_options_s {
     double position_first, position_middle, position_last; /* shares in percent (40, 20, 40) */
     unsigned markov_order;      /* 1..PM_ATTRIB_MAX_ORDER (1) */
     uint32_t dense_max_states;  /* solve densely up to this many states, iteratively past it (200) */
-    double tolerance;           /* iterative solver: stop when no probability moves by more (1e-13) */
+    /* iterative solver: stop when no entry moves by more, relative to the
+     * largest one-step conversion probability (or value) (1e-13) */
+    double tolerance;
     unsigned max_iterations;    /* iterative solver: sweeps per system (100,000) */
     pm_attrib_shapley_method_t shapley_method;
     uint32_t max_exact_channels; /* AUTO enumerates up to this many channels (20, at most 24) */
@@ -144,7 +146,7 @@ typedef struct pm_attrib_result_s {
     double conversion_probability; /* Markov: P(conversion) from the start state */
     size_t states;                 /* Markov: transient states; Shapley: channels in play */
     uint64_t iterations;           /* Gauss-Seidel sweeps (all systems) or Shapley samples */
-    double residual;               /* Gauss-Seidel: largest last change of a probability */
+    double residual;               /* Gauss-Seidel: largest last change, relative as `tolerance` */
     bool converged;                /* false if an iterative solve hit max_iterations */
     double error_bound;            /* Shapley SAMPLE: 95% bound on |error| of any channel; else 0 */
 } pm_attrib_result_t;

@@ -11,6 +11,12 @@
  * an upper bound such as the unremoved chain's solution. Self-loops are
  * solved within the sweep (x_s = (b_s + sum_{t != s} Q_st x_t) / (1 - Q_ss)),
  * which keeps sticky states from slowing convergence.
+ *
+ * The sweeps run on the right-hand sides scaled to a largest entry of 1
+ * (the system is linear, so x scales with b): the tolerance is then
+ * relative, and a chain whose conversion probabilities are all tiny (one
+ * conversion among 1e59 non-converting journeys) is solved as precisely as
+ * any other instead of "converging" on its first sweep.
  */
 #include "attrib_internal.h"
 
@@ -70,13 +76,16 @@ static void solve_dense(const pm__attrib_chain_t *c, const bool *keep, size_t m,
     pm_free(row_of);
 }
 
-/* One Gauss-Seidel sweep; returns the largest change of any entry. */
-static double sweep(const pm__attrib_chain_t *c, const bool *keep, double *x_conv, double *x_value)
+/* One Gauss-Seidel sweep over x_conv / conv_scale and x_value / value_scale
+ * (inv_* = 1 / scale, 0 when that side is all zeros); returns the largest
+ * change of any scaled entry. */
+static double sweep(const pm__attrib_chain_t *c, const bool *keep, double inv_conv, double inv_value, double *x_conv,
+                    double *x_value)
 {
     double most = 0;
     for (size_t s = 0; s < c->nstates; s++) {
         if (!keep[s]) continue;
-        double sc = c->rhs_conv[s], sv = c->rhs_value[s], self = 0;
+        double sc = c->rhs_conv[s] * inv_conv, sv = c->rhs_value[s] * inv_value, self = 0;
         for (size_t k = c->rowptr[s]; k < c->rowptr[s + 1]; k++) {
             uint32_t t = c->col[k];
             if (t == s) self += c->prob[k];
@@ -87,14 +96,24 @@ static double sweep(const pm__attrib_chain_t *c, const bool *keep, double *x_con
         }
         double stay = 1 - self;
         double nc = stay > 0 ? sc / stay : 0, nv = stay > 0 ? sv / stay : 0;
-        /* value changes are measured relative to the value scale */
-        double dc = fabs(nc - x_conv[s]), dv = fabs(nv - x_value[s]) / (fabs(nv) > 1 ? fabs(nv) : 1);
+        double dc = fabs(nc - x_conv[s]), dv = fabs(nv - x_value[s]);
         if (dc > most) most = dc;
         if (dv > most) most = dv;
         x_conv[s] = nc;
         x_value[s] = nv;
     }
     return most;
+}
+
+/* The largest right-hand side over the kept states, and x scaled by it. */
+static double scale_down(const bool *keep, size_t n, const double *rhs, double *x)
+{
+    double top = 0;
+    for (size_t s = 0; s < n; s++)
+        if (keep[s] && rhs[s] > top) top = rhs[s];
+    for (size_t s = 0; s < n; s++)
+        x[s] = keep[s] && top > 0 ? x[s] / top : 0;
+    return top;
 }
 
 void pm__attrib_chain_solve(const pm__attrib_chain_t *c, const bool *keep, const pm_attrib_options_t *o,
@@ -110,12 +129,17 @@ void pm__attrib_chain_solve(const pm__attrib_chain_t *c, const bool *keep, const
         solve_dense(c, keep, m, x_conv, x_value);
         return;
     }
-    for (size_t s = 0; s < c->nstates; s++)
-        if (!keep[s]) x_conv[s] = x_value[s] = 0;
+    double top_conv = scale_down(keep, c->nstates, c->rhs_conv, x_conv);
+    double top_value = scale_down(keep, c->nstates, c->rhs_value, x_value);
+    double inv_conv = top_conv > 0 ? 1 / top_conv : 0, inv_value = top_value > 0 ? 1 / top_value : 0;
     double change = INFINITY;
     while (change > o->tolerance && *sweeps < o->max_iterations) {
-        change = sweep(c, keep, x_conv, x_value);
+        change = sweep(c, keep, inv_conv, inv_value, x_conv, x_value);
         ++*sweeps;
+    }
+    for (size_t s = 0; s < c->nstates; s++) {
+        x_conv[s] *= top_conv;
+        x_value[s] *= top_value;
     }
     *last_change = change;
     *converged = change <= o->tolerance;

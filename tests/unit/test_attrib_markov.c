@@ -247,6 +247,34 @@ static void test_channelattribution_totals_and_solvers(void **state)
 }
 
 /*
+ * A chain whose conversion probabilities are all tiny (one conversion among
+ * 1e59 non-converting journeys; found by fuzz_paths): the iterative solver
+ * works on a relative tolerance, so it agrees with the dense one and still
+ * attributes the one conversion instead of stopping at "all zero".
+ */
+static void test_tiny_probabilities(void **state)
+{
+    pm_attrib_journeys_t *j = from_csv("path;total_conversions;total_conversion_value;total_null\n"
+                                       "A > B > A;1;10;0\n"
+                                       "B > A > B;0;0;1e59\n");
+    for (unsigned order = 1; order <= 2; order++) {
+        pm_attrib_result_t dense, iter;
+        markov(j, order, 100000, &dense);
+        markov(j, order, 0, &iter);
+        assert_string_equal(iter.method, "gauss-seidel");
+        assert_true(dense.conversion_probability > 0);
+        assert_true(fabs(iter.conversion_probability / dense.conversion_probability - 1) < 1e-9);
+        for (uint32_t c = 0; c < dense.nchannels; c++) {
+            assert_true(fabs(dense.removal_effect[c] - iter.removal_effect[c]) < 1e-9);
+            assert_true(fabs(dense.conversions[c] - iter.conversions[c]) < 1e-9);
+        }
+        pm_attrib_result_free(&dense);
+        pm_attrib_result_free(&iter);
+    }
+    pm_attrib_journeys_destroy(j);
+}
+
+/*
  * Monte Carlo: estimate the first-order chain from the paths here (a dense
  * count matrix, no code shared with markov.c), walk it WALKS times from the
  * start, and count for each channel the walks that converted without ever
@@ -347,6 +375,7 @@ int main(void)
         cmocka_unit_test(test_whitepaper_file),
         cmocka_unit_test(test_channelattribution_totals_and_solvers),
         cmocka_unit_test(test_channelattribution_monte_carlo),
+        cmocka_unit_test(test_tiny_probabilities),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
