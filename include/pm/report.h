@@ -9,18 +9,19 @@
  *   zero denominator gives a null value, never NaN or 0.
  * - Rollups: pm_report_sink is a materializer sink (pm/materializer.h)
  *   that keeps additive counters per 15-minute UTC bucket and per UTC day in
- *   a few cubes (campaign; campaign x source x offer x lander x language;
- *   campaign x one high-cardinality dimension such as sub1 or utm_source),
- *   inside the materializer's transaction, so they are exactly-once like the
- *   events they come from.
+ *   three cubes (campaign; campaign x one dimension such as sub1, offer or
+ *   utm_source; campaign x source x offer x lander x language). It rolls up
+ *   the event rows past a watermark in batches, inside the materializer's
+ *   transaction, so the rollups are exactly-once like the events; reports
+ *   add the few rows past the watermark, read raw.
  * - Queries: a pm_report_t is a query built from named parameters (the API's
  *   query-string names), run against a store connection (the planner picks
  *   the smallest cube that covers the request, or scans the raw event tables
  *   with the same code when none does), and rendered as JSON, CSV or an
  *   aligned text table.
  *
- * Thread-safety: the metric functions and pm_report_sink are pure/stateless;
- * a pm_report_t belongs to one thread.
+ * Thread-safety: the metric functions are pure; the sink's state belongs to
+ * the materializer's thread; a pm_report_t belongs to one thread.
  */
 #ifndef PM_REPORT_H
 #define PM_REPORT_H
@@ -38,12 +39,12 @@ typedef struct sqlite3 sqlite3;
  * rejected_conversions; pending ones only in pending_*. */
 typedef struct pm_report_counts_s {
     int64_t impressions, clicks, unique_clicks;
-    int64_t conversions;          /* approved */
-    int64_t leads;                /* approved, conversion type "lead" */
+    int64_t conversions; /* approved */
+    int64_t leads;       /* approved, conversion type "lead" */
     int64_t pending_conversions, rejected_conversions;
     int64_t cost, revenue, payout; /* approved revenue and payout; cost of impressions, clicks, approved conversions */
     int64_t pending_revenue;
-    int64_t excluded_events;      /* events whose money was in another currency */
+    int64_t excluded_events; /* events whose money was in another currency */
 } pm_report_counts_t;
 
 typedef enum pm_report_vkind_e {
@@ -68,8 +69,8 @@ pm_report_value_t pm_metric_conversions(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_pending_conversions(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_rejected_conversions(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_pending_revenue(const pm_report_counts_t *c);
-pm_report_value_t pm_metric_ctr(const pm_report_counts_t *c);  /* clicks / impressions */
-pm_report_value_t pm_metric_cvr(const pm_report_counts_t *c);  /* conversions / clicks */
+pm_report_value_t pm_metric_ctr(const pm_report_counts_t *c); /* clicks / impressions */
+pm_report_value_t pm_metric_cvr(const pm_report_counts_t *c); /* conversions / clicks */
 pm_report_value_t pm_metric_cost(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_revenue(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_payout(const pm_report_counts_t *c);
@@ -98,13 +99,17 @@ bool pm_report_muldiv(int64_t a, int64_t num, int64_t den, int64_t *out);
 /* --- rollups ---------------------------------------------------------------- */
 
 /* The rollup sink, for pm_materializer_recover and the materializer config.
- * open() rebuilds the rollups from the event tables when the store asks for
- * it (first start after the migration that created them, or a new
- * dimension). */
+ * open() sets the connection's page cache to 64 MiB and catches up with
+ * every event row (after the migration that created the rollups, or a
+ * change of their shape, that is a rebuild: logged with its progress);
+ * apply() rolls up every 4000 events or 1 s. */
 extern const pm_sink_ops_t pm_report_sink;
 
 /* Empty the rollups and recompute them from every event in the store, in
- * the caller's write transaction. PM_OK or PM_ESTORE. */
+ * the caller's write transaction (one transaction: for a big store, set the
+ * 'rebuild' flag in report_meta and open the sink instead, as
+ * `perfmark report --rebuild` does). *events_out = events in the store.
+ * PM_OK or PM_ESTORE. */
 int pm_report_rebuild(sqlite3 *db, uint64_t *events_out) PM_MUST_CHECK;
 
 /* --- queries ---------------------------------------------------------------- */
@@ -120,14 +125,14 @@ typedef struct pm_report_error_s {
 
 typedef enum pm_report_format_e { PM_REPORT_JSON, PM_REPORT_CSV, PM_REPORT_TABLE } pm_report_format_t;
 
-pm_report_t *pm_report_create(void); /* can't fail */
+pm_report_t *pm_report_create(void);    /* can't fail */
 void pm_report_destroy(pm_report_t *r); /* accepts NULL */
 
 /* Set one parameter by its API name: group_by, metrics, from, to, tz,
  * filter (repeatable), sort, limit, offset, compare, format, source. The
  * value is copied. PM_EINVAL with *err naming the parameter. */
-int pm_report_param(pm_report_t *r, const char *name, const char *value, size_t len, pm_report_error_t *err)
-    PM_MUST_CHECK;
+int pm_report_param(pm_report_t *r, const char *name, const char *value, size_t len,
+                    pm_report_error_t *err) PM_MUST_CHECK;
 
 /* Whether `name` is a parameter pm_report_param knows (`repeatable` set for
  * filter). */

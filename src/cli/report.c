@@ -63,17 +63,26 @@ typedef struct report_opts_s {
 
 enum { OPT_REBUILD = 1000, OPT_BENCH_LOAD, OPT_BENCH_DAYS, OPT_BENCH_SEED, OPT_TIMING };
 
-static const struct option longs[] = {
-    {"data", required_argument, NULL, 'd'},       {"group-by", required_argument, NULL, 'g'},
-    {"from", required_argument, NULL, 'f'},       {"to", required_argument, NULL, 't'},
-    {"tz", required_argument, NULL, 'z'},         {"metrics", required_argument, NULL, 'm'},
-    {"filter", required_argument, NULL, 'F'},     {"sort", required_argument, NULL, 's'},
-    {"limit", required_argument, NULL, 'l'},      {"offset", required_argument, NULL, 'o'},
-    {"compare", required_argument, NULL, 'c'},    {"format", required_argument, NULL, 'x'},
-    {"source", required_argument, NULL, 'S'},     {"help", no_argument, NULL, 'h'},
-    {"rebuild", no_argument, NULL, OPT_REBUILD},  {"bench-load", required_argument, NULL, OPT_BENCH_LOAD},
-    {"bench-days", required_argument, NULL, OPT_BENCH_DAYS}, {"bench-seed", required_argument, NULL, OPT_BENCH_SEED},
-    {"timing", no_argument, NULL, OPT_TIMING},    {NULL, 0, NULL, 0}};
+static const struct option longs[] = {{"data", required_argument, NULL, 'd'},
+                                      {"group-by", required_argument, NULL, 'g'},
+                                      {"from", required_argument, NULL, 'f'},
+                                      {"to", required_argument, NULL, 't'},
+                                      {"tz", required_argument, NULL, 'z'},
+                                      {"metrics", required_argument, NULL, 'm'},
+                                      {"filter", required_argument, NULL, 'F'},
+                                      {"sort", required_argument, NULL, 's'},
+                                      {"limit", required_argument, NULL, 'l'},
+                                      {"offset", required_argument, NULL, 'o'},
+                                      {"compare", required_argument, NULL, 'c'},
+                                      {"format", required_argument, NULL, 'x'},
+                                      {"source", required_argument, NULL, 'S'},
+                                      {"help", no_argument, NULL, 'h'},
+                                      {"rebuild", no_argument, NULL, OPT_REBUILD},
+                                      {"bench-load", required_argument, NULL, OPT_BENCH_LOAD},
+                                      {"bench-days", required_argument, NULL, OPT_BENCH_DAYS},
+                                      {"bench-seed", required_argument, NULL, OPT_BENCH_SEED},
+                                      {"timing", no_argument, NULL, OPT_TIMING},
+                                      {NULL, 0, NULL, 0}};
 
 /* The report parameter behind a flag, or NULL. */
 static const char *param_of(int c)
@@ -125,9 +134,12 @@ static int parse_report(int argc, char **argv, report_opts_t *o, pm_report_t *r)
         switch (c) {
         case 'd': o->data = optarg; break;
         case 'x':
-            if (strcmp(optarg, "table") == 0) o->format = PM_REPORT_TABLE;
-            else if (strcmp(optarg, "csv") == 0) o->format = PM_REPORT_CSV;
-            else if (strcmp(optarg, "json") == 0) o->format = PM_REPORT_JSON;
+            if (strcmp(optarg, "table") == 0)
+                o->format = PM_REPORT_TABLE;
+            else if (strcmp(optarg, "csv") == 0)
+                o->format = PM_REPORT_CSV;
+            else if (strcmp(optarg, "json") == 0)
+                o->format = PM_REPORT_JSON;
             else {
                 fprintf(stderr, "perfmark report: --format must be table, csv or json\n");
                 return 2;
@@ -139,13 +151,17 @@ static int parse_report(int argc, char **argv, report_opts_t *o, pm_report_t *r)
         case OPT_BENCH_LOAD:
         case OPT_BENCH_DAYS:
         case OPT_BENCH_SEED:
-            if (!parse_u64(optarg, c == OPT_BENCH_DAYS ? 3650 : UINT64_MAX / 2, &v) || (c != OPT_BENCH_SEED && v == 0)) {
+            if (!parse_u64(optarg, c == OPT_BENCH_DAYS ? 3650 : UINT64_MAX / 2, &v) ||
+                (c != OPT_BENCH_SEED && v == 0)) {
                 fprintf(stderr, "perfmark report: bad number \"%s\"\n", optarg);
                 return 2;
             }
-            if (c == OPT_BENCH_LOAD) o->bench_events = v;
-            else if (c == OPT_BENCH_DAYS) o->bench_days = (int)v;
-            else o->bench_seed = v;
+            if (c == OPT_BENCH_LOAD)
+                o->bench_events = v;
+            else if (c == OPT_BENCH_DAYS)
+                o->bench_days = (int)v;
+            else
+                o->bench_seed = v;
             break;
         default: return 2;
         }
@@ -200,8 +216,7 @@ static int run_query(const char *db_path, pm_report_t *r, const report_opts_t *o
         fprintf(stderr, "perfmark report: the output is too large\n");
         goto out;
     }
-    if (o->timing)
-        fprintf(stderr, "report: %.3f ms (%s)\n", (double)(t1 - t0) / 1000.0, pm_report_source(r));
+    if (o->timing) fprintf(stderr, "report: %.3f ms (%s)\n", (double)(t1 - t0) / 1000.0, pm_report_source(r));
     fwrite(out.data ? out.data : "", 1, out.len, stdout);
     if (o->format == PM_REPORT_JSON) fputc('\n', stdout);
     code = fflush(stdout) == 0 ? 0 : 1;

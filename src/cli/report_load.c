@@ -34,11 +34,11 @@
 #include <unistd.h>
 
 #define NCAMPAIGNS 200
-#define NSOURCES 20
-#define NOFFERS 50
-#define NLANDERS 100
-#define LINEAGE (PM_MAX_LINEAGES - 2) /* 63 is perfmark simulate's */
-#define RECENT 4096
+#define NSOURCES   20
+#define NOFFERS    50
+#define NLANDERS   100
+#define LINEAGE    (PM_MAX_LINEAGES - 2) /* 63 is perfmark simulate's */
+#define RECENT     4096
 
 typedef struct gen_ev_s {
     int64_t ts;
@@ -83,10 +83,19 @@ static uint64_t rnd(gen_t *g)
     g->rng ^= g->rng << 17;
     return g->rng;
 }
-static double unif(gen_t *g) { return (double)(rnd(g) >> 11) / 9007199254740992.0; }
-static uint32_t below(gen_t *g, uint32_t n) { return (uint32_t)(unif(g) * n); }
+static double unif(gen_t *g)
+{
+    return (double)(rnd(g) >> 11) / 9007199254740992.0;
+}
+static uint32_t below(gen_t *g, uint32_t n)
+{
+    return (uint32_t)(unif(g) * n);
+}
 /* A Zipf-like pick in [1, n]: small values much more likely. */
-static uint32_t zipf(gen_t *g, uint32_t n) { return 1 + (uint32_t)(pow(unif(g), 2.5) * n); }
+static uint32_t zipf(gen_t *g, uint32_t n)
+{
+    return 1 + (uint32_t)(pow(unif(g), 2.5) * n);
+}
 
 static void push(vec_t *v, const gen_ev_t *e)
 {
@@ -129,7 +138,8 @@ static int entities(gen_t *g, sqlite3 *db)
         snprintf(name, sizeof(name), "bench source %d", i + 1);
         snprintf(sql, sizeof(sql), "INSERT INTO traffic_sources(name, created_at, updated_at) VALUES('%s', %lld, %lld)",
                  name, (long long)now, (long long)now);
-        if (!(sources[i] = existing(db, "traffic_sources", name)) && !(sources[i] = insert_row(db, sql))) return PM_ESTORE;
+        if (!(sources[i] = existing(db, "traffic_sources", name)) && !(sources[i] = insert_row(db, sql)))
+            return PM_ESTORE;
     }
     for (int i = 0; i < NOFFERS; i++) {
         g->offer_payout[i] = (int64_t)(1 + (i * 7) % 50) * 1000000 + (i % 4) * 250000;
@@ -142,9 +152,10 @@ static int entities(gen_t *g, sqlite3 *db)
     }
     for (int i = 0; i < NLANDERS; i++) {
         snprintf(name, sizeof(name), "bench lander %d", i + 1);
-        snprintf(sql, sizeof(sql),
-                 "INSERT INTO landers(name, url, created_at, updated_at) VALUES('%s', 'https://lp.example/%d', %lld, %lld)",
-                 name, i + 1, (long long)now, (long long)now);
+        snprintf(
+            sql, sizeof(sql),
+            "INSERT INTO landers(name, url, created_at, updated_at) VALUES('%s', 'https://lp.example/%d', %lld, %lld)",
+            name, i + 1, (long long)now, (long long)now);
         if (!(landers[i] = existing(db, "landers", name)) && !(landers[i] = insert_row(db, sql))) return PM_ESTORE;
     }
     static const char *const models[] = {"cpc", "cpm", "cpa"};
@@ -158,8 +169,9 @@ static int entities(gen_t *g, sqlite3 *db)
             c->landers[k] = landers[(i * 3 + k) % NLANDERS];
         }
         c->model = i % 10 < 6 ? 0 : i % 10 < 8 ? 1 : 2;
-        c->cost = c->model == 0 ? 50000 + (i * 37 % 150) * 10000 : c->model == 1 ? 500000 + (i % 30) * 100000
-                                                                                  : 5000000 + (i % 20) * 1000000;
+        c->cost = c->model == 0   ? 50000 + (i * 37 % 150) * 10000
+                  : c->model == 1 ? 500000 + (i % 30) * 100000
+                                  : 5000000 + (i % 20) * 1000000;
         c->weight = 1.0 / pow(i + 1, 0.8);
         c->cvr = 0.02 + (i % 9) * 0.01;
         c->affiliate = i % 5 == 4;
@@ -185,16 +197,27 @@ static int pick_campaign(gen_t *g)
     int lo = 0, hi = NCAMPAIGNS - 1;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        if (g->cum[mid] < u) lo = mid + 1;
-        else hi = mid;
+        if (g->cum[mid] < u)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }
 
 /* --- events ------------------------------------------------------------------- */
 
-static const char *const languages[] = {"en-US,en;q=0.9", "de-DE,de;q=0.9,en;q=0.8", "fr-FR,fr;q=0.9", "es-ES,es;q=0.9",
-                                        "pt-BR,pt;q=0.9", "it-IT", "nl-NL,nl;q=0.9", "pl-PL", "ja-JP", "ru-RU", ""};
+static const char *const languages[] = {"en-US,en;q=0.9",
+                                        "de-DE,de;q=0.9,en;q=0.8",
+                                        "fr-FR,fr;q=0.9",
+                                        "es-ES,es;q=0.9",
+                                        "pt-BR,pt;q=0.9",
+                                        "it-IT",
+                                        "nl-NL,nl;q=0.9",
+                                        "pl-PL",
+                                        "ja-JP",
+                                        "ru-RU",
+                                        ""};
 static const char *const devices[] = {"mobile", "desktop", "tablet"};
 static const char *const mediums[] = {"cpc", "display", "native", "social"};
 static const char *const ctypes[] = {"lead", "sale", "install"};
@@ -408,10 +431,12 @@ int pm__cli_report_load(const char *data_dir, uint64_t events, int days, uint64_
     if (rc == PM_OK) rc = pm_store_exec(store, sql);
     remove_dir(jdir);
     if (rc == PM_OK)
-        fprintf(stderr, "bench-load: %llu events: generated and journaled in %.1f s, materialized in %.1f s (%.0f events/s)\n",
+        fprintf(stderr,
+                "bench-load: %llu events: generated and journaled in %.1f s, materialized in %.1f s (%.0f events/s)\n",
                 (unsigned long long)rec.records, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
                 (double)rec.records / ((double)(t2 - t1) / 1e6));
-    else fprintf(stderr, "bench-load: failed: %s\n", pm_strerror(rc));
+    else
+        fprintf(stderr, "bench-load: failed: %s\n", pm_strerror(rc));
     pm_store_close(store);
     pm_buf_free(&g->rec);
     pm_free(g);

@@ -16,18 +16,37 @@
 #include <string.h>
 
 const char *const pm__rp_counter_cols[PM__RC_COUNT] = {
-    "impressions",   "clicks",         "unique_clicks", "conversions",
-    "pending_conversions", "rejected_conversions", "cost_micros", "revenue_micros",
-    "pending_revenue_micros", "payout_micros", "money_events",
+    "impressions",
+    "clicks",
+    "unique_clicks",
+    "conversions",
+    "pending_conversions",
+    "rejected_conversions",
+    "cost_micros",
+    "revenue_micros",
+    "pending_revenue_micros",
+    "payout_micros",
+    "money_events",
 };
 
 /* --- dimensions ------------------------------------------------------------- */
 
-#define TIME(n, u) {.name = n, .kind = PM__DK_TIME, .unit = u}
-#define ENTITY(n, s, col, lbl, tbl, c)                                                                    \
-    {.name = n, .kind = PM__DK_ENTITY, .src = s, .column = col, .label = lbl, .table = tbl, .code = c}
-#define TEXT(n, f, c) {.name = n, .kind = PM__DK_TEXT, .src = PM__SRC_STR, .str = f, .column = n, .code = c}
-#define UNTRACKED(n) {.name = n, .kind = PM__DK_TEXT, .untracked = "is not tracked yet (the event model has no " n " field)"}
+#define TIME(n, u)                                                                                                     \
+    {                                                                                                                  \
+        .name = n, .kind = PM__DK_TIME, .unit = u                                                                      \
+    }
+#define ENTITY(n, s, col, lbl, tbl, c)                                                                                 \
+    {                                                                                                                  \
+        .name = n, .kind = PM__DK_ENTITY, .src = s, .column = col, .label = lbl, .table = tbl, .code = c               \
+    }
+#define TEXT(n, f, c)                                                                                                  \
+    {                                                                                                                  \
+        .name = n, .kind = PM__DK_TEXT, .src = PM__SRC_STR, .str = f, .column = n, .code = c                           \
+    }
+#define UNTRACKED(n)                                                                                                   \
+    {                                                                                                                  \
+        .name = n, .kind = PM__DK_TEXT, .untracked = "is not tracked yet (the event model has no " n " field)"         \
+    }
 
 const pm__rp_dim_t pm__rp_dims[] = {
     TIME("day", PM__TU_DAY),
@@ -189,22 +208,45 @@ int pm__rp_cells(const pm_event_t *ev, bool unique, pm__rp_cell_t out[PM__RP_MAX
 
 /* --- cubes -------------------------------------------------------------------- */
 
-#define DIMCOL(src) {PM__COL_DIM, src}
+#define DIMCOL(src)                                                                                                    \
+    {                                                                                                                  \
+        PM__COL_DIM, src                                                                                               \
+    }
 /* Dimension indices are positions in `dims`; named here for the cube table. */
 enum { D_CAMPAIGN = 4, D_SOURCE = 5, D_OFFER = 6, D_LANDER = 7, D_LANGUAGE = 23, D_CONV_TYPE = 24 };
 
 const pm__rp_cube_t pm__rp_cubes[PM__CUBE__COUNT] = {
-    [PM__CUBE_CAMPAIGN] = {"campaign", "rollup_campaign",
-                           {DIMCOL(D_CAMPAIGN), {PM__COL_BUCKET, 0}, DIMCOL(D_SOURCE), DIMCOL(D_CONV_TYPE),
-                            {PM__COL_CURRENCY, 0}, {PM__COL_END, 0}},
+    [PM__CUBE_CAMPAIGN] = {"campaign",
+                           "rollup_campaign",
+                           {DIMCOL(D_CAMPAIGN),
+                            {PM__COL_BUCKET, 0},
+                            DIMCOL(D_SOURCE),
+                            DIMCOL(D_CONV_TYPE),
+                            {PM__COL_CURRENCY, 0},
+                            {PM__COL_END, 0}},
                            false},
-    [PM__CUBE_MAIN] = {"main", "rollup_main",
-                       {DIMCOL(D_CAMPAIGN), {PM__COL_BUCKET, 0}, DIMCOL(D_SOURCE), DIMCOL(D_OFFER), DIMCOL(D_LANDER),
-                        DIMCOL(D_LANGUAGE), DIMCOL(D_CONV_TYPE), {PM__COL_CURRENCY, 0}, {PM__COL_END, 0}},
+    [PM__CUBE_MAIN] = {"main",
+                       "rollup_main",
+                       {DIMCOL(D_CAMPAIGN),
+                        {PM__COL_BUCKET, 0},
+                        DIMCOL(D_SOURCE),
+                        DIMCOL(D_OFFER),
+                        DIMCOL(D_LANDER),
+                        DIMCOL(D_LANGUAGE),
+                        DIMCOL(D_CONV_TYPE),
+                        {PM__COL_CURRENCY, 0},
+                        {PM__COL_END, 0}},
                        false},
-    [PM__CUBE_DIM] = {"dim", "rollup_dim",
-                      {{PM__COL_CODE, 0}, DIMCOL(D_CAMPAIGN), {PM__COL_BUCKET, 0}, DIMCOL(D_SOURCE),
-                       {PM__COL_VALUE, 0}, DIMCOL(D_CONV_TYPE), {PM__COL_CURRENCY, 0}, {PM__COL_END, 0}},
+    [PM__CUBE_DIM] = {"dim",
+                      "rollup_dim",
+                      {{PM__COL_CODE, 0},
+                       DIMCOL(D_CAMPAIGN),
+                       {PM__COL_BUCKET, 0},
+                       DIMCOL(D_SOURCE),
+                       {PM__COL_VALUE, 0},
+                       DIMCOL(D_CONV_TYPE),
+                       {PM__COL_CURRENCY, 0},
+                       {PM__COL_END, 0}},
                       true},
 };
 
@@ -240,14 +282,35 @@ void pm__rp_signature(char *out, size_t cap)
 /* --- reading events back ------------------------------------------------------ */
 
 enum {
-    RC_ID, RC_TS, RC_CAMPAIGN, RC_SOURCE, RC_OFFER, RC_LANDER, RC_VISITOR, RC_LANGUAGE,
+    RC_ID,
+    RC_TS,
+    RC_CAMPAIGN,
+    RC_SOURCE,
+    RC_OFFER,
+    RC_LANDER,
+    RC_VISITOR,
+    RC_LANGUAGE,
     RC_SUB1, /* ... sub10, then the five utm fields */
-    RC_STATUS = RC_SUB1 + 15, RC_CONV_TYPE, RC_REVENUE, RC_REVENUE_CUR, RC_PAYOUT, RC_PAYOUT_CUR,
-    RC_COST, RC_COST_CUR, RC_ROWID, RC_FIRST
+    RC_STATUS = RC_SUB1 + 15,
+    RC_CONV_TYPE,
+    RC_REVENUE,
+    RC_REVENUE_CUR,
+    RC_PAYOUT,
+    RC_PAYOUT_CUR,
+    RC_COST,
+    RC_COST_CUR,
+    RC_ROWID,
+    RC_FIRST
 };
 
-int pm__rp_rowid_col(void) { return RC_ROWID; }
-int pm__rp_first_col(void) { return RC_FIRST; }
+int pm__rp_rowid_col(void)
+{
+    return RC_ROWID;
+}
+int pm__rp_first_col(void)
+{
+    return RC_FIRST;
+}
 
 const pm_event_type_t pm__rp_tables[PM__RP_NTABLES] = {PM_EV_CLICK, PM_EV_IMPRESSION, PM_EV_CONVERSION};
 
@@ -262,9 +325,10 @@ void pm__rp_event_select(pm_event_type_t type, bool with_first, const char *tail
         "SELECT id, ts, campaign_id, traffic_source_id, offer_id, lander_id, visitor_id, language,"
         " sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9, sub10,"
         " utm_source, utm_medium, utm_campaign, utm_content, utm_term, ";
-    const char *conv = type == PM_EV_CONVERSION
-                           ? "status, conversion_type, revenue_micros, revenue_currency, payout_micros, payout_currency,"
-                           : "NULL, NULL, 0, NULL, 0, NULL,";
+    const char *conv =
+        type == PM_EV_CONVERSION
+            ? "status, conversion_type, revenue_micros, revenue_currency, payout_micros, payout_currency,"
+            : "NULL, NULL, 0, NULL, 0, NULL,";
     /* The first click of a visitor in a campaign on a UTC day, by id; a
      * click without a visitor is always its own first. */
     const char *first = with_first && type == PM_EV_CLICK

@@ -12,8 +12,14 @@
 
 #include <string.h>
 
-static pm_report_value_t count(int64_t v) { return (pm_report_value_t){PM_RV_COUNT, v, 0}; }
-static pm_report_value_t money(int64_t v) { return (pm_report_value_t){PM_RV_MONEY, v, 0}; }
+static pm_report_value_t count(int64_t v)
+{
+    return (pm_report_value_t){PM_RV_COUNT, v, 0};
+}
+static pm_report_value_t money(int64_t v)
+{
+    return (pm_report_value_t){PM_RV_MONEY, v, 0};
+}
 static const pm_report_value_t null_value = {PM_RV_NULL, 0, 0};
 
 static pm_report_value_t ratio(double num, double den)
@@ -41,18 +47,54 @@ static pm_report_value_t money_per(int64_t micros, int64_t scale, int64_t units)
     return money(v);
 }
 
-pm_report_value_t pm_metric_impressions(const pm_report_counts_t *c) { return count(c->impressions); }
-pm_report_value_t pm_metric_clicks(const pm_report_counts_t *c) { return count(c->clicks); }
-pm_report_value_t pm_metric_unique_clicks(const pm_report_counts_t *c) { return count(c->unique_clicks); }
-pm_report_value_t pm_metric_conversions(const pm_report_counts_t *c) { return count(c->conversions); }
-pm_report_value_t pm_metric_pending_conversions(const pm_report_counts_t *c) { return count(c->pending_conversions); }
-pm_report_value_t pm_metric_rejected_conversions(const pm_report_counts_t *c) { return count(c->rejected_conversions); }
-pm_report_value_t pm_metric_pending_revenue(const pm_report_counts_t *c) { return money(c->pending_revenue); }
-pm_report_value_t pm_metric_ctr(const pm_report_counts_t *c) { return ratio((double)c->clicks, (double)c->impressions); }
-pm_report_value_t pm_metric_cvr(const pm_report_counts_t *c) { return ratio((double)c->conversions, (double)c->clicks); }
-pm_report_value_t pm_metric_cost(const pm_report_counts_t *c) { return money(c->cost); }
-pm_report_value_t pm_metric_revenue(const pm_report_counts_t *c) { return money(c->revenue); }
-pm_report_value_t pm_metric_payout(const pm_report_counts_t *c) { return money(c->payout); }
+pm_report_value_t pm_metric_impressions(const pm_report_counts_t *c)
+{
+    return count(c->impressions);
+}
+pm_report_value_t pm_metric_clicks(const pm_report_counts_t *c)
+{
+    return count(c->clicks);
+}
+pm_report_value_t pm_metric_unique_clicks(const pm_report_counts_t *c)
+{
+    return count(c->unique_clicks);
+}
+pm_report_value_t pm_metric_conversions(const pm_report_counts_t *c)
+{
+    return count(c->conversions);
+}
+pm_report_value_t pm_metric_pending_conversions(const pm_report_counts_t *c)
+{
+    return count(c->pending_conversions);
+}
+pm_report_value_t pm_metric_rejected_conversions(const pm_report_counts_t *c)
+{
+    return count(c->rejected_conversions);
+}
+pm_report_value_t pm_metric_pending_revenue(const pm_report_counts_t *c)
+{
+    return money(c->pending_revenue);
+}
+pm_report_value_t pm_metric_ctr(const pm_report_counts_t *c)
+{
+    return ratio((double)c->clicks, (double)c->impressions);
+}
+pm_report_value_t pm_metric_cvr(const pm_report_counts_t *c)
+{
+    return ratio((double)c->conversions, (double)c->clicks);
+}
+pm_report_value_t pm_metric_cost(const pm_report_counts_t *c)
+{
+    return money(c->cost);
+}
+pm_report_value_t pm_metric_revenue(const pm_report_counts_t *c)
+{
+    return money(c->revenue);
+}
+pm_report_value_t pm_metric_payout(const pm_report_counts_t *c)
+{
+    return money(c->payout);
+}
 
 pm_report_value_t pm_metric_profit(const pm_report_counts_t *c)
 {
@@ -61,11 +103,26 @@ pm_report_value_t pm_metric_profit(const pm_report_counts_t *c)
     return money(v);
 }
 
-pm_report_value_t pm_metric_cpm(const pm_report_counts_t *c) { return money_per(c->cost, 1000, c->impressions); }
-pm_report_value_t pm_metric_cpc(const pm_report_counts_t *c) { return money_per(c->cost, 1, c->clicks); }
-pm_report_value_t pm_metric_cpa(const pm_report_counts_t *c) { return money_per(c->cost, 1, c->conversions); }
-pm_report_value_t pm_metric_cpl(const pm_report_counts_t *c) { return money_per(c->cost, 1, c->leads); }
-pm_report_value_t pm_metric_epc(const pm_report_counts_t *c) { return money_per(c->revenue, 1, c->clicks); }
+pm_report_value_t pm_metric_cpm(const pm_report_counts_t *c)
+{
+    return money_per(c->cost, 1000, c->impressions);
+}
+pm_report_value_t pm_metric_cpc(const pm_report_counts_t *c)
+{
+    return money_per(c->cost, 1, c->clicks);
+}
+pm_report_value_t pm_metric_cpa(const pm_report_counts_t *c)
+{
+    return money_per(c->cost, 1, c->conversions);
+}
+pm_report_value_t pm_metric_cpl(const pm_report_counts_t *c)
+{
+    return money_per(c->cost, 1, c->leads);
+}
+pm_report_value_t pm_metric_epc(const pm_report_counts_t *c)
+{
+    return money_per(c->revenue, 1, c->clicks);
+}
 
 pm_report_value_t pm_metric_roi(const pm_report_counts_t *c)
 {
@@ -74,7 +131,10 @@ pm_report_value_t pm_metric_roi(const pm_report_counts_t *c)
     return ratio((double)profit, (double)spend);
 }
 
-pm_report_value_t pm_metric_roas(const pm_report_counts_t *c) { return ratio((double)c->revenue, (double)c->cost); }
+pm_report_value_t pm_metric_roas(const pm_report_counts_t *c)
+{
+    return ratio((double)c->revenue, (double)c->cost);
+}
 
 const pm_report_metric_t pm_report_metrics[] = {
     {"impressions", pm_metric_impressions},

@@ -46,7 +46,10 @@ static size_t fmt_value(pm_report_value_t v, char *out, size_t cap)
     return 0;
 }
 
-static double as_double(pm_report_value_t v) { return v.kind == PM_RV_RATIO ? v.d : (double)v.i; }
+static double as_double(pm_report_value_t v)
+{
+    return v.kind == PM_RV_RATIO ? v.d : (double)v.i;
+}
 
 static pm_report_value_t change(pm_report_value_t cur, pm_report_value_t prev)
 {
@@ -116,7 +119,11 @@ static int dim_cells(const pm_report_t *r, const pm__rq_group_t *g, int pos, cel
         out[0] = (cell_t){.key = d->column, .kind = 'n', .null = v.i == 0};
         out[0].len = (size_t)snprintf(out[0].buf, sizeof(out[0].buf), "%lld", (long long)v.i);
         out[0].s = out[0].buf;
-        out[1] = (cell_t){.key = d->label, .kind = 's', .null = name == NULL, .outside = true, .s = name,
+        out[1] = (cell_t){.key = d->label,
+                          .kind = 's',
+                          .null = name == NULL,
+                          .outside = true,
+                          .s = name,
                           .len = name ? strlen(name) : 0};
         return 2;
     }
@@ -150,9 +157,12 @@ static int json_str(pm_buf_t *b, const char *s, size_t len)
     int rc = pm_buf_appendc(b, '"');
     for (size_t i = 0; rc == PM_OK && i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') rc = pm_buf_printf(b, "\\%c", c);
-        else if (c < 0x20) rc = pm_buf_printf(b, "\\u%04x", c);
-        else rc = pm_buf_appendc(b, (char)c);
+        if (c == '"' || c == '\\')
+            rc = pm_buf_printf(b, "\\%c", c);
+        else if (c < 0x20)
+            rc = pm_buf_printf(b, "\\u%04x", c);
+        else
+            rc = pm_buf_appendc(b, (char)c);
     }
     if (rc == PM_OK) rc = pm_buf_appendc(b, '"');
     pm_free(clean);
@@ -203,9 +213,12 @@ static int json_row(pm_buf_t *b, const pm_report_t *r, const pm__rq_group_t *g)
         for (int k = 0; rc == PM_OK && k < n; k++) {
             rc = pm_buf_printf(b, "\"%s\":", cells[k].key);
             if (rc != PM_OK) break;
-            if (cells[k].null) rc = pm_buf_appends(b, "null");
-            else if (cells[k].kind == 'n') rc = pm_buf_append(b, cells[k].s, cells[k].len);
-            else rc = json_str(b, cells[k].s, cells[k].len);
+            if (cells[k].null)
+                rc = pm_buf_appends(b, "null");
+            else if (cells[k].kind == 'n')
+                rc = pm_buf_append(b, cells[k].s, cells[k].len);
+            else
+                rc = json_str(b, cells[k].s, cells[k].len);
             if (rc == PM_OK) rc = pm_buf_appendc(b, ',');
         }
     }
@@ -237,8 +250,9 @@ static int render_json(const pm_report_t *r, pm_buf_t *b)
     if (rc == PM_OK && r->compare)
         rc = json_compare(b, r, &r->cur.total, r->cur.total_types, &r->prev.total, r->prev.total_types);
     if (rc == PM_OK)
-        rc = pm_buf_printf(b, "},\"total_rows\":%zu,\"limit\":%lld,\"offset\":%lld,\"source\":\"%s\",\"currency\":\"%s\","
-                              "\"timezone\":",
+        rc = pm_buf_printf(b,
+                           "},\"total_rows\":%zu,\"limit\":%lld,\"offset\":%lld,\"source\":\"%s\",\"currency\":\"%s\","
+                           "\"timezone\":",
                            r->norder, (long long)r->limit, (long long)r->offset, r->source, r->currency);
     if (rc == PM_OK) rc = json_str(b, pm_tz_name(r->tz), strlen(pm_tz_name(r->tz)));
     if (rc == PM_OK) rc = json_time(b, "from", r->from);
@@ -253,9 +267,9 @@ static int render_json(const pm_report_t *r, pm_buf_t *b)
 
 typedef struct grid_s {
     size_t ncols, nrows;
-    char **cells;   /* nrows x ncols, owned */
-    bool *numeric;  /* per column: right-aligned in a table */
-    bool *outside;  /* per cell: text from the outside world */
+    char **cells;  /* nrows x ncols, owned */
+    bool *numeric; /* per column: right-aligned in a table */
+    bool *outside; /* per cell: text from the outside world */
 } grid_t;
 
 static void grid_set(grid_t *g, size_t row, size_t col, const char *s, size_t len, bool outside)

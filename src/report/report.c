@@ -104,8 +104,14 @@ void pm_report_destroy(pm_report_t *r)
     pm_free(r);
 }
 
-pm_report_format_t pm_report_format(const pm_report_t *r) { return r->format; }
-const char *pm_report_source(const pm_report_t *r) { return r->source; }
+pm_report_format_t pm_report_format(const pm_report_t *r)
+{
+    return r->format;
+}
+const char *pm_report_source(const pm_report_t *r)
+{
+    return r->source;
+}
 
 /* --- parameters ----------------------------------------------------------------- */
 
@@ -257,10 +263,15 @@ static int param_filter(pm_report_t *r, const char *v, size_t len, pm_report_err
     memset(f, 0, sizeof(*f));
     if (dim_ref(v, (size_t)(c1 - v), "filter", false, err, &f->dim) != PM_OK) return PM_EINVAL;
     slice_t op = {c1 + 1, (size_t)(c2 - c1 - 1)};
-    if (op.len == 2 && memcmp(op.p, "eq", 2) == 0) f->op = PM__OP_EQ;
-    else if (op.len == 2 && memcmp(op.p, "in", 2) == 0) f->op = PM__OP_IN;
-    else if (op.len == 6 && memcmp(op.p, "not_in", 6) == 0) f->op = PM__OP_NOT_IN;
-    else return invalid(err, "filter", "unknown filter operator \"%.*s\": use eq, in or not_in", (int)(op.len > 20 ? 20 : op.len), op.p);
+    if (op.len == 2 && memcmp(op.p, "eq", 2) == 0)
+        f->op = PM__OP_EQ;
+    else if (op.len == 2 && memcmp(op.p, "in", 2) == 0)
+        f->op = PM__OP_IN;
+    else if (op.len == 6 && memcmp(op.p, "not_in", 6) == 0)
+        f->op = PM__OP_NOT_IN;
+    else
+        return invalid(err, "filter", "unknown filter operator \"%.*s\": use eq, in or not_in",
+                       (int)(op.len > 20 ? 20 : op.len), op.p);
     f->text = pm_strndup(c2 + 1, len - (size_t)(c2 + 1 - v));
     if (filter_values(f, err) != PM_OK) {
         pm_free(f->text);
@@ -336,8 +347,9 @@ static const struct {
     const char *name;
     bool repeatable;
 } param_names[] = {
-    {"group_by", false}, {"metrics", false}, {"from", false},    {"to", false},      {"tz", false},     {"filter", true},
-    {"sort", false},     {"limit", false},   {"offset", false},  {"compare", false}, {"format", false}, {"source", false},
+    {"group_by", false}, {"metrics", false}, {"from", false},   {"to", false},
+    {"tz", false},       {"filter", true},   {"sort", false},   {"limit", false},
+    {"offset", false},   {"compare", false}, {"format", false}, {"source", false},
 };
 
 bool pm_report_param_known(const char *name, bool *repeatable)
@@ -350,7 +362,10 @@ bool pm_report_param_known(const char *name, bool *repeatable)
     return false;
 }
 
-static bool eq(const char *v, size_t len, const char *lit) { return strlen(lit) == len && memcmp(v, lit, len) == 0; }
+static bool eq(const char *v, size_t len, const char *lit)
+{
+    return strlen(lit) == len && memcmp(v, lit, len) == 0;
+}
 
 int pm_report_param(pm_report_t *r, const char *name, const char *v, size_t len, pm_report_error_t *err)
 {
@@ -390,16 +405,23 @@ int pm_report_param(pm_report_t *r, const char *name, const char *v, size_t len,
         return invalid(err, "compare", "compare must be previous or none");
     }
     if (strcmp(name, "format") == 0) {
-        if (eq(v, len, "json")) r->format = PM_REPORT_JSON;
-        else if (eq(v, len, "csv")) r->format = PM_REPORT_CSV;
-        else return invalid(err, "format", "format must be json or csv");
+        if (eq(v, len, "json"))
+            r->format = PM_REPORT_JSON;
+        else if (eq(v, len, "csv"))
+            r->format = PM_REPORT_CSV;
+        else
+            return invalid(err, "format", "format must be json or csv");
         return PM_OK;
     }
     if (strcmp(name, "source") == 0) {
-        if (eq(v, len, "auto")) r->want = PM__SRC_AUTO;
-        else if (eq(v, len, "rollup")) r->want = PM__SRC_ROLLUP;
-        else if (eq(v, len, "raw")) r->want = PM__SRC_RAW;
-        else return invalid(err, "source", "source must be auto, rollup or raw");
+        if (eq(v, len, "auto"))
+            r->want = PM__SRC_AUTO;
+        else if (eq(v, len, "rollup"))
+            r->want = PM__SRC_ROLLUP;
+        else if (eq(v, len, "raw"))
+            r->want = PM__SRC_RAW;
+        else
+            return invalid(err, "source", "source must be auto, rollup or raw");
         return PM_OK;
     }
     return fail(err, 422, "unknown_field", NULL, "unknown report parameter \"%s\"", name);
@@ -418,14 +440,17 @@ static void warn(pm_report_t *r, const char *code, const char *fmt, ...)
     /* Messages are ours (names of dimensions, currencies, numbers): no quoting needed beyond '"'. */
     for (char *p = msg; *p; p++)
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = '\'';
-    pm_ignore_rc(pm_buf_printf(&r->warnings, "%s{\"code\":\"%s\",\"message\":\"%s\"}", r->nwarnings ? "," : "", code,
-                               msg));
+    pm_ignore_rc(
+        pm_buf_printf(&r->warnings, "%s{\"code\":\"%s\",\"message\":\"%s\"}", r->nwarnings ? "," : "", code, msg));
     r->nwarnings++;
 }
 
 /* --- time ------------------------------------------------------------------------- */
 
-static int64_t floormod(int64_t a, int64_t b) { return a - pm__rp_floordiv(a, b) * b; }
+static int64_t floormod(int64_t a, int64_t b)
+{
+    return a - pm__rp_floordiv(a, b) * b;
+}
 
 /* The label tuple of instant `t` (seconds). */
 static void label_at(const pm_report_t *r, int64_t t, int64_t out[PM__RQ_MAX_GROUP])
@@ -525,8 +550,10 @@ static int resolve_range(pm_report_t *r, pm_report_error_t *err)
     bool to_date = r->to_text && is_date(r->to_text, strlen(r->to_text));
     int64_t now = pm_now() / PM_USEC_PER_SEC, today = pm__rp_floordiv(now + pm_tz_offset(r->tz, now), 86400);
     /* Defaults: the last 7 days, today included. */
-    if (r->to_text == NULL) to_date = true, pm_civil_from_days(today, &ty, &tm, &td);
-    else if (to_date) pm_ignore_rc(pm_date_parse(r->to_text, 10, &ty, &tm, &td));
+    if (r->to_text == NULL)
+        to_date = true, pm_civil_from_days(today, &ty, &tm, &td);
+    else if (to_date)
+        pm_ignore_rc(pm_date_parse(r->to_text, 10, &ty, &tm, &td));
     if (r->from_text == NULL) {
         from_date = true;
         int64_t base = to_date ? pm_days_from_civil(ty, tm, td) : today;
@@ -534,10 +561,14 @@ static int resolve_range(pm_report_t *r, pm_report_error_t *err)
     } else if (from_date) {
         pm_ignore_rc(pm_date_parse(r->from_text, 10, &fy, &fm, &fd));
     }
-    if (from_date) r->from = local_midnight(r->tz, fy, fm, fd, 0);
-    else pm_ignore_rc(pm_time_parse_rfc3339(r->from_text, strlen(r->from_text), &r->from));
-    if (to_date) r->to = local_midnight(r->tz, ty, tm, td, 1); /* `to` is inclusive for dates */
-    else pm_ignore_rc(pm_time_parse_rfc3339(r->to_text, strlen(r->to_text), &r->to));
+    if (from_date)
+        r->from = local_midnight(r->tz, fy, fm, fd, 0);
+    else
+        pm_ignore_rc(pm_time_parse_rfc3339(r->from_text, strlen(r->from_text), &r->from));
+    if (to_date)
+        r->to = local_midnight(r->tz, ty, tm, td, 1); /* `to` is inclusive for dates */
+    else
+        pm_ignore_rc(pm_time_parse_rfc3339(r->to_text, strlen(r->to_text), &r->to));
     if (r->to <= r->from) return invalid(err, "to", "to must be after from");
     if (r->to - r->from > (int64_t)PM__RQ_MAX_DAYS * PM__RP_DAY_US)
         return invalid(err, "to", "the range is longer than %d days", PM__RQ_MAX_DAYS);
@@ -737,8 +768,10 @@ static bool choose_cube(const pm_report_t *r, plan_t *plan, char *why, size_t ca
         bool ok = true;
         for (int d = 0; ok && d < pm__rp_ndims; d++) {
             if (pm__rp_dims[d].kind == PM__DK_TIME || !needed(r, d) || pm__rp_cube_has(cube, -1, d)) continue;
-            if (cube->per_dim && coded < 0 && pm__rp_dims[d].code) coded = d;
-            else ok = false;
+            if (cube->per_dim && coded < 0 && pm__rp_dims[d].code)
+                coded = d;
+            else
+                ok = false;
         }
         if (!ok || (cube->per_dim && coded < 0)) continue;
         *plan = (plan_t){cube, c, coded, false, false};
@@ -808,7 +841,7 @@ static bool time_fits(const pm_report_t *r, int64_t from, int64_t to, char *why,
 /* --- time plan: which day rows and which quarter hours, with which labels -------- */
 
 typedef struct tplan_s {
-    int64_t b0;         /* first quarter hour of the hull (a UTC midnight) */
+    int64_t b0; /* first quarter hour of the hull (a UTC midnight) */
     int64_t day0, ndays;
     int32_t *add, *sub; /* per quarter hour of the hull: label or -1 */
     int32_t *day_label; /* per day: the label its day row goes to, or -1 when not read */
@@ -998,7 +1031,8 @@ static int scan_tier(const scan_t *s, sqlite3 *db, const pm__rp_cube_t *cube, co
         n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s,", pm__rp_col_name(col));
     for (int k = 0; k < PM__RC_COUNT; k++)
         n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s", k ? "," : "", pm__rp_counter_cols[k]);
-    n += (size_t)snprintf(sql + n, sizeof(sql) - n, " FROM %s_%s WHERE ", cube->table, s->tier == PM__TIER_DAY ? "d" : "q");
+    n += (size_t)snprintf(sql + n, sizeof(sql) - n, " FROM %s_%s WHERE ", cube->table,
+                          s->tier == PM__TIER_DAY ? "d" : "q");
     if (cube->per_dim) n += (size_t)snprintf(sql + n, sizeof(sql) - n, "dim=%d AND ", pm__rp_dims[s->plan->coded].code);
     snprintf(sql + n, sizeof(sql) - n, "campaign_id IN (SELECT value FROM json_each(?3)) AND bucket>=?1 AND bucket<?2");
     sqlite3_stmt *st = NULL;
@@ -1049,7 +1083,8 @@ static int run_rollup(pm_report_t *r, sqlite3 *db, const plan_t *plan, pm__rq_ag
         rc = scan_tier(&s, db, plan->cube, sums ? all : pm_buf_str(&list), err);
         if (rc == PM_OK && plan->derive_empty) {
             s.base = true;
-            rc = scan_tier(&s, db, &pm__rp_cubes[PM__CUBE_CAMPAIGN], plan->all_campaigns ? all : pm_buf_str(&list), err);
+            rc =
+                scan_tier(&s, db, &pm__rp_cubes[PM__CUBE_CAMPAIGN], plan->all_campaigns ? all : pm_buf_str(&list), err);
         }
     }
     tplan_free(&t);
@@ -1059,8 +1094,8 @@ static int run_rollup(pm_report_t *r, sqlite3 *db, const plan_t *plan, pm__rq_ag
 
 /* --- the raw path and the tail ------------------------------------------------- */
 
-static void contribute_event(pm_report_t *r, pm__rq_agg_t *a, const pm_event_t *ev, const pm__rp_cell_t *cells,
-                             int n, int sign)
+static void contribute_event(pm_report_t *r, pm__rq_agg_t *a, const pm_event_t *ev, const pm__rp_cell_t *cells, int n,
+                             int sign)
 {
     pm__rp_vals_t v;
     pm__rp_event_values(ev, &v);
@@ -1142,8 +1177,8 @@ static int run_raw(pm_report_t *r, sqlite3 *db, pm__rq_agg_t *a, int64_t from, i
 
 /* --- a period ----------------------------------------------------------------------- */
 
-static int run_period(pm_report_t *r, sqlite3 *db, pm__rq_agg_t *a, int64_t from, int64_t to, char *source,
-                      size_t cap, bool primary, pm_report_error_t *err)
+static int run_period(pm_report_t *r, sqlite3 *db, pm__rq_agg_t *a, int64_t from, int64_t to, char *source, size_t cap,
+                      bool primary, pm_report_error_t *err)
 {
     char why[256] = "";
     plan_t plan;
@@ -1224,8 +1259,10 @@ const char *pm__rq_name(const pm_report_t *r, int pos, int64_t id)
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (nm->ids[mid] == id) return nm->names[mid];
-        if (nm->ids[mid] < id) lo = mid + 1;
-        else hi = mid;
+        if (nm->ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }

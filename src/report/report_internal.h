@@ -19,14 +19,17 @@
 /* Rollup time buckets: 15 minutes (every zone in use today has offsets and
  * transitions on quarter hours: India +5:30, Nepal +5:45, Chatham +12:45),
  * and UTC days. See docs/reports.md for the measured trade-off. */
-#define PM__RP_FINE_SEC 900
-#define PM__RP_DAY_SEC 86400
-#define PM__RP_FINE_US ((int64_t)PM__RP_FINE_SEC * PM_USEC_PER_SEC)
-#define PM__RP_DAY_US ((int64_t)PM__RP_DAY_SEC * PM_USEC_PER_SEC)
+#define PM__RP_FINE_SEC     900
+#define PM__RP_DAY_SEC      86400
+#define PM__RP_FINE_US      ((int64_t)PM__RP_FINE_SEC * PM_USEC_PER_SEC)
+#define PM__RP_DAY_US       ((int64_t)PM__RP_DAY_SEC * PM_USEC_PER_SEC)
 #define PM__RP_FINE_PER_DAY (PM__RP_DAY_SEC / PM__RP_FINE_SEC)
 
 /* Floor division for bucket numbers (timestamps before 1970 stay correct). */
-static inline int64_t pm__rp_floordiv(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
+static inline int64_t pm__rp_floordiv(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
 
 /* --- counters of a rollup row (column order of every rollup table) ------- */
 
@@ -34,14 +37,14 @@ enum {
     PM__RC_IMPRESSIONS,
     PM__RC_CLICKS,
     PM__RC_UNIQUE_CLICKS,
-    PM__RC_CONVERSIONS,         /* approved */
+    PM__RC_CONVERSIONS, /* approved */
     PM__RC_PENDING,
-    PM__RC_REJECTED,            /* rejected and any other non-approved, non-pending status */
-    PM__RC_COST,                /* micros in the row's currency */
-    PM__RC_REVENUE,             /* approved */
+    PM__RC_REJECTED, /* rejected and any other non-approved, non-pending status */
+    PM__RC_COST,     /* micros in the row's currency */
+    PM__RC_REVENUE,  /* approved */
     PM__RC_PENDING_REVENUE,
-    PM__RC_PAYOUT,              /* approved */
-    PM__RC_MONEY_EVENTS,        /* events that put money into this row */
+    PM__RC_PAYOUT,       /* approved */
+    PM__RC_MONEY_EVENTS, /* events that put money into this row */
     PM__RC_COUNT
 };
 extern const char *const pm__rp_counter_cols[PM__RC_COUNT];
@@ -79,16 +82,16 @@ typedef enum pm__rp_src_e {
 } pm__rp_src_t;
 
 typedef struct pm__rp_dim_s {
-    const char *name;   /* API name: "campaign", "sub1", "day" */
+    const char *name; /* API name: "campaign", "sub1", "day" */
     pm__rp_dkind_t kind;
     pm__rp_tunit_t unit; /* time dimensions */
     pm__rp_src_t src;
-    pm_event_str_t str;  /* PM__SRC_STR */
-    const char *column;  /* column in the event and cube tables; entity: "<x>_id" */
-    const char *label;   /* entity: the name key in rows ("campaign_name"); table below */
-    const char *table;   /* entity: where names live */
-    int code;            /* > 0: kept in the per-dimension cube under this code (on disk: never reuse);
-                          * entity ids are kept there as text */
+    pm_event_str_t str;    /* PM__SRC_STR */
+    const char *column;    /* column in the event and cube tables; entity: "<x>_id" */
+    const char *label;     /* entity: the name key in rows ("campaign_name"); table below */
+    const char *table;     /* entity: where names live */
+    int code;              /* > 0: kept in the per-dimension cube under this code (on disk: never reuse);
+                            * entity ids are kept there as text */
     const char *untracked; /* non-NULL: the event model does not carry it yet (the message) */
 } pm__rp_dim_t;
 
@@ -132,10 +135,10 @@ size_t pm__rp_language(const char *s, size_t len, char *out);
 
 /* Column kinds of a cube table's key. */
 typedef enum pm__rp_colk_e {
-    PM__COL_DIM,      /* the dimension's column */
-    PM__COL_BUCKET,   /* 15-minute or day number */
-    PM__COL_CODE,     /* per-dimension cube: which dimension (pm__rp_dim_t.code) */
-    PM__COL_VALUE,    /* per-dimension cube: its value */
+    PM__COL_DIM,    /* the dimension's column */
+    PM__COL_BUCKET, /* 15-minute or day number */
+    PM__COL_CODE,   /* per-dimension cube: which dimension (pm__rp_dim_t.code) */
+    PM__COL_VALUE,  /* per-dimension cube: its value */
     PM__COL_CURRENCY,
     PM__COL_END
 } pm__rp_colk_t;
@@ -148,10 +151,10 @@ typedef struct pm__rp_col_s {
 #define PM__RP_MAX_COLS 10
 
 typedef struct pm__rp_cube_s {
-    const char *name;  /* "campaign", "main", "dim" */
-    const char *table; /* prefix; tiers are <table>_q (15 min) and <table>_d (UTC day) */
+    const char *name;                   /* "campaign", "main", "dim" */
+    const char *table;                  /* prefix; tiers are <table>_q (15 min) and <table>_d (UTC day) */
     pm__rp_col_t cols[PM__RP_MAX_COLS]; /* key columns in primary-key order, PM__COL_END-terminated */
-    bool per_dim;      /* one row set per coded dimension, empty values not stored */
+    bool per_dim;                       /* one row set per coded dimension, empty values not stored */
 } pm__rp_cube_t;
 
 /* In the planner's order of preference (smallest first for what it covers). */
@@ -163,7 +166,7 @@ enum { PM__CUBE_CAMPAIGN, PM__CUBE_DIM, PM__CUBE_MAIN, PM__CUBE__COUNT };
  * campaign or source reads one row per value and bucket, not one per
  * campaign (the per-dimension cube's few quarter-hour corrections come from
  * its per-campaign rows; counters add up either way). */
-#define PM__RP_ALL_CAMPAIGNS (-1)
+#define PM__RP_ALL_CAMPAIGNS     (-1)
 #define PM__RP_ALL_CAMPAIGNS_STR "-1"
 extern const pm__rp_cube_t pm__rp_cubes[PM__CUBE__COUNT];
 
@@ -216,7 +219,7 @@ const char *pm__rp_table_name(pm_event_type_t type);
  * rolled up yet (never written). */
 typedef struct pm__rp_credits_s pm__rp_credits_t;
 int pm__rp_credits_create(sqlite3 *db, pm__rp_credits_t **out) PM_MUST_CHECK;
-void pm__rp_credits_destroy(pm__rp_credits_t *c); /* accepts NULL */
+void pm__rp_credits_destroy(pm__rp_credits_t *c);           /* accepts NULL */
 int pm__rp_credits_save(pm__rp_credits_t *c) PM_MUST_CHECK; /* the changed credits into report_seen */
 
 /* --- feeding events to an aggregator ------------------------------------------ */

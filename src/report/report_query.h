@@ -9,17 +9,17 @@
 #include "pm/tz.h"
 #include "report_internal.h"
 
-#define PM__RQ_MAX_GROUP 3
-#define PM__RQ_MAX_FILTERS 16
-#define PM__RQ_MAX_VALUES 100
-#define PM__RQ_MAX_METRICS 40
-#define PM__RQ_MAX_SORT 3
-#define PM__RQ_MAX_TYPES 8          /* conversions_<type> metrics in one query */
-#define PM__RQ_MAX_GROUPS 1000000   /* rows before paging */
+#define PM__RQ_MAX_GROUP     3
+#define PM__RQ_MAX_FILTERS   16
+#define PM__RQ_MAX_VALUES    100
+#define PM__RQ_MAX_METRICS   40
+#define PM__RQ_MAX_SORT      3
+#define PM__RQ_MAX_TYPES     8       /* conversions_<type> metrics in one query */
+#define PM__RQ_MAX_GROUPS    1000000 /* rows before paging */
 #define PM__RQ_LIMIT_DEFAULT 100
-#define PM__RQ_LIMIT_MAX 10000
-#define PM__RQ_MAX_DAYS 3700        /* range length */
-#define PM__RQ_MAX_FOREIGN 8        /* currencies named in the warning */
+#define PM__RQ_LIMIT_MAX     10000
+#define PM__RQ_MAX_DAYS      3700 /* range length */
+#define PM__RQ_MAX_FOREIGN   8    /* currencies named in the warning */
 
 typedef enum pm__rq_op_e { PM__OP_EQ, PM__OP_IN, PM__OP_NOT_IN } pm__rq_op_t;
 
@@ -47,7 +47,7 @@ typedef struct pm__rq_sort_s {
 /* One report row being aggregated. */
 typedef struct pm__rq_group_s {
     uint32_t key_off, key_len, hash;
-    int32_t label;               /* time label index, or 0 when no time dimension */
+    int32_t label; /* time label index, or 0 when no time dimension */
     pm_report_counts_t c;
     int64_t types[PM__RQ_MAX_TYPES];
 } pm__rq_group_t;
@@ -90,7 +90,7 @@ typedef struct pm__rq_names_s {
 struct pm_report_s {
     /* parameters */
     int group[PM__RQ_MAX_GROUP];
-    int ngroup, ntime;           /* ntime: how many of group are time dimensions */
+    int ngroup, ntime;              /* ntime: how many of group are time dimensions */
     int time_pos[PM__RQ_MAX_GROUP]; /* group position -> index in a label tuple, -1 */
     pm__rq_filter_t filters[PM__RQ_MAX_FILTERS];
     int nfilters;
@@ -119,7 +119,7 @@ struct pm_report_s {
 
     /* results */
     pm__rq_agg_t cur, prev;
-    size_t *order;     /* indices into cur.g after sorting; paged on output */
+    size_t *order; /* indices into cur.g after sorting; paged on output */
     size_t norder;
     pm__rq_names_t names[PM__RQ_MAX_GROUP];
     bool ran;

@@ -11,7 +11,7 @@
  *
  * The sink (pm_report_sink) runs the catch-up inside the materializer's
  * transaction every CATCHUP_EVENTS new events or CATCHUP_US: a burst of
- * 2000 events costs 2000 row reads and one UPSERT per distinct rollup row
+ * 4000 events costs 4000 row reads and one UPSERT per distinct rollup row
  * instead of ~20 UPSERTs per event (measured 10k events/s that way, 18-33k/s
  * batched on bulk history; docs/reports.md). The rows past the watermark
  * (the tail) are few; reports read them raw through the same feed and
@@ -30,8 +30,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CATCHUP_EVENTS 2000
-#define CATCHUP_US (1 * PM_USEC_PER_SEC)
+#define CATCHUP_EVENTS   4000
+#define CATCHUP_US       (1 * PM_USEC_PER_SEC)
 #define CATCHUP_MAX_ROWS 200000 /* rows per catch-up: bounds the memory of one */
 
 /* --- small hash map of byte keys ------------------------------------------------ */
@@ -59,7 +59,10 @@ static uint32_t hash_bytes(const void *p, size_t n)
     return (uint32_t)(h ^ (h >> 32));
 }
 
-static void map_init(map_t *m) { memset(m, 0, sizeof(*m)), pm_buf_init(&m->keys, (size_t)1 << 31); }
+static void map_init(map_t *m)
+{
+    memset(m, 0, sizeof(*m)), pm_buf_init(&m->keys, (size_t)1 << 31);
+}
 
 static void map_free(map_t *m)
 {
@@ -301,7 +304,8 @@ int pm__rp_feed(const pm__rp_feed_t *f, pm_event_type_t type, int64_t after, int
     sqlite3_stmt *st = NULL;
     *last = after;
     *count = 0;
-    pm__rp_event_select(type, false, limit >= 0 ? "WHERE rowid > ?1 ORDER BY rowid LIMIT ?2" : "WHERE rowid > ?1 ORDER BY rowid",
+    pm__rp_event_select(type, false,
+                        limit >= 0 ? "WHERE rowid > ?1 ORDER BY rowid LIMIT ?2" : "WHERE rowid > ?1 ORDER BY rowid",
                         sql, sizeof(sql));
     if (sqlite3_prepare_v2(f->db, sql, -1, &st, NULL) != SQLITE_OK) {
         pm_error("report: feed: %s", sqlite3_errmsg(f->db));
@@ -331,7 +335,10 @@ int pm__rp_feed(const pm__rp_feed_t *f, pm_event_type_t type, int64_t after, int
 
 /* --- watermarks ------------------------------------------------------------------- */
 
-static void hwm_key(pm_event_type_t type, char *out, size_t cap) { snprintf(out, cap, "rowid:%s", pm__rp_table_name(type)); }
+static void hwm_key(pm_event_type_t type, char *out, size_t cap)
+{
+    snprintf(out, cap, "rowid:%s", pm__rp_table_name(type));
+}
 
 int pm__rp_hwm_get(sqlite3 *db, pm_event_type_t type, int64_t *rowid)
 {
@@ -339,7 +346,8 @@ int pm__rp_hwm_get(sqlite3 *db, pm_event_type_t type, int64_t *rowid)
     sqlite3_stmt *st = NULL;
     hwm_key(type, key, sizeof(key));
     *rowid = 0;
-    if (sqlite3_prepare_v2(db, "SELECT CAST(value AS INTEGER) FROM report_meta WHERE key=?", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT CAST(value AS INTEGER) FROM report_meta WHERE key=?", -1, &st, NULL) !=
+        SQLITE_OK)
         return PM_ESTORE;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int step = sqlite3_step(st);
@@ -351,7 +359,8 @@ int pm__rp_hwm_get(sqlite3 *db, pm_event_type_t type, int64_t *rowid)
 static int meta_set(sqlite3 *db, const char *key, const char *value)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO report_meta(key, value) VALUES(?, ?)", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO report_meta(key, value) VALUES(?, ?)", -1, &st, NULL) !=
+        SQLITE_OK)
         return PM_ESTORE;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
@@ -424,7 +433,7 @@ void pm__rp_rollup_close(pm__rp_rollup_t *r)
 /* Row key: cube, tier, coded dimension, bucket, currency, then the key
  * columns' values in column order (entity: 8 bytes; text: length + bytes). */
 #define KEY_HEAD 16
-#define KEY_MAX (KEY_HEAD + PM__RP_MAX_COLS * (4 + 1024))
+#define KEY_MAX  (KEY_HEAD + PM__RP_MAX_COLS * (4 + 1024))
 
 static size_t row_key(int cube, int tier, int coded, int64_t bucket, const char *currency, const pm__rp_vals_t *v,
                       uint8_t *key)

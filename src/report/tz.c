@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TZ_NAME_MAX 64
-#define TZ_FILE_MAX (1u << 20) /* real zones are < 4 KiB */
-#define TZ_LAST_YEAR 2200
+#define TZ_NAME_MAX    64
+#define TZ_FILE_MAX    (1u << 20) /* real zones are < 4 KiB */
+#define TZ_LAST_YEAR   2200
 #define TZ_DEFAULT_DIR "/usr/share/zoneinfo"
 
 struct pm_tz_s {
@@ -158,7 +158,10 @@ static bool parse_posix(const char *s, posix_t *out)
     return *p == '\0';
 }
 
-static bool is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+static bool is_leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 /* Local midnight (seconds since the epoch, as if UTC) of the rule's day in year y. */
 static int64_t rule_day(int y, const rule_t *r)
@@ -210,10 +213,19 @@ typedef struct reader_s {
     const uint8_t *p, *end;
 } reader_t;
 
-static bool need(const reader_t *r, size_t n) { return (size_t)(r->end - r->p) >= n; }
+static bool need(const reader_t *r, size_t n)
+{
+    return (size_t)(r->end - r->p) >= n;
+}
 
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-static int64_t be64(const uint8_t *p) { return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4)); }
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static int64_t be64(const uint8_t *p)
+{
+    return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4));
+}
 
 typedef struct header_s {
     char version;
@@ -288,8 +300,10 @@ int pm_tz_parse(const void *data, size_t len, pm_tz_t **out)
     }
     rc = PM_OK;
 out:
-    if (rc != PM_OK) pm_tz_free(tz);
-    else *out = tz;
+    if (rc != PM_OK)
+        pm_tz_free(tz);
+    else
+        *out = tz;
     return rc;
 }
 
@@ -312,9 +326,12 @@ static int read_file(const char *path, uint8_t **data, size_t *len)
     if (fd < 0) return errno == ENOENT || errno == ENOTDIR ? PM_ENOTFOUND : -errno;
     struct stat st;
     int rc = PM_OK;
-    if (fstat(fd, &st) != 0) rc = -errno;
-    else if (!S_ISREG(st.st_mode)) rc = PM_ENOTFOUND;
-    else if (st.st_size > (off_t)TZ_FILE_MAX) rc = PM_ECORRUPT;
+    if (fstat(fd, &st) != 0)
+        rc = -errno;
+    else if (!S_ISREG(st.st_mode))
+        rc = PM_ENOTFOUND;
+    else if (st.st_size > (off_t)TZ_FILE_MAX)
+        rc = PM_ECORRUPT;
     if (rc == PM_OK) {
         *data = pm_malloc((size_t)st.st_size + 1);
         ssize_t got = read(fd, *data, (size_t)st.st_size);
@@ -358,7 +375,10 @@ void pm_tz_free(pm_tz_t *tz)
     pm_free(tz);
 }
 
-const char *pm_tz_name(const pm_tz_t *tz) { return tz->name; }
+const char *pm_tz_name(const pm_tz_t *tz)
+{
+    return tz->name;
+}
 
 /* --- queries ------------------------------------------------------------- */
 
@@ -368,8 +388,10 @@ static ptrdiff_t find(const pm_tz_t *tz, int64_t utc)
     size_t lo = 0, hi = tz->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (tz->at[mid] <= utc) lo = mid + 1;
-        else hi = mid;
+        if (tz->at[mid] <= utc)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return (ptrdiff_t)lo - 1;
 }

@@ -38,7 +38,10 @@ typedef struct fx_s {
 
 static const pm_sink_ops_t *const fx_sinks[] = {&pm_report_sink};
 
-static void fx_exec(fx_t *f, const char *sql) { assert_int_equal(pm_store_exec(f->store, sql), PM_OK); }
+static void fx_exec(fx_t *f, const char *sql)
+{
+    assert_int_equal(pm_store_exec(f->store, sql), PM_OK);
+}
 
 static fx_t *fx_open(void)
 {
@@ -49,17 +52,18 @@ static fx_t *fx_open(void)
     snprintf(f->jdir, sizeof(f->jdir), "%s/journal", f->dir);
     assert_int_equal(pm_store_open(f->db, &f->store), PM_OK);
     fx_exec(f, "PRAGMA synchronous=OFF");
-    fx_exec(f, "INSERT INTO traffic_sources(id, name, created_at, updated_at) VALUES"
-               " (1,'Search',0,0),(2,'Social',0,0),(3,'Native',0,0);"
-               "INSERT INTO offers(id, name, url, payout_type, payout_micros, payout_currency, created_at, updated_at)"
-               " VALUES (1,'Offer A','https://a.example/','cpa',2000000,'USD',0,0),"
-               " (2,'Offer B','https://b.example/','cpa',5000000,'USD',0,0);"
-               "INSERT INTO landers(id, name, url, created_at, updated_at) VALUES (1,'Lander 1','https://l.example/',0,0);"
-               "INSERT INTO campaigns(id, name, token, traffic_source_id, offer_id, cost_model, cost_micros,"
-               " cost_currency, created_at, updated_at) VALUES"
-               " (1,'Zeta','t1xx',1,1,'cpc',400000,'USD',0,0),(2,'Alpha','t2xx',2,2,'cpm',2000000,'USD',0,0),"
-               " (3,'Mid','t3xx',3,1,'cpa',1500000,'USD',0,0),(4,'=cmd','t4xx',1,2,'cpc',100000,'USD',0,0),"
-               " (5,'Beta','t5xx',2,1,'cpc',250000,'USD',0,0);");
+    fx_exec(f,
+            "INSERT INTO traffic_sources(id, name, created_at, updated_at) VALUES"
+            " (1,'Search',0,0),(2,'Social',0,0),(3,'Native',0,0);"
+            "INSERT INTO offers(id, name, url, payout_type, payout_micros, payout_currency, created_at, updated_at)"
+            " VALUES (1,'Offer A','https://a.example/','cpa',2000000,'USD',0,0),"
+            " (2,'Offer B','https://b.example/','cpa',5000000,'USD',0,0);"
+            "INSERT INTO landers(id, name, url, created_at, updated_at) VALUES (1,'Lander 1','https://l.example/',0,0);"
+            "INSERT INTO campaigns(id, name, token, traffic_source_id, offer_id, cost_model, cost_micros,"
+            " cost_currency, created_at, updated_at) VALUES"
+            " (1,'Zeta','t1xx',1,1,'cpc',400000,'USD',0,0),(2,'Alpha','t2xx',2,2,'cpm',2000000,'USD',0,0),"
+            " (3,'Mid','t3xx',3,1,'cpa',1500000,'USD',0,0),(4,'=cmd','t4xx',1,2,'cpc',100000,'USD',0,0),"
+            " (5,'Beta','t5xx',2,1,'cpc',250000,'USD',0,0);");
     for (int i = 0; i < 2; i++)
         pm_idgen_init(&f->ids[i]);
     f->rng = 0x2545F4914F6CDD1Dull;
@@ -130,7 +134,7 @@ static uint64_t fx_rand(fx_t *f)
 
 /* 2026-03-27T00:00:00Z and 5 days after: the Berlin spring-forward
  * (2026-03-29 01:00 UTC) sits in the middle. */
-#define FX_T0 INT64_C(1774569600000000)
+#define FX_T0   INT64_C(1774569600000000)
 #define FX_SPAN (5 * 86400 * INT64_C(1000000))
 
 static const char *const fx_sub1[] = {"", "alpha", "beta", "gamma", "=SUM(A1)", "delta"};

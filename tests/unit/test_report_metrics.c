@@ -24,9 +24,9 @@ static pm_report_counts_t sample(void)
     c.leads = 5;
     c.pending_conversions = 3;
     c.rejected_conversions = 2;
-    c.cost = 160000000;   /* 160.00 */
+    c.cost = 160000000;    /* 160.00 */
     c.revenue = 300000000; /* 300.00 */
-    c.payout = 40000000;  /* 40.00 */
+    c.payout = 40000000;   /* 40.00 */
     c.pending_revenue = 75000000;
     return c;
 }
@@ -49,7 +49,10 @@ static void assert_ratio(pm_report_value_t v, double want)
     assert_true(v.d == want);
 }
 
-static void expect_null_value(pm_report_value_t v) { assert_int_equal(v.kind, PM_RV_NULL); }
+static void expect_null_value(pm_report_value_t v)
+{
+    assert_int_equal(v.kind, PM_RV_NULL);
+}
 
 static void test_counts_and_money(void **state)
 {
@@ -129,9 +132,9 @@ static void test_money_rounding(void **state)
 
 static void test_metric_table(void **state)
 {
-    static const char *const issue_keys[] = {"impressions", "clicks", "unique_clicks", "ctr", "conversions", "cvr",
-                                             "cost", "revenue", "payout", "profit", "cpm", "cpc", "cpa", "epc",
-                                             "roi", "roas"};
+    static const char *const issue_keys[] = {"impressions", "clicks",  "unique_clicks", "ctr",    "conversions", "cvr",
+                                             "cost",        "revenue", "payout",        "profit", "cpm",         "cpc",
+                                             "cpa",         "epc",     "roi",           "roas"};
     size_t n = 0;
     for (const pm_report_metric_t *m = pm_report_metrics; m->name; m++, n++)
         if (n < PM_ARRAY_LEN(issue_keys)) assert_string_equal(m->name, issue_keys[n]);

@@ -7,11 +7,12 @@
  * another currency left out with a warning, and the CSV and table forms.
  */
 #include "report_fixture.h"
+#include "report/report_internal.h"
 
 #include <jansson.h>
 
 #define Q(...) ((const char *const[]){__VA_ARGS__, NULL})
-#define US INT64_C(1000000)
+#define US     INT64_C(1000000)
 
 static int64_t utc_us(int y, int mo, int d, int h, int mi)
 {
@@ -100,8 +101,10 @@ static void expect_error(fx_t *f, const char *const *params, const char *field, 
     char *out = fx_report(f, PM_REPORT_JSON, &err, params);
     if (out) fail_msg("expected an error on %s, got %s", field, out);
     assert_int_equal(err.status, 422);
-    if (field) assert_string_equal(err.field, field);
-    else assert_null(err.field);
+    if (field)
+        assert_string_equal(err.field, field);
+    else
+        assert_null(err.field);
     assert_string_equal(err.code, code);
     if (text && strstr(err.message, text) == NULL) fail_msg("message \"%s\" lacks \"%s\"", err.message, text);
 }
@@ -118,7 +121,10 @@ static json_int_t row_int(json_t *doc, size_t i, const char *key)
     return json_integer_value(v);
 }
 
-static size_t nrows(json_t *doc) { return json_array_size(json_object_get(doc, "rows")); }
+static size_t nrows(json_t *doc)
+{
+    return json_array_size(json_object_get(doc, "rows"));
+}
 
 /* --- parameters ----------------------------------------------------------------- */
 
@@ -195,7 +201,8 @@ static void test_planner(void **state)
     expect_source(f, Q("group_by=offer", d, t, "filter=sub1:eq:x"), "raw", true);
     /* Edges off the 15-minute grid, or a zone off it. */
     expect_source(f, Q("group_by=day", "from=2026-03-28T10:07:00Z", "to=2026-03-29T00:00:00Z"), "raw", true);
-    expect_source(f, Q("group_by=day", "from=2026-03-28T10:15:00Z", "to=2026-03-29T00:00:00Z"), "rollup:campaign", false);
+    expect_source(f, Q("group_by=day", "from=2026-03-28T10:15:00Z", "to=2026-03-29T00:00:00Z"), "rollup:campaign",
+                  false);
     expect_source(f, Q("group_by=day", d, t, "tz=Asia/Kolkata"), "rollup:campaign", false);
     expect_source(f, Q("group_by=day", "from=1890-01-01", "to=1890-01-02", "tz=Europe/Berlin"), "raw", true); /* LMT */
     /* Forced. */
@@ -209,8 +216,8 @@ static void test_local_days_across_dst(void **state)
 {
     fx_t *f = *state;
     load_dst_events(f);
-    json_t *doc = report(f, Q("group_by=day", "from=2026-03-28", "to=2026-03-30", "tz=Europe/Berlin",
-                              "metrics=clicks,impressions"));
+    json_t *doc = report(
+        f, Q("group_by=day", "from=2026-03-28", "to=2026-03-30", "tz=Europe/Berlin", "metrics=clicks,impressions"));
     assert_int_equal(nrows(doc), 3);
     assert_string_equal(row_str(doc, 0, "day"), "2026-03-28");
     assert_int_equal(row_int(doc, 0, "clicks"), 1);
@@ -239,7 +246,8 @@ static void test_hour_week_month_labels(void **state)
 {
     fx_t *f = *state;
     load_dst_events(f);
-    json_t *doc = report(f, Q("group_by=hour", "from=2026-03-29", "to=2026-03-29", "tz=Europe/Berlin", "metrics=clicks"));
+    json_t *doc =
+        report(f, Q("group_by=hour", "from=2026-03-29", "to=2026-03-29", "tz=Europe/Berlin", "metrics=clicks"));
     assert_int_equal(nrows(doc), 2);
     assert_string_equal(row_str(doc, 0, "hour"), "2026-03-29T00:00:00+01:00");
     assert_string_equal(row_str(doc, 1, "hour"), "2026-03-29T23:00:00+02:00");
@@ -280,8 +288,9 @@ static void test_rows_filters_sorting_paging(void **state)
     assert_true(json_is_null(json_object_get(row1, "ctr"))); /* no impressions: null, not 0 */
     assert_true(json_number_value(json_object_get(row1, "cvr")) == 0.5);
     assert_true(json_number_value(json_object_get(row1, "roas")) == 3.0);
-    const char *const keys[] = {"impressions", "clicks", "unique_clicks", "ctr", "conversions", "cvr", "cost",
-                                "revenue", "payout", "profit", "cpm", "cpc", "cpa", "epc", "roi", "roas"};
+    const char *const keys[] = {"impressions", "clicks",  "unique_clicks", "ctr",    "conversions", "cvr",
+                                "cost",        "revenue", "payout",        "profit", "cpm",         "cpc",
+                                "cpa",         "epc",     "roi",           "roas"};
     for (size_t i = 0; i < PM_ARRAY_LEN(keys); i++)
         assert_non_null(json_object_get(row1, keys[i]));
     json_decref(doc);
@@ -324,7 +333,8 @@ static void test_currency_and_compare(void **state)
     json_t *w = json_object_get(doc, "warnings");
     assert_int_equal(json_array_size(w), 1);
     assert_string_equal(json_string_value(json_object_get(json_array_get(w, 0), "code")), "currency_excluded");
-    assert_non_null(strstr(json_string_value(json_object_get(json_array_get(w, 0), "message")), "1 events with amounts in EUR"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_array_get(w, 0), "message")), "1 events with amounts in EUR"));
     assert_string_equal(json_string_value(json_object_get(doc, "currency")), "USD");
     json_decref(doc);
     /* compare=previous: the 29th against the 28th (Berlin). */
@@ -347,8 +357,9 @@ static void test_csv_and_table(void **state)
     fx_t *f = *state;
     load_dst_events(f);
     fx_exec(f, "UPDATE campaigns SET name='=HYPERLINK(\"x\")' WHERE id=1");
-    char *csv = fx_report(f, PM_REPORT_CSV, NULL,
-                          Q("group_by=campaign", "from=2026-03-27", "to=2026-03-31", "tz=UTC", "metrics=clicks,cost,ctr"));
+    char *csv =
+        fx_report(f, PM_REPORT_CSV, NULL,
+                  Q("group_by=campaign", "from=2026-03-27", "to=2026-03-31", "tz=UTC", "metrics=clicks,cost,ctr"));
     assert_non_null(csv);
     assert_string_equal(csv, "campaign_id,campaign_name,clicks,cost,ctr\r\n"
                              "1,\"'=HYPERLINK(\"\"x\"\")\",2,1.00,\r\n"
@@ -363,9 +374,29 @@ static void test_csv_and_table(void **state)
     free(table);
 }
 
+/* The cube table matches the schema of store.c (column names and order). */
+static void test_cube_columns(void **state)
+{
+    static const char *const want[PM__CUBE__COUNT] = {
+        [PM__CUBE_CAMPAIGN] = "campaign_id,bucket,traffic_source_id,conversion_type,currency",
+        [PM__CUBE_DIM] = "dim,campaign_id,bucket,traffic_source_id,value,conversion_type,currency",
+        [PM__CUBE_MAIN] = "campaign_id,bucket,traffic_source_id,offer_id,lander_id,language,conversion_type,currency",
+    };
+    for (int c = 0; c < PM__CUBE__COUNT; c++) {
+        char got[256] = "";
+        size_t n = 0;
+        for (const pm__rp_col_t *col = pm__rp_cubes[c].cols; col->kind != PM__COL_END; col++)
+            n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%s", n ? "," : "", pm__rp_col_name(col));
+        assert_string_equal(got, want[c]);
+    }
+    assert_string_equal(pm__rp_dims[pm__rp_dim_by_src(PM__SRC_CAMPAIGN)].name, "campaign");
+    assert_string_equal(pm__rp_dims[pm__rp_dim_by_src(PM__SRC_CONV_TYPE)].name, "conversion_type");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cube_columns),
         cmocka_unit_test_setup_teardown(test_parameter_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_planner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_days_across_dst, setup, teardown),

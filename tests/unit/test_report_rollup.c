@@ -74,36 +74,41 @@ static void test_rollups_match_raw_sql(void **state)
 {
     fx_t *f = loaded(1500);
     /* Counts per campaign and UTC day. */
-    assert_same(f,
-                "SELECT campaign_id, bucket, sum(impressions), sum(clicks), sum(unique_clicks), sum(conversions),"
-                " sum(pending_conversions), sum(rejected_conversions) FROM rollup_campaign_d WHERE campaign_id>=0 GROUP BY 1,2"
-                " HAVING sum(impressions)+sum(clicks)+sum(conversions)+sum(pending_conversions)+sum(rejected_conversions)>0"
-                " ORDER BY 1,2",
-                "WITH e AS (SELECT campaign_id c, ts/86400000000 d, 1 i, 0 k, NULL v, NULL s FROM impressions"
-                " UNION ALL SELECT campaign_id, ts/86400000000, 0, 1, visitor_id, NULL FROM clicks"
-                " UNION ALL SELECT campaign_id, ts/86400000000, 0, 0, NULL, status FROM conversions)"
-                " SELECT c, d, sum(i), sum(k), count(DISTINCT v), sum(s='approved'), sum(s='pending'),"
-                " sum(s='rejected') FROM e GROUP BY 1,2 ORDER BY 1,2");
+    assert_same(
+        f,
+        "SELECT campaign_id, bucket, sum(impressions), sum(clicks), sum(unique_clicks), sum(conversions),"
+        " sum(pending_conversions), sum(rejected_conversions) FROM rollup_campaign_d WHERE campaign_id>=0 GROUP BY 1,2"
+        " HAVING sum(impressions)+sum(clicks)+sum(conversions)+sum(pending_conversions)+sum(rejected_conversions)>0"
+        " ORDER BY 1,2",
+        "WITH e AS (SELECT campaign_id c, ts/86400000000 d, 1 i, 0 k, NULL v, NULL s FROM impressions"
+        " UNION ALL SELECT campaign_id, ts/86400000000, 0, 1, visitor_id, NULL FROM clicks"
+        " UNION ALL SELECT campaign_id, ts/86400000000, 0, 0, NULL, status FROM conversions)"
+        " SELECT c, d, sum(i), sum(k), count(DISTINCT v), sum(s='approved'), sum(s='pending'),"
+        " sum(s='rejected') FROM e GROUP BY 1,2 ORDER BY 1,2");
     /* The same per 15 minutes. */
-    assert_same(f,
-                "SELECT campaign_id, bucket, sum(impressions), sum(clicks), sum(conversions) FROM rollup_campaign_q"
-                " WHERE campaign_id>=0 GROUP BY 1,2 HAVING sum(impressions)+sum(clicks)+sum(conversions)>0 ORDER BY 1,2",
-                "WITH e AS (SELECT campaign_id c, ts/900000000 b, 1 i, 0 k, 0 a FROM impressions"
-                " UNION ALL SELECT campaign_id, ts/900000000, 0, 1, 0 FROM clicks"
-                " UNION ALL SELECT campaign_id, ts/900000000, 0, 0, status='approved' FROM conversions)"
-                " SELECT c, b, sum(i), sum(k), sum(a) FROM e GROUP BY 1,2 HAVING sum(i)+sum(k)+sum(a)>0 ORDER BY 1,2");
+    assert_same(
+        f,
+        "SELECT campaign_id, bucket, sum(impressions), sum(clicks), sum(conversions) FROM rollup_campaign_q"
+        " WHERE campaign_id>=0 GROUP BY 1,2 HAVING sum(impressions)+sum(clicks)+sum(conversions)>0 ORDER BY 1,2",
+        "WITH e AS (SELECT campaign_id c, ts/900000000 b, 1 i, 0 k, 0 a FROM impressions"
+        " UNION ALL SELECT campaign_id, ts/900000000, 0, 1, 0 FROM clicks"
+        " UNION ALL SELECT campaign_id, ts/900000000, 0, 0, status='approved' FROM conversions)"
+        " SELECT c, b, sum(i), sum(k), sum(a) FROM e GROUP BY 1,2 HAVING sum(i)+sum(k)+sum(a)>0 ORDER BY 1,2");
     /* Money per currency: cost of impressions, clicks and approved
      * conversions; approved revenue and payout; pending revenue. */
-    assert_same(f,
-                "SELECT currency, sum(cost_micros), sum(revenue_micros), sum(payout_micros), sum(pending_revenue_micros)"
-                " FROM rollup_campaign_d WHERE currency<>'' AND campaign_id>=0 GROUP BY 1 ORDER BY 1",
-                "WITH m AS (SELECT cost_currency cur, cost_micros c, 0 r, 0 p, 0 pr FROM impressions WHERE cost_micros<>0"
-                " UNION ALL SELECT cost_currency, cost_micros, 0, 0, 0 FROM clicks WHERE cost_micros<>0"
-                " UNION ALL SELECT cost_currency, cost_micros, 0, 0, 0 FROM conversions WHERE cost_micros<>0 AND status='approved'"
-                " UNION ALL SELECT revenue_currency, 0, revenue_micros, 0, 0 FROM conversions WHERE status='approved'"
-                " UNION ALL SELECT payout_currency, 0, 0, payout_micros, 0 FROM conversions WHERE status='approved' AND payout_micros<>0"
-                " UNION ALL SELECT revenue_currency, 0, 0, 0, revenue_micros FROM conversions WHERE status='pending')"
-                " SELECT cur, sum(c), sum(r), sum(p), sum(pr) FROM m GROUP BY 1 ORDER BY 1");
+    assert_same(
+        f,
+        "SELECT currency, sum(cost_micros), sum(revenue_micros), sum(payout_micros), sum(pending_revenue_micros)"
+        " FROM rollup_campaign_d WHERE currency<>'' AND campaign_id>=0 GROUP BY 1 ORDER BY 1",
+        "WITH m AS (SELECT cost_currency cur, cost_micros c, 0 r, 0 p, 0 pr FROM impressions WHERE cost_micros<>0"
+        " UNION ALL SELECT cost_currency, cost_micros, 0, 0, 0 FROM clicks WHERE cost_micros<>0"
+        " UNION ALL SELECT cost_currency, cost_micros, 0, 0, 0 FROM conversions WHERE cost_micros<>0 AND "
+        "status='approved'"
+        " UNION ALL SELECT revenue_currency, 0, revenue_micros, 0, 0 FROM conversions WHERE status='approved'"
+        " UNION ALL SELECT payout_currency, 0, 0, payout_micros, 0 FROM conversions WHERE status='approved' AND "
+        "payout_micros<>0"
+        " UNION ALL SELECT revenue_currency, 0, 0, 0, revenue_micros FROM conversions WHERE status='pending')"
+        " SELECT cur, sum(c), sum(r), sum(p), sum(pr) FROM m GROUP BY 1 ORDER BY 1");
     /* sub1 per campaign and 15 minutes (empty values are not stored). */
     assert_same(f,
                 "SELECT campaign_id, bucket, value, sum(clicks), sum(unique_clicks) FROM rollup_dim_q WHERE dim=1"
@@ -112,9 +117,10 @@ static void test_rollups_match_raw_sql(void **state)
                 " (PARTITION BY campaign_id, visitor_id, ts/86400000000 ORDER BY id)=1 AS first FROM clicks)"
                 " WHERE sub1 IS NOT NULL GROUP BY 1,2,3 ORDER BY 1,2,3");
     /* The per-dimension cube and the main cube hold every event once. */
-    assert_same(f, "SELECT sum(clicks), sum(unique_clicks) FROM rollup_main_d",
-                "SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT campaign_id, visitor_id, ts/86400000000 FROM clicks))"
-                " FROM clicks");
+    assert_same(
+        f, "SELECT sum(clicks), sum(unique_clicks) FROM rollup_main_d",
+        "SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT campaign_id, visitor_id, ts/86400000000 FROM clicks))"
+        " FROM clicks");
     assert_same(f, "SELECT sum(clicks) FROM rollup_dim_d WHERE dim=3 AND campaign_id>=0",
                 "SELECT count(*) FROM clicks WHERE sub3 IS NOT NULL");
     /* The all-campaigns rows of the per-dimension cube are the sums over
@@ -126,8 +132,10 @@ static void test_rollups_match_raw_sql(void **state)
                                          " sum(unique_clicks), sum(conversions), sum(cost_micros), sum(money_events)";
     for (int tier = 0; tier < 2; tier++) { /* and of the campaign cube, both tiers */
         char a[512], b[512];
-        snprintf(a, sizeof(a), "SELECT %s FROM rollup_campaign_%s WHERE campaign_id=-1 AND traffic_source_id=-1"
-                 " GROUP BY 1,2,3 ORDER BY 1,2,3", camp_cols, tier ? "d" : "q");
+        snprintf(a, sizeof(a),
+                 "SELECT %s FROM rollup_campaign_%s WHERE campaign_id=-1 AND traffic_source_id=-1"
+                 " GROUP BY 1,2,3 ORDER BY 1,2,3",
+                 camp_cols, tier ? "d" : "q");
         snprintf(b, sizeof(b), "SELECT %s FROM rollup_campaign_%s WHERE campaign_id>=0 GROUP BY 1,2,3 ORDER BY 1,2,3",
                  camp_cols, tier ? "d" : "q");
         assert_same(f, a, b);
@@ -136,10 +144,14 @@ static void test_rollups_match_raw_sql(void **state)
         char a[512], b[512];
         const char *cols = "dim, bucket, value, conversion_type, currency, sum(impressions), sum(clicks),"
                            " sum(unique_clicks), sum(conversions), sum(cost_micros), sum(revenue_micros)";
-        snprintf(a, sizeof(a), "SELECT %s FROM rollup_dim_%s WHERE campaign_id=-1 AND traffic_source_id=-1"
-                 " GROUP BY 1,2,3,4,5 ORDER BY 1,2,3,4,5", cols, tier ? "d" : "q");
-        snprintf(b, sizeof(b), "SELECT %s FROM rollup_dim_%s WHERE campaign_id>=0 GROUP BY 1,2,3,4,5"
-                 " HAVING count(*)>0 ORDER BY 1,2,3,4,5", cols, tier ? "d" : "q");
+        snprintf(a, sizeof(a),
+                 "SELECT %s FROM rollup_dim_%s WHERE campaign_id=-1 AND traffic_source_id=-1"
+                 " GROUP BY 1,2,3,4,5 ORDER BY 1,2,3,4,5",
+                 cols, tier ? "d" : "q");
+        snprintf(b, sizeof(b),
+                 "SELECT %s FROM rollup_dim_%s WHERE campaign_id>=0 GROUP BY 1,2,3,4,5"
+                 " HAVING count(*)>0 ORDER BY 1,2,3,4,5",
+                 cols, tier ? "d" : "q");
         assert_same(f, a, b);
     }
     fx_close(f);
@@ -235,16 +247,17 @@ static void test_earlier_click_takes_the_unique(void **state)
     fx_recover(f);
     /* Before the catch-up the tail answers; after it the rollups do. */
     for (int round = 0; round < 2; round++) {
-        static const char *const q[] = {"group_by=sub1", "from=2026-03-27", "to=2026-03-27", "tz=UTC",
-                                        "metrics=clicks,unique_clicks", NULL};
+        static const char *const q[] = {
+            "group_by=sub1", "from=2026-03-27", "to=2026-03-27", "tz=UTC", "metrics=clicks,unique_clicks", NULL};
         char *doc = fx_report(f, PM_REPORT_CSV, NULL, q);
         assert_non_null(doc);
         assert_string_equal(doc, "sub1,clicks,unique_clicks\r\nearly,1,1\r\nlate,2,1\r\n");
         free(doc);
         fx_catch_up(f);
     }
-    char *rows = dump(f, "SELECT value, sum(clicks), sum(unique_clicks) FROM rollup_dim_q WHERE dim=1 AND campaign_id>=0"
-                                 " GROUP BY 1 ORDER BY 1");
+    char *rows =
+        dump(f, "SELECT value, sum(clicks), sum(unique_clicks) FROM rollup_dim_q WHERE dim=1 AND campaign_id>=0"
+                " GROUP BY 1 ORDER BY 1");
     assert_string_equal(rows, "early|1|1\nlate|2|1\n");
     pm_free(rows);
     fx_close(f);
@@ -268,7 +281,8 @@ static void compare_engine(fx_t *f, const char *const *params)
     p[n + 1] = NULL;
     pm_report_error_t e1, e2;
     char *a = fx_report(f, PM_REPORT_JSON, &e1, params), *b = fx_report(f, PM_REPORT_JSON, &e2, p);
-    if (a == NULL || b == NULL) fail_msg("report failed: %s / %s (%s)", a ? "" : e1.message, b ? "" : e2.message, params[0]);
+    if (a == NULL || b == NULL)
+        fail_msg("report failed: %s / %s (%s)", a ? "" : e1.message, b ? "" : e2.message, params[0]);
     json_t *ja = json_loads(a, 0, NULL), *jb = json_loads(b, 0, NULL);
     assert_non_null(ja);
     assert_non_null(jb);
@@ -307,11 +321,13 @@ static void test_engine_rollup_equals_raw(void **state)
         Q("group_by=hour", "from=2026-03-28", "to=2026-03-29", "tz=Europe/Berlin"),
         Q("group_by=day,campaign", "from=2026-03-28", "to=2026-03-30", "tz=America/New_York", "sort=-clicks"),
         Q("group_by=sub1", "from=2026-03-27", "to=2026-03-31", "tz=Asia/Kolkata"),
-        Q("group_by=sub1,day", "from=2026-03-27", "to=2026-03-30", "tz=Asia/Kathmandu", "filter=sub1:not_in:alpha|beta"),
+        Q("group_by=sub1,day", "from=2026-03-27", "to=2026-03-30", "tz=Asia/Kathmandu",
+          "filter=sub1:not_in:alpha|beta"),
         Q("group_by=sub3", "from=2026-03-27", "to=2026-03-31", "filter=sub3:in:|mobile", "filter=campaign:not_in:2"),
         Q("group_by=offer,language", "from=2026-03-27", "to=2026-03-31", "tz=Europe/Berlin"),
         Q("group_by=conversion_type,traffic_source", "from=2026-03-27", "to=2026-03-31",
-          "metrics=conversions,conversions_lead,conversions_sale,cpl,pending_conversions,pending_revenue,rejected_conversions,revenue,cost,payout"),
+          "metrics=conversions,conversions_lead,conversions_sale,cpl,pending_conversions,pending_revenue,rejected_"
+          "conversions,revenue,cost,payout"),
         Q("group_by=week,month", "from=2026-03-20", "to=2026-04-05", "tz=Australia/Adelaide"),
         Q("group_by=campaign", "from=2026-03-29", "to=2026-03-30", "tz=Europe/Berlin", "compare=previous"),
         Q("group_by=lander", "from=2026-03-28T06:00:00Z", "to=2026-03-30T18:45:00Z"),
@@ -332,12 +348,9 @@ static void test_engine_rollup_equals_raw(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rollups_match_raw_sql),
-        cmocka_unit_test(test_replay_does_not_double_count),
-        cmocka_unit_test(test_rebuild_gives_the_same_tables),
-        cmocka_unit_test(test_flagged_store_rebuilds_on_open),
-        cmocka_unit_test(test_earlier_click_takes_the_unique),
-        cmocka_unit_test(test_engine_rollup_equals_raw),
+        cmocka_unit_test(test_rollups_match_raw_sql),          cmocka_unit_test(test_replay_does_not_double_count),
+        cmocka_unit_test(test_rebuild_gives_the_same_tables),  cmocka_unit_test(test_flagged_store_rebuilds_on_open),
+        cmocka_unit_test(test_earlier_click_takes_the_unique), cmocka_unit_test(test_engine_rollup_equals_raw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,8 +90,13 @@ static void test_odd_offsets(void **state)
 static void test_names(void **state)
 {
     pm_tz_t *tz = NULL;
-    static const char *const bad[] = {"", "/etc/localtime", "../../etc/passwd", "Europe/Ber lin", "zone.tab",
-                                      "Europe/Berlin\n", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    static const char *const bad[] = {"",
+                                      "/etc/localtime",
+                                      "../../etc/passwd",
+                                      "Europe/Ber lin",
+                                      "zone.tab",
+                                      "Europe/Berlin\n",
+                                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
     for (size_t i = 0; i < PM_ARRAY_LEN(bad); i++) {
         assert_int_equal(pm_tz_load(bad[i], &tz), PM_EINVAL);
         assert_null(tz);
@@ -158,10 +163,8 @@ static void test_parsed_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_berlin_2026),
-        cmocka_unit_test(test_footer_rule_far_future),
-        cmocka_unit_test(test_odd_offsets),
-        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_berlin_2026),  cmocka_unit_test(test_footer_rule_far_future),
+        cmocka_unit_test(test_odd_offsets),  cmocka_unit_test(test_names),
         cmocka_unit_test(test_parsed_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
