@@ -62,6 +62,17 @@ typedef enum pm_event_str_e {
     PM_EVS_DEST_URL,    /* click: the URL the visitor was sent to */
     PM_EVS_USER_ID,     /* the advertiser's user id (?uid= or ?user_id=): links devices */
     PM_EVS_EMAIL_HASH,  /* conversion: SHA-256 hex of the trimmed, lower-cased ?email= */
+    /* Visitor context, detected on the click path (src/route): filled by the
+     * geo / user-agent / bot detectors, read by flow rules and reports. */
+    PM_EVS_COUNTRY,         /* ISO 3166-1 alpha-2, upper case; empty if unknown */
+    PM_EVS_REGION,          /* ISO 3166-2 subdivision code when the database has one */
+    PM_EVS_DEVICE_TYPE,     /* desktop | mobile | tablet | tv | console | bot | other */
+    PM_EVS_OS,              /* uap-core os family ("iOS", "Windows") */
+    PM_EVS_OS_VERSION,      /* "17.2" */
+    PM_EVS_BROWSER,         /* uap-core user-agent family ("Chrome Mobile") */
+    PM_EVS_BROWSER_VERSION, /* "120.0" */
+    PM_EVS_BOT_REASON,      /* empty for humans; else a reason code (ua_crawler, datacenter_ip, velocity, ...) */
+    PM_EVS_ROUTE,           /* click: how the destination was chosen (rule, path, option, weights) */
     PM_EVS__COUNT
 } pm_event_str_t;
 

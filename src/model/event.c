@@ -79,7 +79,9 @@ static const char *const STR_NAMES[PM_EVS__COUNT] = {
     "sub3",       "sub4",       "sub5",         "sub6",        "sub7",        "sub8",
     "sub9",       "sub10",      "utm_source",   "utm_medium",  "utm_campaign", "utm_content",
     "utm_term",   "external_id", "txid",        "status",      "conversion_type", "method",
-    "reason",     "query",      "destination_url", "user_id", "email_hash",
+    "reason",     "query",      "destination_url", "user_id", "email_hash", "country",
+    "region",     "device_type", "os",          "os_version",  "browser",     "browser_version",
+    "bot_reason", "route",
 };
 
 /* A new string field without a name would silently print as NULL. */
