@@ -12,6 +12,8 @@
  */
 #include "pm/clv.h"
 
+#include "report_internal.h"
+
 #include "pm/clock.h"
 #include "pm/money.h"
 #include "pm/store.h"
@@ -52,19 +54,6 @@ static int fail(pm_report_error_t *err, int status, const char *code, const char
     err->field = field;
     snprintf(err->message, sizeof(err->message), "%s", msg);
     return status == 500 ? PM_ESTORE : PM_EINVAL;
-}
-
-static int setting(sqlite3 *db, const char *key, char *out, size_t cap)
-{
-    sqlite3_stmt *st = NULL;
-    const char *def = pm_store_setting_default(key);
-    snprintf(out, cap, "%s", def ? def : "");
-    if (sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE key=?", -1, &st, NULL) != SQLITE_OK) return PM_ESTORE;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW && sqlite3_column_text(st, 0)) snprintf(out, cap, "%s", sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    return step == SQLITE_ROW || step == SQLITE_DONE ? PM_OK : PM_ESTORE;
 }
 
 /* "YYYY-MM" -> months since year 0, or -1. */
@@ -159,8 +148,8 @@ int pm_clv_run(sqlite3 *db, const char *from, const char *to, const char *tz_nam
     int64_t first = 0, last = 0;
     bool own_txn = sqlite3_get_autocommit(db);
     int rc = PM_OK;
-    if (setting(db, "currency", c->currency, sizeof(c->currency)) != PM_OK ||
-        (tz_name == NULL && setting(db, "timezone", c->tz, sizeof(c->tz)) != PM_OK)) {
+    if (pm__rp_setting(db, "currency", c->currency, sizeof(c->currency)) != PM_OK ||
+        (tz_name == NULL && pm__rp_setting(db, "timezone", c->tz, sizeof(c->tz)) != PM_OK)) {
         rc = fail(err, 500, "internal", NULL, "the settings cannot be read");
         goto out;
     }

@@ -10,14 +10,11 @@ import datetime
 import decimal
 import json
 import sqlite3
-import subprocess
 import time
 import zoneinfo
 
 import pytest
-import requests
-
-from conftest import BIN, run_cli, sanitizer_env, wait_for
+from conftest import run_cli, start_demo, stop_demo
 
 TZ = "America/New_York"
 WINDOWS = (30, 90, 365)
@@ -31,31 +28,14 @@ def micros(text):
 @pytest.fixture
 def workspace(server):
     s = server(threads=2, start=False)
-    cmd = [BIN, "demo", "--listen", f"127.0.0.1:{s.port}", "--data", str(s.data), "--threads", "2",
-           "--days", "70", "--scale", "0.1", "--seed", "5"]
-    err_path = s.root / "demo.stderr"
-    with open(s.root / "demo.stdout", "wb") as o, open(err_path, "wb") as e:
-        proc = subprocess.Popen(cmd, stdout=o, stderr=e, stdin=subprocess.DEVNULL, env=sanitizer_env())
-
-    def up():
-        if proc.poll() is not None:
-            pytest.fail(f"perfmark demo exited with {proc.returncode}:\n{err_path.read_text()}")
-        try:
-            return requests.get(s.url("/healthz"), timeout=2).status_code == 200
-        except requests.ConnectionError:
-            return False
+    proc, _, err_path = start_demo(s, "--threads", "2", "--days", "70", "--scale", "0.1", "--seed", "5", timeout=240)
     try:
-        wait_for(up, 240, "perfmark demo to answer /healthz")
         s.key = s.create_key()
         r = s.api("PATCH", "/settings", json={"timezone": TZ})
         assert r.status_code == 200, r.text
         yield s
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=30)
-        err = err_path.read_text(errors="replace")
-        assert "runtime error" not in err and "AddressSanitizer" not in err, err[-4000:]
+        stop_demo(proc, err_path)
 
 
 def expected(db_path, first_month, last_month, now_us):
