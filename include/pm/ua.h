@@ -40,6 +40,7 @@ typedef struct pm_ua_s {
     char brand[PM_UA_NAME_MAX];
     char model[PM_UA_NAME_MAX];
     pm_ua_device_type_t type;
+    uint32_t tags; /* what the parser's tagger said (pm_ua_parser_set_tagger), else 0 */
 } pm_ua_t;
 
 typedef struct pm_ua_db_s pm_ua_db_t;
@@ -60,6 +61,13 @@ size_t pm_ua_db_skipped(const pm_ua_db_t *db);
  * `cache_entries` results (0 = no cache). Can't fail. */
 pm_ua_parser_t *pm_ua_parser_create(const pm_ua_db_t *db, size_t cache_entries);
 void pm_ua_parser_destroy(pm_ua_parser_t *p); /* accepts NULL */
+
+/* A further classification of a user agent (the bot filter's crawler
+ * list), run on cache misses only and cached with the parse in
+ * pm_ua_t.tags. Called on the parser's thread with the UA bytes (cut to
+ * PM_UA_MAX_LEN). `arg` is borrowed. */
+typedef uint32_t (*pm_ua_tagger_fn)(void *arg, const char *ua, size_t len);
+void pm_ua_parser_set_tagger(pm_ua_parser_t *p, pm_ua_tagger_fn fn, void *arg);
 
 /* Parse `len` bytes of a user agent (any bytes; invalid UTF-8 is matched
  * as far as it is valid). The result is owned by the parser and valid

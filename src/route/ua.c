@@ -151,6 +151,8 @@ struct pm_ua_parser_s {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit;
+    pm_ua_tagger_fn tagger;
+    void *tagger_arg;
     pm_ua_t scratch; /* the answer without a cache */
     entry_t *entries;
     int32_t *buckets;
@@ -197,6 +199,12 @@ void pm_ua_parser_destroy(pm_ua_parser_t *p)
 }
 
 pm_ua_cache_stats_t pm_ua_cache_stats(const pm_ua_parser_t *p) { return p->stats; }
+
+void pm_ua_parser_set_tagger(pm_ua_parser_t *p, pm_ua_tagger_fn fn, void *arg)
+{
+    p->tagger = fn;
+    p->tagger_arg = arg;
+}
 
 /* --- matching ------------------------------------------------------------------- */
 
@@ -389,6 +397,7 @@ static void parse_uncached(pm_ua_parser_t *p, const char *ua, size_t len, pm_ua_
     for (size_t i = 0; i < len; i++)
         if (text[i] == '\0') text[i] = ' ';
     out->type = device_type(out, text);
+    if (p->tagger) out->tags = p->tagger(p->tagger_arg, ua, len);
 }
 
 /* --- the LRU cache ---------------------------------------------------------------- */
