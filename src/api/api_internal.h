@@ -29,6 +29,7 @@ typedef struct pm__api_stmt_s {
 struct pm_api_s {
     pm_store_t *store;       /* borrowed */
     pm_confhold_t *confhold; /* borrowed */
+    pm_outbox_t *outbox;     /* borrowed, may be NULL */
     pm__api_stmt_t *stmts;   /* grows: the SQL texts are fixed by the code */
     size_t nstmts, stmts_cap;
 };
@@ -202,6 +203,9 @@ void pm__api_reports_get(pm__api_ctx_t *c);  /* reports.c */
 void pm__api_attribution_get(pm__api_ctx_t *c); /* attribution.c */
 void pm__api_settings_get(pm__api_ctx_t *c);  /* settings.c */
 void pm__api_settings_patch(pm__api_ctx_t *c);
+void pm__api_postbacks_list(pm__api_ctx_t *c); /* postbacks.c */
+void pm__api_postbacks_get(pm__api_ctx_t *c);
+void pm__api_postbacks_retry(pm__api_ctx_t *c);
 void pm__api_keys_create(pm__api_ctx_t *c);
 void pm__api_keys_list(pm__api_ctx_t *c);
 void pm__api_keys_revoke(pm__api_ctx_t *c);
