@@ -33,6 +33,7 @@ pm_api_t *pm_api_create(const pm_api_config_t *cfg)
     api->store = cfg->store;
     api->confhold = cfg->confhold;
     api->outbox = cfg->outbox;
+    api->spend = cfg->spend;
     return api;
 }
 

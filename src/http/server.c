@@ -275,6 +275,8 @@ static void metrics(server_t *srv, pm_http_res_t *res)
     metric(b, "duplicate_postbacks_total", "counter", "Postbacks answered as repeats.", t.duplicate_postbacks);
     metric(b, "orphan_postbacks_total", "counter", "Postbacks that matched no click.", t.orphan_postbacks);
     metric(b, "fallback_redirects_total", "counter", "Visitors sent to the fallback URL.", t.fallback_redirects);
+    metric(b, "capped_redirects_total", "counter", "Clicks sent to a fallback by a budget or an offer cap.",
+           t.capped_redirects);
     metric(b, "journal_append_errors_total", "counter", "Events the journal failed to take.", t.journal_errors);
     metric(b, "journal_records_total", "counter", "Records appended to the journal.", j.records);
     metric(b, "journal_bytes_total", "counter", "Bytes appended to the journal.", j.bytes);
@@ -485,7 +487,8 @@ static int loop_init(server_t *srv, loop_t *loop, unsigned index)
     if (rc != PM_OK) return rc;
     loop->track = pm_track_create(loop->journal, loop->store, &srv->shared);
     loop->api =
-        pm_api_create(&(pm_api_config_t){.store = loop->store, .confhold = srv->confhold, .outbox = srv->outbox});
+        pm_api_create(&(pm_api_config_t){.store = loop->store, .confhold = srv->confhold, .outbox = srv->outbox,
+                                                       .spend = srv->shared.spend});
     return PM_OK;
 }
 
@@ -641,6 +644,10 @@ static int server_start(server_t *srv)
     if ((rc = pm_outbox_start(srv->db_path, &srv->cfg->outbox, &srv->outbox)) != PM_OK) return rc;
     srv->shared.clicks = pm_recent_create(4u << 20);
     srv->shared.conversions = pm_recent_create(1u << 20);
+    /* Budgets and caps: today's and total spend from the store, which holds
+     * every journaled event now that recovery ran. */
+    srv->shared.spend = pm_spend_create(1u << 16);
+    if ((rc = pm_spend_load(srv->shared.spend, srv->store, pm_config_tz(cfg), pm_now())) != PM_OK) return rc;
     setup_h2o(srv);
     srv->loops = pm_calloc(srv->nloops, sizeof(loop_t));
     for (unsigned i = 0; i < srv->nloops; i++)
@@ -678,6 +685,7 @@ static void server_stop(server_t *srv)
     pm_free(srv->loops);
     pm_recent_destroy(srv->shared.clicks);
     pm_recent_destroy(srv->shared.conversions);
+    pm_spend_destroy(srv->shared.spend);
     pm_confhold_destroy(srv->confhold);
     pm_store_close(srv->store);
     if (srv->lock_fd > 0) close(srv->lock_fd);

@@ -130,7 +130,11 @@ static const char schema_v3[] =
     "CREATE INDEX impressions_ts ON impressions(ts);"
     "CREATE INDEX conversions_ts ON conversions(ts);";
 
-/* Version 4: the postback outbox (src/outbox, docs/postbacks.md). A row per
+/* Version 4: the postback outbox (src/outbox, docs/postbacks.md), and
+ * budgets and caps (docs/budgets.md): a campaign's daily and total budget
+ * (micro-units of budget_currency, NULL = none) and own fallback URL ('' =
+ * the workspace's), an offer's caps of conversions per day and in total.
+ * A row per
  * postback to send, enqueued by the outbox sink in the transaction of the
  * conversion it reports (UNIQUE(event_id, target): exactly-once), and a row
  * per delivery attempt. `queued_at` and `budget_start` restart the age and
@@ -148,7 +152,13 @@ static const char schema_v4[] =
     "CREATE INDEX postbacks_conversion ON postbacks(conversion_id);"
     "CREATE TABLE postback_attempts(postback_id INTEGER NOT NULL, n INTEGER NOT NULL,"
     "  started_at INTEGER NOT NULL, duration_us INTEGER NOT NULL, http_status INTEGER, error TEXT,"
-    "  PRIMARY KEY(postback_id, n)) WITHOUT ROWID;";
+    "  PRIMARY KEY(postback_id, n)) WITHOUT ROWID;"
+    "ALTER TABLE campaigns ADD COLUMN budget_daily_micros INTEGER;"
+    "ALTER TABLE campaigns ADD COLUMN budget_total_micros INTEGER;"
+    "ALTER TABLE campaigns ADD COLUMN budget_currency TEXT;"
+    "ALTER TABLE campaigns ADD COLUMN fallback_url TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE offers ADD COLUMN cap_daily INTEGER;"
+    "ALTER TABLE offers ADD COLUMN cap_total INTEGER;";
 
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4};
 
