@@ -73,7 +73,7 @@ void pm_outbox_stop(pm_outbox_t *o);
 void pm_outbox_wake(pm_outbox_t *o);
 
 typedef struct pm_outbox_stats_s {
-    uint64_t attempts, delivered, failed;      /* this process, counters */
+    uint64_t attempts, delivered, failed;          /* this process, counters */
     uint64_t pending, delivered_rows, failed_rows; /* the store, refreshed about once a second */
     uint64_t in_flight;
 } pm_outbox_stats_t;

@@ -12,8 +12,8 @@
 
 #include <string.h>
 
-#define POSTBACK_COLUMNS                                                                           \
-    "id, conversion_id, click_id, campaign_id, traffic_source_id, target, event, conversion_status, url," \
+#define POSTBACK_COLUMNS                                                                                               \
+    "id, conversion_id, click_id, campaign_id, traffic_source_id, target, event, conversion_status, url,"              \
     " status, attempts, created_at, queued_at, next_attempt_at, delivered_at, last_http_status, last_error"
 
 static json_t *col_text(sqlite3_stmt *st, int i)
@@ -53,8 +53,7 @@ static json_t *render(sqlite3_stmt *st)
     json_object_set_new(o, "queued_at", col_time(st, 12));
     /* 0 = due at once (never tried, or re-queued): shown as the queue time. */
     int64_t next = sqlite3_column_int64(st, 13);
-    json_object_set_new(o, "next_attempt_at",
-                        !pending ? json_null() : next ? pm__api_jtime(next) : col_time(st, 12));
+    json_object_set_new(o, "next_attempt_at", !pending ? json_null() : next ? pm__api_jtime(next) : col_time(st, 12));
     json_object_set_new(o, "delivered_at", col_time(st, 14));
     json_object_set_new(o, "last_http_status", col_int(st, 15));
     json_object_set_new(o, "last_error", col_text(st, 16));

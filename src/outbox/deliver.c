@@ -98,7 +98,10 @@ static transfer_t *free_slot(pm_outbox_t *o)
 
 /* --- transfers ---------------------------------------------------------- */
 
-static size_t drop_body(char *p, size_t size, size_t n, void *arg) { return size * n; }
+static size_t drop_body(char *p, size_t size, size_t n, void *arg)
+{
+    return size * n;
+}
 
 static int start_transfer(pm_outbox_t *o, transfer_t *t)
 {
@@ -197,8 +200,8 @@ static uint64_t next_random(pm_outbox_t *o)
 }
 
 typedef struct outcome_s {
-    long http;          /* 0 when no response */
-    const char *error;  /* NULL on a 2xx */
+    long http;         /* 0 when no response */
+    const char *error; /* NULL on a 2xx */
     char text[CURL_ERROR_SIZE + 32];
 } outcome_t;
 
@@ -218,8 +221,10 @@ static void outcome_of(transfer_t *t, CURLcode res, outcome_t *out)
 
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
 {
-    if (s) sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-    else sqlite3_bind_null(st, i);
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
 }
 
 /* Record the attempt and the row's next state in one transaction. */
@@ -240,8 +245,10 @@ static int record(pm_outbox_t *o, const transfer_t *t, const outcome_t *oc, cons
     sqlite3_bind_int64(a, 2, attempts);
     sqlite3_bind_int64(a, 3, t->started_at);
     sqlite3_bind_int64(a, 4, duration);
-    if (oc->http) sqlite3_bind_int64(a, 5, oc->http);
-    else sqlite3_bind_null(a, 5);
+    if (oc->http)
+        sqlite3_bind_int64(a, 5, oc->http);
+    else
+        sqlite3_bind_null(a, 5);
     bind_text_or_null(a, 6, oc->error);
     int s1 = sqlite3_step(a);
     sqlite3_bind_int64(u, 1, t->id);
@@ -249,10 +256,14 @@ static int record(pm_outbox_t *o, const transfer_t *t, const outcome_t *oc, cons
     sqlite3_bind_text(u, 3, *state, -1, SQLITE_STATIC);
     sqlite3_bind_int64(u, 4, next);
     sqlite3_bind_int64(u, 5, now);
-    if (oc->error) sqlite3_bind_null(u, 6);
-    else sqlite3_bind_int64(u, 6, now);
-    if (oc->http) sqlite3_bind_int64(u, 7, oc->http);
-    else sqlite3_bind_null(u, 7);
+    if (oc->error)
+        sqlite3_bind_null(u, 6);
+    else
+        sqlite3_bind_int64(u, 6, now);
+    if (oc->http)
+        sqlite3_bind_int64(u, 7, oc->http);
+    else
+        sqlite3_bind_null(u, 7);
     bind_text_or_null(u, 8, oc->error);
     int s2 = s1 == SQLITE_DONE ? sqlite3_step(u) : s1;
     sqlite3_reset(a);
@@ -307,9 +318,12 @@ static void refresh_counts(pm_outbox_t *o)
     while (sqlite3_step(o->counts) == SQLITE_ROW) {
         const char *s = (const char *)sqlite3_column_text(o->counts, 0);
         uint64_t n = (uint64_t)sqlite3_column_int64(o->counts, 1);
-        if (s && strcmp(s, "pending") == 0) pending = n;
-        else if (s && strcmp(s, "delivered") == 0) delivered = n;
-        else if (s && strcmp(s, "failed") == 0) failed = n;
+        if (s && strcmp(s, "pending") == 0)
+            pending = n;
+        else if (s && strcmp(s, "delivered") == 0)
+            delivered = n;
+        else if (s && strcmp(s, "failed") == 0)
+            failed = n;
     }
     sqlite3_reset(o->counts);
     atomic_store(&o->pending_rows, pending);

@@ -60,7 +60,10 @@ typedef struct url_ctx_s {
     int next;
 } url_ctx_t;
 
-static bool is(const char *name, size_t len, const char *lit) { return strlen(lit) == len && !memcmp(name, lit, len); }
+static bool is(const char *name, size_t len, const char *lit)
+{
+    return strlen(lit) == len && !memcmp(name, lit, len);
+}
 
 static char *next_buf(url_ctx_t *c)
 {
@@ -80,11 +83,16 @@ static bool resolve_number(url_ctx_t *c, const char *name, size_t len, const cha
 {
     const pm_event_t *ev = c->ev;
     int64_t v;
-    if (is(name, len, "campaign_id")) v = ev->campaign_id;
-    else if (is(name, len, "traffic_source_id")) v = ev->traffic_source_id;
-    else if (is(name, len, "offer_id")) v = ev->offer_id;
-    else if (is(name, len, "lander_id")) v = ev->lander_id;
-    else return false;
+    if (is(name, len, "campaign_id"))
+        v = ev->campaign_id;
+    else if (is(name, len, "traffic_source_id"))
+        v = ev->traffic_source_id;
+    else if (is(name, len, "offer_id"))
+        v = ev->offer_id;
+    else if (is(name, len, "lander_id"))
+        v = ev->lander_id;
+    else
+        return false;
     char *b = next_buf(c);
     int n = v ? snprintf(b, sizeof(c->buf[0]), "%lld", (long long)v) : 0;
     return give(b, n > 0 ? (size_t)n : 0, value, vlen);
@@ -93,10 +101,14 @@ static bool resolve_number(url_ctx_t *c, const char *name, size_t len, const cha
 static bool resolve_id(url_ctx_t *c, const char *name, size_t len, const char **value, size_t *vlen)
 {
     const pm_id_t *id = NULL;
-    if (is(name, len, "clickid") || is(name, len, "click_id")) id = &c->ev->click_id;
-    else if (is(name, len, "conversion_id")) id = &c->ev->id;
-    else if (is(name, len, "visitor_id")) id = &c->ev->visitor_id;
-    else return false;
+    if (is(name, len, "clickid") || is(name, len, "click_id"))
+        id = &c->ev->click_id;
+    else if (is(name, len, "conversion_id"))
+        id = &c->ev->id;
+    else if (is(name, len, "visitor_id"))
+        id = &c->ev->visitor_id;
+    else
+        return false;
     if (pm_id_is_zero(id)) return give(NULL, 0, value, vlen);
     char *b = next_buf(c);
     pm_id_format(id, b);
@@ -106,9 +118,12 @@ static bool resolve_id(url_ctx_t *c, const char *name, size_t len, const char **
 static bool resolve_field(const pm_event_t *ev, const char *name, size_t len, const char **value, size_t *vlen)
 {
     pm_event_str_t f;
-    if (is(name, len, "txid")) f = PM_EVS_TXID;
-    else if (is(name, len, "type")) f = PM_EVS_CONV_TYPE;
-    else if (is(name, len, "user_id")) f = PM_EVS_USER_ID;
+    if (is(name, len, "txid"))
+        f = PM_EVS_TXID;
+    else if (is(name, len, "type"))
+        f = PM_EVS_CONV_TYPE;
+    else if (is(name, len, "user_id"))
+        f = PM_EVS_USER_ID;
     else {
         for (f = PM_EVS_SUB1; f <= PM_EVS_EXTERNAL_ID; f++)
             if (is(name, len, pm_event_str_name(f))) break;
@@ -124,7 +139,8 @@ static bool resolve(void *arg, const char *name, size_t len, const char **value,
         char *b = next_buf(c);
         return give(b, pm_money_format(c->ev->revenue.micros, b), value, vlen);
     }
-    if (is(name, len, "currency")) return give(c->ev->revenue.currency.code, strlen(c->ev->revenue.currency.code), value, vlen);
+    if (is(name, len, "currency"))
+        return give(c->ev->revenue.currency.code, strlen(c->ev->revenue.currency.code), value, vlen);
     if (is(name, len, "status")) return give(c->status, strlen(c->status), value, vlen);
     return resolve_id(c, name, len, value, vlen) || resolve_number(c, name, len, value, vlen) ||
            resolve_field(c->ev, name, len, value, vlen);

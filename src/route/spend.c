@@ -22,9 +22,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DAY_SHIFT 43
+#define DAY_SHIFT  43
 #define VALUE_MASK ((UINT64_C(1) << DAY_SHIFT) - 1)
-#define DAY_MASK ((UINT64_C(1) << 20) - 1)
+#define DAY_MASK   ((UINT64_C(1) << 20) - 1)
 
 typedef struct slot_s {
     _Atomic int64_t key; /* 0 = free */
@@ -90,7 +90,10 @@ static slot_t *find(table_t *t, int64_t id, bool create)
 
 /* --- days ------------------------------------------------------------------ */
 
-static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
 
 int32_t pm_spend_day(const pm_tz_t *tz, pm_time_t now)
 {

@@ -83,8 +83,8 @@ static void test_give_up(void **state)
     pm_outbox_policy_defaults(&p);
     assert_false(pm_outbox_give_up(&p, 1, 0, 10 * S));
     assert_false(pm_outbox_give_up(&p, 2, 0, 100 * S));
-    assert_true(pm_outbox_give_up(&p, 3, 0, 10 * S));          /* attempts */
-    assert_true(pm_outbox_give_up(&p, 1, 0, 100 * S + 1));     /* age of the next attempt */
+    assert_true(pm_outbox_give_up(&p, 3, 0, 10 * S));        /* attempts */
+    assert_true(pm_outbox_give_up(&p, 1, 0, 100 * S + 1));   /* age of the next attempt */
     assert_false(pm_outbox_give_up(&p, 1, 50 * S, 140 * S)); /* age counts from the (re)queue */
 }
 

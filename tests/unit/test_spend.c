@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define C(cents) ((int64_t)(cents) * 10000) /* money in cents, as micro-units */
+#define C(cents) ((int64_t)(cents)*10000) /* money in cents, as micro-units */
 
 static void test_daily_budget_refuses_the_charge_past_it(void **state)
 {
@@ -30,7 +30,7 @@ static void test_daily_budget_refuses_the_charge_past_it(void **state)
     assert_false(pm_spend_capped(s, 5, day, 0, 0, 0));
     assert_true(pm_spend_capped(s, 5, day, C(40), C(120), 0));
     assert_false(pm_spend_charge(s, 5, day, C(40), C(120), 0)); /* the 4th click */
-    assert_false(pm_spend_charge(s, 5, day, 0, C(120), 0));       /* reached: even a free click */
+    assert_false(pm_spend_charge(s, 5, day, 0, C(120), 0));     /* reached: even a free click */
     int64_t today, total;
     pm_spend_get(s, 5, day, &today, &total);
     assert_int_equal(today, C(120));
