@@ -183,7 +183,7 @@ static int sink_open(pm_store_t *store, void **state)
     sink_t *s = pm_calloc(1, sizeof(*s));
     s->db = pm_store_db(store);
     pm_buf_init(&s->url, MAX_POSTBACK_URL);
-    int rc = sink_prepare(s, "SELECT postback_url FROM traffic_sources WHERE id=?", &s->template_of);
+    int rc = sink_prepare(s, "SELECT postback_url FROM traffic_sources WHERE id=? AND deleted_at IS NULL", &s->template_of);
     if (rc == PM_OK)
         rc = sink_prepare(s,
                           "INSERT OR IGNORE INTO postbacks(event_id, conversion_id, click_id, campaign_id,"
