@@ -7,12 +7,14 @@
 #define PM_SERVER_H
 
 #include "pm/common.h"
+#include "pm/outbox.h"
 
 typedef struct pm_server_config_s {
     const char *listen;    /* "127.0.0.1:8080", "[::1]:8080", ":8080" */
     const char *data_dir;  /* created if missing */
     unsigned threads;      /* 0 = one per CPU */
     int64_t sync_interval_us; /* journal group-commit period; 0 = 10 ms */
+    pm_outbox_policy_t outbox; /* postback retries and limits; zeros = defaults */
 } pm_server_config_t;
 
 /* Run until SIGINT or SIGTERM. Recovers the journal first; prints a first
