@@ -16,8 +16,11 @@
 #ifndef PM_TRACK_H
 #define PM_TRACK_H
 
+#include "pm/bandit.h"
 #include "pm/config.h"
 #include "pm/event.h"
+#include "pm/fcap.h"
+#include "pm/flow.h"
 #include "pm/http.h"
 #include "pm/journal.h"
 #include "pm/recent.h"
@@ -28,6 +31,8 @@ typedef struct pm_track_s pm_track_t;
 typedef struct pm_track_shared_s {
     pm_recent_t *clicks;      /* click id (16 bytes) -> encoded click record */
     pm_recent_t *conversions; /* conversion key -> encoded conversion record */
+    pm_bandit_t *bandit;      /* auto-rotation counters (pm/bandit.h); may be NULL */
+    pm_fcap_t *fcap;          /* frequency-cap counts (pm/fcap.h); NULL = caps not enforced */
 } pm_track_shared_t;
 
 /* All arguments are borrowed and must outlive the tracker. Can't fail. */

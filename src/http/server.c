@@ -527,7 +527,36 @@ void pm_server_journal_dir(const char *data_dir, char *out, size_t cap)
 /* Derived state the materializer maintains with the events (report rollups). */
 static const pm_sink_ops_t *const report_sinks[] = {&pm_report_sink};
 
-static void on_materialized(void *arg, const pm_event_t *ev) { pm_track_forget(arg, ev); }
+/* The store has `ev`: forget it from the recent maps, and count routed
+ * clicks and their conversions for auto rotation. */
+static void on_materialized(void *arg, const pm_event_t *ev)
+{
+    pm_track_shared_t *shared = arg;
+    pm_track_forget(shared, ev);
+    if (shared->bandit) pm_bandit_observe(shared->bandit, ev);
+}
+
+#define BANDIT_OPTIONS (1u << 16)
+#define FCAP_VISITORS (1u << 20)
+#define BANDIT_HISTORY_US (30 * 86400 * PM_USEC_PER_SEC)
+
+/* Routing state that lives across configuration snapshots: rotation
+ * counters and frequency caps, rebuilt from the store (which recovery has
+ * just brought up to date with the journal) before anything serves. */
+static int routing_state(server_t *srv, const pm_config_t *cfg)
+{
+    srv->shared.bandit = pm_bandit_create(BANDIT_OPTIONS);
+    srv->shared.fcap = pm_fcap_create(FCAP_VISITORS);
+    int64_t now = pm_now();
+    int rc = pm_bandit_load(srv->shared.bandit, srv->store, now - BANDIT_HISTORY_US);
+    for (size_t i = 0; rc == PM_OK && i < pm_config_campaign_count(cfg); i++) {
+        const pm_campaign_t *k = pm_config_campaign_at(cfg, i);
+        const pm_flow_cap_t *cap = k->flow ? pm_flow_cap(k->flow) : NULL;
+        if (cap && cap->max) rc = pm_fcap_load(srv->shared.fcap, srv->store, k->id, cap->per, now);
+    }
+    if (rc != PM_OK) pm_error("serve: cannot rebuild the routing state from the store");
+    return rc;
+}
 
 static void setup_h2o(server_t *srv)
 {
@@ -616,6 +645,7 @@ static int server_start(server_t *srv)
         (rc = pm_config_load(srv->store, base, &cfg)) != PM_OK)
         return rc;
     srv->confhold = pm_confhold_create(cfg);
+    if ((rc = routing_state(srv, cfg)) != PM_OK) return rc;
     srv->shared.clicks = pm_recent_create(4u << 20);
     srv->shared.conversions = pm_recent_create(1u << 20);
     setup_h2o(srv);
@@ -654,6 +684,8 @@ static void server_stop(server_t *srv)
     pm_free(srv->loops);
     pm_recent_destroy(srv->shared.clicks);
     pm_recent_destroy(srv->shared.conversions);
+    pm_bandit_destroy(srv->shared.bandit);
+    pm_fcap_destroy(srv->shared.fcap);
     pm_confhold_destroy(srv->confhold);
     pm_store_close(srv->store);
     if (srv->lock_fd > 0) close(srv->lock_fd);
