@@ -162,7 +162,7 @@ def test_frequency_cap_survives_a_restart(server):
     assert [json.loads(r["route"])["by"] for r in rows] == ["default", "default", "cap", "default", "cap"]
 
 
-def test_split_experiment_results(server):
+def test_split_experiment_results(server, perfmark):
     s = server()
     src, a, b, lander = workspace(s)
     flow = create(s, "/flows", {"name": "ab", "default_path": {
@@ -195,3 +195,10 @@ def test_split_experiment_results(server):
     assert "warning" in res["srm"]
     # The list does not compute results; the CLI shows the same figures.
     assert "results" not in s.api("GET", "/experiments").json()["rows"][0]
+    cli = perfmark("experiment", "show", "--data", s.data, "--format", "json", exp["id"])
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout)["results"] == res
+    table = perfmark("experiment", "show", "--data", s.data, exp["id"])
+    assert table.returncode == 0 and "SRM p-value" in table.stdout and "(control)" in table.stdout, table.stdout
+    missing = perfmark("experiment", "show", "--data", s.data, 999)
+    assert missing.returncode == 1 and "no experiment 999" in missing.stderr
