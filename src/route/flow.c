@@ -35,14 +35,17 @@ static int fail(compile_t *c, const char *field, const char *fmt, ...)
     return PM_EINVAL;
 }
 
+/* Field paths are cut at PM_FLOW_FIELD_MAX (nesting is capped well below). */
 static void sub_path(char *out, size_t cap, const char *base, const char *key)
 {
-    snprintf(out, cap, "%s%s%s", base, *base ? "." : "", key);
+    int n = snprintf(out, cap, "%s%s%s", base, *base ? "." : "", key);
+    if (n < 0) out[0] = '\0';
 }
 
 static void index_path(char *out, size_t cap, const char *base, size_t i)
 {
-    snprintf(out, cap, "%s[%zu]", base, i);
+    int n = snprintf(out, cap, "%s[%zu]", base, i);
+    if (n < 0) out[0] = '\0';
 }
 
 /* Refuse keys of `obj` outside `allowed` (NULL-terminated). */

@@ -118,11 +118,13 @@ static bool language_tag_match(const cond_t *k, const char *tag, size_t len, voi
 }
 
 /* A q=0 range means "not acceptable": it never matches. */
-static bool q_zero(const char *params, size_t len)
+static bool q_zero(const char *params, const char *end)
 {
-    const char *q = len >= 2 ? memchr(params, 'q', len) : NULL;
-    if (q == NULL || (size_t)(params + len - q) < 3 || q[1] != '=') return false;
-    for (const char *p = q + 2; p < params + len; p++)
+    const char *q = params;
+    while (q < end && *q != 'q')
+        q++;
+    if (end - q < 3 || q[1] != '=') return false;
+    for (const char *p = q + 2; p < end; p++)
         if (*p >= '1' && *p <= '9') return false;
     return true;
 }
@@ -135,11 +137,14 @@ static bool language_match(const cond_t *k, const pm_str_t *v, void *md)
         const char *stop = comma ? comma : end;
         while (p < stop && *p == ' ')
             p++;
-        const char *semi = memchr(p, ';', (size_t)(stop - p));
-        const char *tag_end = semi ? semi : stop;
+        const char *semi = p;
+        while (semi < stop && *semi != ';')
+            semi++;
+        const char *tag_end = semi;
+        if (semi == stop) semi = NULL;
         while (tag_end > p && tag_end[-1] == ' ')
             tag_end--;
-        bool rejected = semi && q_zero(semi + 1, (size_t)(stop - semi - 1));
+        bool rejected = semi && q_zero(semi + 1, stop);
         if (tag_end > p && !rejected && language_tag_match(k, p, (size_t)(tag_end - p), md)) return true;
         p = comma ? comma + 1 : NULL;
     }
