@@ -18,6 +18,7 @@
 #ifndef PM_FLOW_H
 #define PM_FLOW_H
 
+#include "pm/audience.h"
 #include "pm/event.h"
 #include "pm/ip.h"
 #include "pm/qs.h"
@@ -96,6 +97,7 @@ typedef struct pm_flow_input_s {
     uint64_t *rng;            /* the caller's PRNG state (pm_flow_rng_seed) */
     void *match_data;         /* a pcre2_match_data_8 from pm_flow_match_data_create */
     const pm_bandit_t *bandit;/* conversion counters for auto rotation; NULL = priors only */
+    const pm_audience_visitor_t *history; /* the visitor's earlier clicks and conversions; NULL = none known */
 } pm_flow_input_t;
 
 typedef struct pm_flow_choice_s {

@@ -16,6 +16,7 @@
 #ifndef PM_TRACK_H
 #define PM_TRACK_H
 
+#include "pm/audience.h"
 #include "pm/bandit.h"
 #include "pm/config.h"
 #include "pm/event.h"
@@ -33,6 +34,7 @@ typedef struct pm_track_shared_s {
     pm_recent_t *conversions; /* conversion key -> encoded conversion record */
     pm_bandit_t *bandit;      /* auto-rotation counters (pm/bandit.h); may be NULL */
     pm_fcap_t *fcap;          /* frequency-cap counts (pm/fcap.h); NULL = caps not enforced */
+    pm_audience_t *audience;  /* last click / conversion per visitor (pm/audience.h); may be NULL */
 } pm_track_shared_t;
 
 /* All arguments are borrowed and must outlive the tracker. Can't fail. */

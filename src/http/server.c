@@ -534,10 +534,12 @@ static void on_materialized(void *arg, const pm_event_t *ev)
     pm_track_shared_t *shared = arg;
     pm_track_forget(shared, ev);
     if (shared->bandit) pm_bandit_observe(shared->bandit, ev);
+    if (shared->audience) pm_audience_observe(shared->audience, ev);
 }
 
 #define BANDIT_OPTIONS (1u << 16)
 #define FCAP_VISITORS (1u << 20)
+#define AUDIENCE_VISITORS (1u << 20)
 #define BANDIT_HISTORY_US (30 * 86400 * PM_USEC_PER_SEC)
 
 /* Routing state that lives across configuration snapshots: rotation
@@ -547,8 +549,11 @@ static int routing_state(server_t *srv, const pm_config_t *cfg)
 {
     srv->shared.bandit = pm_bandit_create(BANDIT_OPTIONS);
     srv->shared.fcap = pm_fcap_create(FCAP_VISITORS);
+    srv->shared.audience = pm_audience_create(AUDIENCE_VISITORS);
     int64_t now = pm_now();
     int rc = pm_bandit_load(srv->shared.bandit, srv->store, now - BANDIT_HISTORY_US);
+    if (rc == PM_OK)
+        rc = pm_audience_load(srv->shared.audience, srv->store, now - PM_AUDIENCE_MAX_DAYS * 86400 * PM_USEC_PER_SEC);
     for (size_t i = 0; rc == PM_OK && i < pm_config_campaign_count(cfg); i++) {
         const pm_campaign_t *k = pm_config_campaign_at(cfg, i);
         const pm_flow_cap_t *cap = k->flow ? pm_flow_cap(k->flow) : NULL;
@@ -686,6 +691,7 @@ static void server_stop(server_t *srv)
     pm_recent_destroy(srv->shared.conversions);
     pm_bandit_destroy(srv->shared.bandit);
     pm_fcap_destroy(srv->shared.fcap);
+    pm_audience_destroy(srv->shared.audience);
     pm_confhold_destroy(srv->confhold);
     pm_store_close(srv->store);
     if (srv->lock_fd > 0) close(srv->lock_fd);

@@ -293,6 +293,23 @@ static int compile_visitor(compile_t *c, const char *path, json_t *v, cond_t *k)
     return PM_OK;
 }
 
+static int compile_audience(compile_t *c, const char *path, json_t *v, cond_t *k)
+{
+    static const char *const allowed[] = {"clicked_within_days", "converted", NULL};
+    char p[PM_FLOW_FIELD_MAX];
+    if (!json_is_object(v)) return fail(c, path, "%s must be {\"clicked_within_days\": N, \"converted\": false}", path);
+    if (only_keys(c, path, v, allowed) != PM_OK) return PM_EINVAL;
+    json_t *days = json_object_get(v, "clicked_within_days"), *conv = json_object_get(v, "converted");
+    sub_path(p, sizeof(p), path, "clicked_within_days");
+    if (!json_is_integer(days) || json_integer_value(days) < 1 || json_integer_value(days) > PM_AUDIENCE_MAX_DAYS)
+        return fail(c, p, "%s must be an integer from 1 to %d", p, PM_AUDIENCE_MAX_DAYS);
+    sub_path(p, sizeof(p), path, "converted");
+    if (conv && !json_is_boolean(conv)) return fail(c, p, "%s must be true or false", p);
+    k->lookback_days = (int)json_integer_value(days);
+    k->converted = conv && json_is_true(conv);
+    return PM_OK;
+}
+
 /* One leaf or combinator: an object with exactly one key. */
 static int compile_node(compile_t *c, const char *path, const char *key, json_t *v, int depth, cond_t *k)
 {
@@ -315,6 +332,7 @@ static int compile_node(compile_t *c, const char *path, const char *key, json_t 
     if (strcmp(key, "time") == 0) return k->kind = C_TIME, compile_time(c, p, v, k);
     if (strcmp(key, "param") == 0) return k->kind = C_PARAM, compile_param(c, p, v, k);
     if (strcmp(key, "visitor") == 0) return k->kind = C_VISITOR, compile_visitor(c, p, v, k);
+    if (strcmp(key, "audience") == 0) return k->kind = C_AUDIENCE, compile_audience(c, p, v, k);
     int f = field_by_name(key);
     if (f >= 0) {
         k->kind = C_FIELD;

@@ -194,6 +194,16 @@ static bool time_match(const cond_t *k, int64_t now_us)
     return (k->hours & (1u << hour)) && (k->days & (1u << weekday));
 }
 
+/* Clicked within the look-back, and converted in it or not. */
+static bool audience_match(const cond_t *k, const pm_flow_input_t *in)
+{
+    const pm_audience_visitor_t *h = in->history;
+    int64_t since = in->now_us - (int64_t)k->lookback_days * 86400 * PM_USEC_PER_SEC;
+    if (h == NULL || h->last_click_us == 0 || h->last_click_us < since) return false;
+    bool converted = h->last_conversion_us && h->last_conversion_us >= since;
+    return converted == k->converted;
+}
+
 static bool cond_eval(const cond_t *k, const pm_flow_input_t *in)
 {
     const pm_event_t *ev = in->ev;
@@ -221,6 +231,7 @@ static bool cond_eval(const cond_t *k, const pm_flow_input_t *in)
         return false;
     case C_TIME: return time_match(k, in->now_us);
     case C_VISITOR: return in->returning == k->returning;
+    case C_AUDIENCE: return audience_match(k, in);
     }
     return false;
 }

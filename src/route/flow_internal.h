@@ -28,6 +28,7 @@ typedef enum cond_kind_e {
     C_IP,       /* CIDR ranges */
     C_TIME,     /* hours and weekdays in a time zone */
     C_VISITOR,  /* new or returning */
+    C_AUDIENCE, /* clicked within N days, converted or not */
 } cond_kind_t;
 
 typedef enum cond_op_e { OP_EQUALS, OP_IN, OP_REGEX, OP_GTE, OP_LT } cond_op_t;
@@ -46,6 +47,8 @@ typedef struct cond_s {
     uint32_t hours; /* C_TIME: bit h = local hour h matches */
     uint8_t days;   /* C_TIME: bit d = weekday d (0 = Sunday) matches */
     bool returning; /* C_VISITOR */
+    int lookback_days; /* C_AUDIENCE */
+    bool converted; /* C_AUDIENCE: whether the visitor converted in it */
     struct cond_s **kids;
     size_t nkids;
 } cond_t;

@@ -380,8 +380,11 @@ static int route_click(pm_track_t *t, const pm_config_t *cfg, const pm_campaign_
     const pm_flow_cap_t *cap = pm_flow_cap(flow);
     bool over = cap->max && t->shared->fcap &&
                 pm_fcap_count(t->shared->fcap, k->id, &ev->visitor_id, cap->per, ev->ts) >= cap->max;
+    pm_audience_visitor_t history = {0, 0};
+    if (t->shared->audience && returning) history = pm_audience_get(t->shared->audience, &ev->visitor_id);
     pm_flow_input_t in = {.ev = ev, .qs = qs, .ip = ip, .returning = returning, .over_cap = over, .now_us = ev->ts,
-                          .rng = &t->rng, .match_data = t->match_data, .bandit = t->shared->bandit};
+                          .rng = &t->rng, .match_data = t->match_data, .bandit = t->shared->bandit,
+                          .history = &history};
     pm_flow_choice_t choice;
     char *reason = scratch(t, CAP_ROUTE), none[1];
     size_t len = 0;
@@ -424,6 +427,7 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
     pm_event_set(&ev, PM_EVS_DEST_URL, t->url.data, t->url.len);
     if (journal(t, &ev, &lsn) == PM_OK) {
         count(&t->n.clicks);
+        if (t->shared->audience) pm_audience_click(t->shared->audience, &ev.visitor_id, ev.ts);
         /* Full map: postbacks for this click will find it in the store. */
         pm_ignore_rc(pm_recent_put(t->shared->clicks, ev.id.b, sizeof(ev.id.b), t->rec.data, t->rec.len, NULL));
     }

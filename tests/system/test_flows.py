@@ -202,3 +202,29 @@ def test_split_experiment_results(server, perfmark):
     assert table.returncode == 0 and "SRM p-value" in table.stdout and "(control)" in table.stdout, table.stdout
     missing = perfmark("experiment", "show", "--data", s.data, 999)
     assert missing.returncode == 1 and "no experiment 999" in missing.stderr
+
+
+def test_audience_clicked_but_not_converted(server):
+    s = server()
+    src, a, b, lander = workspace(s)
+    flow = create(s, "/flows", {
+        "name": "retarget",
+        "rules": [{"name": "lapsed", "when": {"audience": {"clicked_within_days": 7, "converted": False}},
+                   "path": {"name": "lapsed", "options": [{"offer_id": b["id"]}]}}],
+        "default_path": {"options": [{"offer_id": a["id"]}]}})
+    t = campaign(s, src, flow["id"])["token"]
+    r = s.get(f"/c/{t}")
+    assert r.headers["location"].startswith("https://a.example/")  # a first click: no history
+    vid = visitor_cookie(r)
+    cookie = {"Cookie": f"pmv={vid}"}
+    r = s.get(f"/c/{t}", headers=cookie)
+    assert r.headers["location"].startswith("https://b.example/")  # clicked, not converted
+    click = re.search(r"c=([0-9A-Za-z]{26})", r.headers["location"]).group(1)
+    assert s.get(f"/pb?clickid={click}").status_code == 200
+    s.wait_materialized()
+    assert s.get(f"/c/{t}", headers=cookie).headers["location"].startswith("https://a.example/")
+    # The history is rebuilt from the store at start.
+    other = visitor_cookie(s.get(f"/c/{t}"))
+    s.restart()
+    assert s.get(f"/c/{t}", headers={"Cookie": f"pmv={other}"}).headers["location"].startswith("https://b.example/")
+    assert s.get(f"/c/{t}", headers=cookie).headers["location"].startswith("https://a.example/")

@@ -12,6 +12,7 @@
 
 #include <string.h>
 
+#include "pm/audience.h"
 #include "pm/bandit.h"
 #include "pm/fcap.h"
 #include "pm/flow.h"
@@ -207,6 +208,56 @@ static void test_params_subs_and_visitor(void **state)
     fx->in.returning = true;
     assert_string_equal(route(fx, f), "back");
     pm_flow_free(f);
+}
+
+static void test_audience(void **state)
+{
+    fixture_t *fx = *state;
+    pm_flow_t *f = flow_of(FLOW(RULE("lapsed", "{\"audience\":{\"clicked_within_days\":7}}") ","
+                                RULE("buyer", "{\"audience\":{\"clicked_within_days\":30,\"converted\":true}}")));
+    int64_t day = 86400 * PM_USEC_PER_SEC, now = fx->in.now_us;
+    pm_audience_visitor_t h = {0, 0};
+    assert_string_equal(route(fx, f), "default"); /* nothing known */
+    fx->in.history = &h;
+    assert_string_equal(route(fx, f), "default");
+    h.last_click_us = now - 2 * day;
+    assert_string_equal(route(fx, f), "lapsed");
+    h.last_conversion_us = now - 1 * day;
+    assert_string_equal(route(fx, f), "buyer");
+    h.last_conversion_us = now - 10 * day; /* converted, but before the 7 days */
+    assert_string_equal(route(fx, f), "lapsed");
+    h.last_click_us = now - 8 * day;
+    assert_string_equal(route(fx, f), "buyer");
+    pm_flow_free(f);
+    expect_error(FLOW(RULE("r", "{\"audience\":{\"clicked_within_days\":31}}")), "rules[0].when.audience.clicked_within_days");
+    expect_error(FLOW(RULE("r", "{\"audience\":{\"clicked_within_days\":3,\"converted\":1}}")), "rules[0].when.audience.converted");
+}
+
+static void test_audience_table(void **state)
+{
+    (void)state;
+    pm_audience_t *a = pm_audience_create(100);
+    pm_id_t v = {{7}}, w = {{8}};
+    int64_t t = INT64_C(1767571200) * PM_USEC_PER_SEC;
+    pm_audience_visitor_t h = pm_audience_get(a, &v);
+    assert_true(h.last_click_us == 0 && h.last_conversion_us == 0);
+    pm_audience_click(a, &v, t);
+    pm_audience_click(a, &v, t - 3600 * PM_USEC_PER_SEC); /* older: ignored */
+    pm_event_t conv = {.type = PM_EV_CONVERSION, .visitor_id = v, .ts = t + 120 * PM_USEC_PER_SEC};
+    pm_event_set(&conv, PM_EVS_STATUS, "approved", 8);
+    pm_audience_observe(a, &conv);
+    h = pm_audience_get(a, &v);
+    assert_true(h.last_click_us == t); /* minutes: t is on a minute */
+    assert_true(h.last_conversion_us == t + 120 * PM_USEC_PER_SEC);
+    assert_true(pm_audience_get(a, &w).last_click_us == 0);
+    /* Bounded: flooding the table keeps it working. */
+    pm_id_t x = {{0}};
+    for (uint32_t i = 0; i < 100000; i++) {
+        memcpy(x.b + 4, &i, sizeof(i));
+        pm_audience_click(a, &x, t + (int64_t)i * 60 * PM_USEC_PER_SEC);
+    }
+    assert_true(pm_audience_get(a, &x).last_click_us > t);
+    pm_audience_destroy(a);
 }
 
 static void test_bot_and_cap_paths(void **state)
@@ -499,6 +550,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ip_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_time_of_day_and_weekday, setup, teardown),
         cmocka_unit_test_setup_teardown(test_params_subs_and_visitor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audience, setup, teardown),
+        cmocka_unit_test(test_audience_table),
         cmocka_unit_test_setup_teardown(test_bot_and_cap_paths, setup, teardown),
         cmocka_unit_test(test_compile_errors_name_the_field),
         cmocka_unit_test(test_paths_are_listed_and_named),
