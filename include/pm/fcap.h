@@ -33,8 +33,14 @@ size_t pm_fcap_bytes(const pm_fcap_t *f);
  * (the caller compares with the cap). Thread-safe. */
 uint32_t pm_fcap_count(pm_fcap_t *f, int64_t campaign_id, const pm_id_t *visitor, pm_flow_per_t per, int64_t ts_us);
 
-/* Rebuild the counts of `campaign_id` from the store's clicks in the
- * current window of `per` (all of them for life caps). PM_ESTORE. */
-int pm_fcap_load(pm_fcap_t *f, pm_store_t *store, int64_t campaign_id, pm_flow_per_t per, int64_t now_us) PM_MUST_CHECK;
+/* How many events `visitor` has in `campaign_id` in the window of `per`
+ * at `ts_us`, without counting one. Thread-safe. */
+uint32_t pm_fcap_peek(pm_fcap_t *f, int64_t campaign_id, const pm_id_t *visitor, pm_flow_per_t per, int64_t ts_us);
+
+/* Rebuild the counts of `campaign_id` from the store's clicks (or, with
+ * `impressions`, its impressions) in the current window of `per` (all of
+ * them for life caps). PM_ESTORE. */
+int pm_fcap_load(pm_fcap_t *f, pm_store_t *store, int64_t campaign_id, pm_flow_per_t per, bool impressions,
+                 int64_t now_us) PM_MUST_CHECK;
 
 #endif

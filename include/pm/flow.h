@@ -64,8 +64,9 @@ typedef struct pm_flow_path_s {
 typedef enum pm_flow_per_e { PM_FLOW_PER_HOUR, PM_FLOW_PER_DAY, PM_FLOW_PER_LIFE } pm_flow_per_t;
 
 typedef struct pm_flow_cap_s {
-    uint32_t max; /* clicks per visitor per window; 0 = no cap */
+    uint32_t max; /* clicks (or impressions) per visitor per window; 0 = no cap */
     pm_flow_per_t per;
+    bool impressions; /* count the visitor's impressions, not its clicks */
 } pm_flow_cap_t;
 
 /* Compile a definition {"rules":[...], "default_path":{...}, "fallback_path",

@@ -557,7 +557,7 @@ static int routing_state(server_t *srv, const pm_config_t *cfg)
     for (size_t i = 0; rc == PM_OK && i < pm_config_campaign_count(cfg); i++) {
         const pm_campaign_t *k = pm_config_campaign_at(cfg, i);
         const pm_flow_cap_t *cap = k->flow ? pm_flow_cap(k->flow) : NULL;
-        if (cap && cap->max) rc = pm_fcap_load(srv->shared.fcap, srv->store, k->id, cap->per, now);
+        if (cap && cap->max) rc = pm_fcap_load(srv->shared.fcap, srv->store, k->id, cap->per, cap->impressions, now);
     }
     if (rc != PM_OK) pm_error("serve: cannot rebuild the routing state from the store");
     return rc;

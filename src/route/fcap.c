@@ -111,15 +111,29 @@ uint32_t pm_fcap_count(pm_fcap_t *f, int64_t campaign_id, const pm_id_t *visitor
     return before;
 }
 
-int pm_fcap_load(pm_fcap_t *f, pm_store_t *store, int64_t campaign_id, pm_flow_per_t per, int64_t now_us)
+uint32_t pm_fcap_peek(pm_fcap_t *f, int64_t campaign_id, const pm_id_t *visitor, pm_flow_per_t per, int64_t ts_us)
+{
+    uint64_t tag = tag_of(campaign_id, visitor);
+    uint32_t window = window_of(per, ts_us), n = 0;
+    shard_t *sh = &f->shards[tag >> 56];
+    pthread_mutex_lock(&sh->mu);
+    entry_t *e = slot_for(f, sh->slots, tag);
+    if (e->tag == tag && e->window == window) n = e->count;
+    pthread_mutex_unlock(&sh->mu);
+    return n;
+}
+
+int pm_fcap_load(pm_fcap_t *f, pm_store_t *store, int64_t campaign_id, pm_flow_per_t per, bool impressions,
+                 int64_t now_us)
 {
     sqlite3 *db = pm_store_db(store);
     sqlite3_stmt *st = NULL;
     int64_t since = 0;
     if (per == PM_FLOW_PER_HOUR) since = (now_us / (3600 * PM_USEC_PER_SEC)) * 3600 * PM_USEC_PER_SEC;
     if (per == PM_FLOW_PER_DAY) since = (now_us / (86400 * PM_USEC_PER_SEC)) * 86400 * PM_USEC_PER_SEC;
-    if (sqlite3_prepare_v2(db, "SELECT visitor_id, ts FROM clicks WHERE campaign_id=?1 AND ts>=?2", -1, &st, NULL) !=
-        SQLITE_OK) {
+    const char *sql = impressions ? "SELECT visitor_id, ts FROM impressions WHERE campaign_id=?1 AND ts>=?2"
+                                  : "SELECT visitor_id, ts FROM clicks WHERE campaign_id=?1 AND ts>=?2";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
         pm_error("fcap: %s", sqlite3_errmsg(db));
         return PM_ESTORE;
     }

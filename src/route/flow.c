@@ -500,7 +500,7 @@ static int compile_rule(compile_t *c, const char *path, json_t *v, size_t index,
 
 static int compile_cap(compile_t *c, json_t *v, pm_flow_cap_t *cap)
 {
-    static const char *const allowed[] = {"max", "per", NULL};
+    static const char *const allowed[] = {"max", "per", "count", NULL};
     if (v == NULL || json_is_null(v)) return PM_OK;
     if (!json_is_object(v)) return fail(c, "frequency_cap", "frequency_cap must be {\"max\": N, \"per\": ...}");
     if (only_keys(c, "frequency_cap", v, allowed) != PM_OK) return PM_EINVAL;
@@ -512,6 +512,11 @@ static int compile_cap(compile_t *c, json_t *v, pm_flow_cap_t *cap)
     else if (per && strcmp(per, "day") == 0) cap->per = PM_FLOW_PER_DAY;
     else if (per && strcmp(per, "life") == 0) cap->per = PM_FLOW_PER_LIFE;
     else return fail(c, "frequency_cap.per", "frequency_cap.per must be one of hour, day, life");
+    json_t *count = json_object_get(v, "count");
+    const char *what = count ? json_string_value(count) : "clicks";
+    if (what == NULL || (strcmp(what, "clicks") != 0 && strcmp(what, "impressions") != 0))
+        return fail(c, "frequency_cap.count", "frequency_cap.count must be clicks or impressions");
+    cap->impressions = what[0] == 'i';
     cap->max = (uint32_t)json_integer_value(max);
     return PM_OK;
 }

@@ -378,8 +378,9 @@ static int route_click(pm_track_t *t, const pm_config_t *cfg, const pm_campaign_
     const pm_settings_t *set = pm_config_settings(cfg);
     const pm_flow_t *flow = k->flow;
     const pm_flow_cap_t *cap = pm_flow_cap(flow);
-    bool over = cap->max && t->shared->fcap &&
-                pm_fcap_count(t->shared->fcap, k->id, &ev->visitor_id, cap->per, ev->ts) >= cap->max;
+    pm_fcap_t *fcap = cap->max ? t->shared->fcap : NULL;
+    bool over = fcap && (cap->impressions ? pm_fcap_peek(fcap, k->id, &ev->visitor_id, cap->per, ev->ts)
+                                          : pm_fcap_count(fcap, k->id, &ev->visitor_id, cap->per, ev->ts)) >= cap->max;
     pm_audience_visitor_t history = {0, 0};
     if (t->shared->audience && returning) history = pm_audience_get(t->shared->audience, &ev->visitor_id);
     pm_flow_input_t in = {.ev = ev, .qs = qs, .ip = ip, .returning = returning, .over_cap = over, .now_us = ev->ts,
@@ -437,6 +438,14 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
     pm_qs_free(&qs);
 }
 
+/* Impression caps count at the impression; the click path only reads. */
+static void count_impression(pm_track_t *t, const pm_campaign_t *k, const pm_event_t *ev)
+{
+    const pm_flow_cap_t *cap = k->flow ? pm_flow_cap(k->flow) : NULL;
+    if (cap && cap->max && cap->impressions && t->shared->fcap)
+        (void)pm_fcap_count(t->shared->fcap, k->id, &ev->visitor_id, cap->per, ev->ts);
+}
+
 void pm_track_impression(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, pm_slice_t token,
                          pm_http_res_t *res)
 {
@@ -454,7 +463,10 @@ void pm_track_impression(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
         if (k->cost_model == PM_COST_CPM && pm_money_muldiv(k->cost.micros, 1, 1000, &ev.cost.micros) == PM_OK)
             ev.cost.currency = k->cost.currency;
         uint64_t lsn;
-        if (journal(t, &ev, &lsn) == PM_OK) count(&t->n.impressions);
+        if (journal(t, &ev, &lsn) == PM_OK) {
+            count(&t->n.impressions);
+            count_impression(t, k, &ev);
+        }
         set_cookie(t, set, req, res, "pmv", &ev.visitor_id);
     }
     pm_http_res_header(res, "cache-control", "no-store", 8);

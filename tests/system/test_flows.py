@@ -162,6 +162,29 @@ def test_frequency_cap_survives_a_restart(server):
     assert [json.loads(r["route"])["by"] for r in rows] == ["default", "default", "cap", "default", "cap"]
 
 
+def test_impression_cap(server):
+    s = server()
+    src, a, b, lander = workspace(s)
+    flow = create(s, "/flows", {
+        "name": "seen enough", "default_path": {"options": [{"offer_id": a["id"]}]},
+        "fallback_path": {"options": [{"url": "https://capped.example/"}]},
+        "frequency_cap": {"max": 2, "per": "life", "count": "impressions"}})
+    t = campaign(s, src, flow["id"])["token"]
+    r = s.get(f"/i/{t}")
+    cookie = {"Cookie": f"pmv={visitor_cookie(r)}"}
+    assert s.get(f"/c/{t}", headers=cookie).headers["location"].startswith("https://a.example/")
+    assert s.get(f"/c/{t}", headers=cookie).headers["location"].startswith("https://a.example/")  # clicks don't count
+    s.get(f"/i/{t}", headers=cookie)
+    assert s.get(f"/c/{t}", headers=cookie).headers["location"] == "https://capped.example/"
+    s.wait_materialized()
+    s.restart()
+    assert s.get(f"/c/{t}", headers=cookie).headers["location"] == "https://capped.example/"
+    r = s.api("POST", "/flows", {"name": "x", "default_path": {"options": [{"offer_id": a["id"]}]},
+                                 "fallback_path": {"options": [{"offer_id": a["id"]}]},
+                                 "frequency_cap": {"max": 2, "per": "day", "count": "views"}})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "frequency_cap.count"
+
+
 def test_split_experiment_results(server, perfmark):
     s = server()
     src, a, b, lander = workspace(s)

@@ -519,6 +519,9 @@ static void test_fcap_windows_and_campaigns(void **state)
     assert_int_equal(pm_fcap_count(f, 1, &v, PM_FLOW_PER_HOUR, next_hour), 0);
     assert_int_equal(pm_fcap_count(f, 1, &v, PM_FLOW_PER_HOUR, t0), 0); /* late: does not reset */
     assert_int_equal(pm_fcap_count(f, 1, &v, PM_FLOW_PER_HOUR, next_hour), 1);
+    assert_int_equal(pm_fcap_peek(f, 1, &v, PM_FLOW_PER_HOUR, next_hour), 2);
+    assert_int_equal(pm_fcap_peek(f, 1, &v, PM_FLOW_PER_HOUR, next_hour), 2); /* peeking counts nothing */
+    assert_int_equal(pm_fcap_peek(f, 1, &v, PM_FLOW_PER_HOUR, t0), 0);        /* another window */
     assert_int_equal(pm_fcap_count(f, 3, &v, PM_FLOW_PER_LIFE, t0), 0);
     assert_int_equal(pm_fcap_count(f, 3, &v, PM_FLOW_PER_LIFE, t0 + INT64_C(86400000000) * 400), 1);
     assert_true(pm_fcap_bytes(f) >= 1000 * 16);
