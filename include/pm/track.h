@@ -63,6 +63,7 @@ void pm_track_forget(pm_track_shared_t *shared, const pm_event_t *ev);
 typedef struct pm_track_stats_s {
     uint64_t clicks, impressions, conversions, duplicate_postbacks, orphan_postbacks, fallback_redirects,
         journal_errors;
+    uint64_t flow_clicks, capped_clicks, bot_path_clicks; /* clicks routed by a flow; of them by cap / bot path */
 } pm_track_stats_t;
 /* Add this tracker's counters to *out. Thread-safe. */
 void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out);

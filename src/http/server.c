@@ -274,6 +274,10 @@ static void metrics(server_t *srv, pm_http_res_t *res)
     metric(b, "orphan_postbacks_total", "counter", "Postbacks that matched no click.", t.orphan_postbacks);
     metric(b, "fallback_redirects_total", "counter", "Visitors sent to the fallback URL.", t.fallback_redirects);
     metric(b, "journal_append_errors_total", "counter", "Events the journal failed to take.", t.journal_errors);
+    metric(b, "flow_clicks_total", "counter", "Clicks whose destination a flow chose.", t.flow_clicks);
+    metric(b, "flow_capped_clicks_total", "counter", "Flow clicks sent to the fallback path by a frequency cap.",
+           t.capped_clicks);
+    metric(b, "flow_bot_clicks_total", "counter", "Flow clicks sent to the bot path.", t.bot_path_clicks);
     metric(b, "journal_records_total", "counter", "Records appended to the journal.", j.records);
     metric(b, "journal_bytes_total", "counter", "Bytes appended to the journal.", j.bytes);
     metric(b, "journal_fsyncs_total", "counter", "Journal fdatasync calls (group commits).", j.fsyncs);

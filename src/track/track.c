@@ -38,6 +38,7 @@ const unsigned char pm_track_gif[43] = {
 
 typedef struct counters_s {
     _Atomic uint64_t clicks, impressions, conversions, duplicates, orphans, fallbacks, journal_errors;
+    _Atomic uint64_t flow_clicks, capped_clicks, bot_path_clicks;
 } counters_t;
 
 struct pm_track_s {
@@ -107,6 +108,9 @@ void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out)
     out->orphan_postbacks += atomic_load(&t->n.orphans);
     out->fallback_redirects += atomic_load(&t->n.fallbacks);
     out->journal_errors += atomic_load(&t->n.journal_errors);
+    out->flow_clicks += atomic_load(&t->n.flow_clicks);
+    out->capped_clicks += atomic_load(&t->n.capped_clicks);
+    out->bot_path_clicks += atomic_load(&t->n.bot_path_clicks);
 }
 
 /* --- request-scoped helpers -------------------------------------------- */
@@ -391,6 +395,9 @@ static int route_click(pm_track_t *t, const pm_config_t *cfg, const pm_campaign_
     size_t len = 0;
     pm_flow_route(flow, &in, &choice, reason ? reason : none, reason ? CAP_ROUTE : 0, &len);
     if (len) pm_event_set(ev, PM_EVS_ROUTE, reason, len);
+    count(&t->n.flow_clicks);
+    if (choice.by[0] == 'c') count(&t->n.capped_clicks);
+    else if (choice.by[0] == 'b') count(&t->n.bot_path_clicks);
     const pm_flow_option_t *o = choice.option;
     ev->offer_id = o->offer_id;
     ev->lander_id = o->lander_id;

@@ -160,6 +160,8 @@ def test_frequency_cap_survives_a_restart(server):
     assert s.get(f"/c/{t}", headers=cookie).headers["location"] == "https://capped.example/"
     rows = s.wait_events("click", lambda rs: len(rs) >= 5)
     assert [json.loads(r["route"])["by"] for r in rows] == ["default", "default", "cap", "default", "cap"]
+    m = s.metrics()  # this process's counters: one capped click since the restart
+    assert m["perfmark_flow_clicks_total"] == 1 and m["perfmark_flow_capped_clicks_total"] == 1
 
 
 def test_impression_cap(server):
