@@ -17,8 +17,14 @@ static void route_one(const pm_flow_t *f, pm_event_t *ev, const pm_qs_t *qs, con
     static uint64_t rng = 1;
     static void *md;
     if (md == NULL) md = pm_flow_match_data_create();
-    pm_flow_input_t in = {.ev = ev, .qs = qs, .ip = ip, .returning = returning, .over_cap = returning,
-                          .now_us = INT64_C(1767600000000000), .rng = &rng, .match_data = md};
+    pm_flow_input_t in = {.ev = ev,
+                          .qs = qs,
+                          .ip = ip,
+                          .returning = returning,
+                          .over_cap = returning,
+                          .now_us = INT64_C(1767600000000000),
+                          .rng = &rng,
+                          .match_data = md};
     pm_flow_choice_t c;
     char reason[1024];
     size_t len = 0;

@@ -29,8 +29,8 @@ typedef struct pm_flow_s pm_flow_t;
 typedef struct pm_bandit_s pm_bandit_t;
 
 #define PM_FLOW_MAX_OPTIONS 16
-#define PM_FLOW_MAX_RULES 100
-#define PM_FLOW_FIELD_MAX 160
+#define PM_FLOW_MAX_RULES   100
+#define PM_FLOW_FIELD_MAX   160
 
 /* Why a definition was refused: the dotted path of the offending field
  * ("rules[2].when.any[0].country.in") and a message for humans. */
@@ -75,8 +75,7 @@ typedef struct pm_flow_cap_s {
  * wrong types and out-of-range values are refused. Thread-safe. */
 int pm_flow_compile(int64_t id, json_t *def, pm_flow_t **out, pm_flow_error_t *err) PM_MUST_CHECK;
 /* The same from JSON text (the fuzzer's entry). */
-int pm_flow_compile_text(int64_t id, const char *text, size_t len, pm_flow_t **out,
-                         pm_flow_error_t *err) PM_MUST_CHECK;
+int pm_flow_compile_text(int64_t id, const char *text, size_t len, pm_flow_t **out, pm_flow_error_t *err) PM_MUST_CHECK;
 void pm_flow_free(pm_flow_t *f); /* accepts NULL */
 
 int64_t pm_flow_id(const pm_flow_t *f);
@@ -89,15 +88,15 @@ const pm_flow_path_t *pm_flow_path_by_name(const pm_flow_t *f, const char *name)
 
 /* What a click brings to the decision. Borrowed for the call. */
 typedef struct pm_flow_input_s {
-    const pm_event_t *ev;     /* country, device, os, browser, language, referrer, subs, bot reason */
-    const pm_qs_t *qs;        /* the click's query parameters (param conditions); may be NULL */
-    const pm_ip_t *ip;        /* the client address before truncation; may be NULL */
-    bool returning;           /* the visitor brought a perfmark cookie */
-    bool over_cap;            /* the frequency cap is reached: fallback path */
-    int64_t now_us;           /* UTC microseconds */
-    uint64_t *rng;            /* the caller's PRNG state (pm_flow_rng_seed) */
-    void *match_data;         /* a pcre2_match_data_8 from pm_flow_match_data_create */
-    const pm_bandit_t *bandit;/* conversion counters for auto rotation; NULL = priors only */
+    const pm_event_t *ev;                 /* country, device, os, browser, language, referrer, subs, bot reason */
+    const pm_qs_t *qs;                    /* the click's query parameters (param conditions); may be NULL */
+    const pm_ip_t *ip;                    /* the client address before truncation; may be NULL */
+    bool returning;                       /* the visitor brought a perfmark cookie */
+    bool over_cap;                        /* the frequency cap is reached: fallback path */
+    int64_t now_us;                       /* UTC microseconds */
+    uint64_t *rng;                        /* the caller's PRNG state (pm_flow_rng_seed) */
+    void *match_data;                     /* a pcre2_match_data_8 from pm_flow_match_data_create */
+    const pm_bandit_t *bandit;            /* conversion counters for auto rotation; NULL = priors only */
     const pm_audience_visitor_t *history; /* the visitor's earlier clicks and conversions; NULL = none known */
 } pm_flow_input_t;
 
@@ -114,8 +113,8 @@ typedef struct pm_flow_choice_s {
  * into reason[0..cap), NUL-terminated; *reason_len is its length (0 when it
  * did not fit). Allocates nothing; thread-safe for distinct rng/match_data.
  * Can't fail: every flow has a default path. */
-void pm_flow_route(const pm_flow_t *f, const pm_flow_input_t *in, pm_flow_choice_t *out, char *reason,
-                   size_t cap, size_t *reason_len);
+void pm_flow_route(const pm_flow_t *f, const pm_flow_input_t *in, pm_flow_choice_t *out, char *reason, size_t cap,
+                   size_t *reason_len);
 
 /* Per-thread helpers for pm_flow_input_t. */
 void *pm_flow_match_data_create(void);

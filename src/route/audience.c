@@ -11,12 +11,12 @@
 #include <sqlite3.h>
 #include <string.h>
 
-#define SHARDS 256
-#define MAX_PROBES 32
+#define SHARDS        256
+#define MAX_PROBES    32
 #define US_PER_MINUTE (60 * PM_USEC_PER_SEC)
 
 typedef struct entry_s {
-    uint64_t tag; /* 0 = free */
+    uint64_t tag;               /* 0 = free */
     uint32_t click, conversion; /* minutes since the epoch, 0 = none */
 } entry_t;
 
@@ -60,7 +60,10 @@ static uint64_t tag_of(const pm_id_t *visitor)
     return t ? t : 1;
 }
 
-static uint32_t latest(const entry_t *e) { return e->click > e->conversion ? e->click : e->conversion; }
+static uint32_t latest(const entry_t *e)
+{
+    return e->click > e->conversion ? e->click : e->conversion;
+}
 
 /* The entry of `tag`; with `claim`, a free one or the least recently
  * active one probed is taken over. NULL when absent and not claiming. */
@@ -105,7 +108,10 @@ static void record(pm_audience_t *a, const pm_id_t *visitor, int64_t ts_us, bool
     pthread_mutex_unlock(&sh->mu);
 }
 
-void pm_audience_click(pm_audience_t *a, const pm_id_t *visitor, int64_t ts_us) { record(a, visitor, ts_us, false); }
+void pm_audience_click(pm_audience_t *a, const pm_id_t *visitor, int64_t ts_us)
+{
+    record(a, visitor, ts_us, false);
+}
 
 void pm_audience_conversion(pm_audience_t *a, const pm_id_t *visitor, int64_t ts_us)
 {
@@ -141,10 +147,14 @@ static int load(pm_audience_t *a, sqlite3 *db, const char *sql, int64_t since, b
 int pm_audience_load(pm_audience_t *a, pm_store_t *store, int64_t since_us)
 {
     sqlite3 *db = pm_store_db(store);
-    int rc = load(a, db, "SELECT visitor_id, max(ts) FROM clicks WHERE ts>=?1 AND visitor_id IS NOT NULL"
-                         " GROUP BY visitor_id", since_us, false);
+    int rc = load(a, db,
+                  "SELECT visitor_id, max(ts) FROM clicks WHERE ts>=?1 AND visitor_id IS NOT NULL"
+                  " GROUP BY visitor_id",
+                  since_us, false);
     if (rc == PM_OK)
-        rc = load(a, db, "SELECT visitor_id, max(ts) FROM conversions WHERE ts>=?1 AND status='approved'"
-                         " AND visitor_id IS NOT NULL GROUP BY visitor_id", since_us, true);
+        rc = load(a, db,
+                  "SELECT visitor_id, max(ts) FROM conversions WHERE ts>=?1 AND status='approved'"
+                  " AND visitor_id IS NOT NULL GROUP BY visitor_id",
+                  since_us, true);
     return rc;
 }

@@ -42,7 +42,10 @@ void pm_bandit_destroy(pm_bandit_t *b)
     pm_free(b);
 }
 
-static uint64_t nonzero(uint64_t key) { return key ? key : 1; }
+static uint64_t nonzero(uint64_t key)
+{
+    return key ? key : 1;
+}
 
 /* The slot of `key`, claimed when `claim`; NULL when absent or full. */
 static slot_t *find(const pm_bandit_t *b, uint64_t key, bool claim)

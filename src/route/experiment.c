@@ -36,7 +36,10 @@ int pm_experiment_goal_parse(const char *s, pm_experiment_goal_t *out)
     return PM_EINVAL;
 }
 
-static const char *goal_name(pm_experiment_goal_t g) { return g == PM_GOAL_EPC ? "epc" : g == PM_GOAL_RPV ? "rpv" : "cvr"; }
+static const char *goal_name(pm_experiment_goal_t g)
+{
+    return g == PM_GOAL_EPC ? "epc" : g == PM_GOAL_RPV ? "rpv" : "cvr";
+}
 
 /* The visitor being summed: flushed into its arm when the next starts. */
 typedef struct visitor_s {
@@ -107,9 +110,15 @@ static int load_arms(pm_store_t *store, int64_t flow_id, const char *path, arm_t
     return step == SQLITE_DONE ? PM_OK : PM_ESTORE;
 }
 
-static json_t *jnum(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+static json_t *jnum(double x)
+{
+    return isfinite(x) ? json_real(x) : json_null();
+}
 
-static json_t *jci(double lo, double hi) { return json_pack("[o,o]", jnum(lo), jnum(hi)); }
+static json_t *jci(double lo, double hi)
+{
+    return json_pack("[o,o]", jnum(lo), jnum(hi));
+}
 
 static int arm_sample(const arm_t *a, pm_experiment_goal_t goal, pm_stats_sample_t *out)
 {
@@ -148,10 +157,10 @@ static json_t *option_json(const arm_t *arms, size_t i, const pm_flow_path_t *p,
     const arm_t *a = &arms[i];
     char revenue[PM_MONEY_STR_MAX];
     pm_money_format(a->revenue_micros, revenue);
-    json_t *o = json_pack("{s:i, s:I, s:I, s:I, s:I, s:s, s:o}", "option", (int)i, "visitors", (json_int_t)a->visitors,
-                          "clicks", (json_int_t)a->clicks, "converted_visitors", (json_int_t)a->converted,
-                          "conversions", (json_int_t)a->conversions, "revenue", revenue, "value",
-                          jnum(goal_value(a, goal)));
+    json_t *o =
+        json_pack("{s:i, s:I, s:I, s:I, s:I, s:s, s:o}", "option", (int)i, "visitors", (json_int_t)a->visitors,
+                  "clicks", (json_int_t)a->clicks, "converted_visitors", (json_int_t)a->converted, "conversions",
+                  (json_int_t)a->conversions, "revenue", revenue, "value", jnum(goal_value(a, goal)));
     json_object_set_new(o, "rate", jnum(a->visitors ? (double)a->converted / (double)a->visitors : NAN));
     if (p && i < p->noptions) {
         const pm_flow_option_t *op = &p->options[i];
@@ -201,7 +210,8 @@ static pm_flow_t *stored_flow(sqlite3 *db, int64_t id)
     static const char *const members[] = {"rules", "default_path", "fallback_path", "bot_path", "frequency_cap"};
     sqlite3_stmt *st = NULL;
     pm_flow_t *flow = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT rules, default_path, fallback_path, bot_path, frequency_cap FROM flows WHERE id=?1",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT rules, default_path, fallback_path, bot_path, frequency_cap FROM flows WHERE id=?1",
                            -1, &st, NULL) != SQLITE_OK)
         return NULL;
     sqlite3_bind_int64(st, 1, id);

@@ -12,7 +12,7 @@
 #include <sqlite3.h>
 #include <string.h>
 
-#define SHARDS 256
+#define SHARDS     256
 #define MAX_PROBES 32
 
 typedef struct entry_s {
@@ -55,7 +55,10 @@ void pm_fcap_destroy(pm_fcap_t *f)
     pm_free(f);
 }
 
-size_t pm_fcap_bytes(const pm_fcap_t *f) { return sizeof(*f) + SHARDS * (f->mask + 1) * sizeof(entry_t); }
+size_t pm_fcap_bytes(const pm_fcap_t *f)
+{
+    return sizeof(*f) + SHARDS * (f->mask + 1) * sizeof(entry_t);
+}
 
 static uint32_t window_of(pm_flow_per_t per, int64_t ts_us)
 {

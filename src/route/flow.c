@@ -53,7 +53,8 @@ static int only_keys(compile_t *c, const char *path, json_t *obj, const char *co
 {
     const char *key;
     json_t *v;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         bool ok = false;
         for (size_t i = 0; allowed[i] && !ok; i++)
             ok = strcmp(key, allowed[i]) == 0;
@@ -138,7 +139,10 @@ static int add_value(compile_t *c, const char *path, json_t *v, cond_t *k)
     return PM_OK;
 }
 
-static bool is_version_field(int f) { return f == PM_EVS_OS_VERSION || f == PM_EVS_BROWSER_VERSION; }
+static bool is_version_field(int f)
+{
+    return f == PM_EVS_OS_VERSION || f == PM_EVS_BROWSER_VERSION;
+}
 
 /* The operator object of a string condition: exactly one of equals, in,
  * regex (and gte / lt for versions). `extra` names one more allowed key
@@ -156,7 +160,8 @@ static int compile_op(compile_t *c, const char *path, json_t *v, bool versions, 
         if (arg == NULL) continue;
         char p[PM_FLOW_FIELD_MAX];
         sub_path(p, sizeof(p), path, ops[i]);
-        if (found++) return fail(c, p, "%s: give one operator of equals, in, regex%s", path, versions ? ", gte, lt" : "");
+        if (found++)
+            return fail(c, p, "%s: give one operator of equals, in, regex%s", path, versions ? ", gte, lt" : "");
         k->op = (cond_op_t)i;
         if (k->op == OP_IN) {
             if (!json_is_array(arg) || json_array_size(arg) == 0 || json_array_size(arg) > FLOW_MAX_VALUES)
@@ -181,11 +186,32 @@ static int compile_op(compile_t *c, const char *path, json_t *v, bool versions, 
 static int field_by_name(const char *name)
 {
     static const pm_event_str_t fields[] = {
-        PM_EVS_COUNTRY, PM_EVS_REGION, PM_EVS_DEVICE_TYPE, PM_EVS_OS, PM_EVS_OS_VERSION, PM_EVS_BROWSER,
-        PM_EVS_BROWSER_VERSION, PM_EVS_USER_AGENT, PM_EVS_SUB1, PM_EVS_SUB2, PM_EVS_SUB3, PM_EVS_SUB4,
-        PM_EVS_SUB5, PM_EVS_SUB6, PM_EVS_SUB7, PM_EVS_SUB8, PM_EVS_SUB9, PM_EVS_SUB10, PM_EVS_UTM_SOURCE,
-        PM_EVS_UTM_MEDIUM, PM_EVS_UTM_CAMPAIGN, PM_EVS_UTM_CONTENT, PM_EVS_UTM_TERM, PM_EVS_EXTERNAL_ID,
-        PM_EVS_USER_ID, PM_EVS_BOT_REASON,
+        PM_EVS_COUNTRY,
+        PM_EVS_REGION,
+        PM_EVS_DEVICE_TYPE,
+        PM_EVS_OS,
+        PM_EVS_OS_VERSION,
+        PM_EVS_BROWSER,
+        PM_EVS_BROWSER_VERSION,
+        PM_EVS_USER_AGENT,
+        PM_EVS_SUB1,
+        PM_EVS_SUB2,
+        PM_EVS_SUB3,
+        PM_EVS_SUB4,
+        PM_EVS_SUB5,
+        PM_EVS_SUB6,
+        PM_EVS_SUB7,
+        PM_EVS_SUB8,
+        PM_EVS_SUB9,
+        PM_EVS_SUB10,
+        PM_EVS_UTM_SOURCE,
+        PM_EVS_UTM_MEDIUM,
+        PM_EVS_UTM_CAMPAIGN,
+        PM_EVS_UTM_CONTENT,
+        PM_EVS_UTM_TERM,
+        PM_EVS_EXTERNAL_ID,
+        PM_EVS_USER_ID,
+        PM_EVS_BOT_REASON,
     };
     for (size_t i = 0; i < PM_ARRAY_LEN(fields); i++)
         if (strcmp(name, pm_event_str_name(fields[i])) == 0) return (int)fields[i];
@@ -287,9 +313,12 @@ static int compile_param(compile_t *c, const char *path, json_t *v, cond_t *k)
 static int compile_visitor(compile_t *c, const char *path, json_t *v, cond_t *k)
 {
     const char *s = json_string_value(v);
-    if (s && strcmp(s, "new") == 0) k->returning = false;
-    else if (s && strcmp(s, "returning") == 0) k->returning = true;
-    else return fail(c, path, "%s must be \"new\" or \"returning\"", path);
+    if (s && strcmp(s, "new") == 0)
+        k->returning = false;
+    else if (s && strcmp(s, "returning") == 0)
+        k->returning = true;
+    else
+        return fail(c, path, "%s must be \"new\" or \"returning\"", path);
     return PM_OK;
 }
 
@@ -374,7 +403,8 @@ static void path_free(pm_flow_path_t *p)
 static int want_id(compile_t *c, const char *path, json_t *v, int64_t *out)
 {
     if (v == NULL || json_is_null(v)) return PM_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < 1) return fail(c, path, "%s must be a positive integer id", path);
+    if (!json_is_integer(v) || json_integer_value(v) < 1)
+        return fail(c, path, "%s must be a positive integer id", path);
     *out = (int64_t)json_integer_value(v);
     return PM_OK;
 }
@@ -430,15 +460,19 @@ static int compile_rotation(compile_t *c, const char *path, json_t *v, pm_flow_p
     json_t *rot = json_object_get(v, "rotation"), *share = json_object_get(v, "min_share");
     const char *s = rot ? json_string_value(rot) : "weighted";
     sub_path(q, sizeof(q), path, "rotation");
-    if (s && strcmp(s, "weighted") == 0) p->rotation = PM_FLOW_WEIGHTED;
-    else if (s && strcmp(s, "auto") == 0) p->rotation = PM_FLOW_AUTO;
-    else if (s && strcmp(s, "split") == 0) p->rotation = PM_FLOW_SPLIT;
-    else return fail(c, q, "%s must be one of weighted, auto, split", q);
+    if (s && strcmp(s, "weighted") == 0)
+        p->rotation = PM_FLOW_WEIGHTED;
+    else if (s && strcmp(s, "auto") == 0)
+        p->rotation = PM_FLOW_AUTO;
+    else if (s && strcmp(s, "split") == 0)
+        p->rotation = PM_FLOW_SPLIT;
+    else
+        return fail(c, q, "%s must be one of weighted, auto, split", q);
     sub_path(q, sizeof(q), path, "min_share");
     p->min_share = p->rotation == PM_FLOW_AUTO ? 0.05 / (double)p->noptions : 0;
     if (share && p->rotation != PM_FLOW_AUTO) return fail(c, q, "%s applies only to rotation \"auto\"", q);
-    if (share && (!json_is_number(share) || json_number_value(share) < 0 ||
-                  json_number_value(share) * (double)p->noptions > 1))
+    if (share &&
+        (!json_is_number(share) || json_number_value(share) < 0 || json_number_value(share) * (double)p->noptions > 1))
         return fail(c, q, "%s must be a number from 0 to 1/(number of options)", q);
     if (share) p->min_share = json_number_value(share);
     uint64_t total = 0;
@@ -460,8 +494,7 @@ static int compile_path(compile_t *c, const char *path, json_t *v, const char *d
     if (!json_is_object(v)) return fail(c, path, "%s must be an object with options", path);
     if (only_keys(c, path, v, allowed) != PM_OK) return PM_EINVAL;
     sub_path(q, sizeof(q), path, "name");
-    if (json_object_get(v, "name") && want_text(c, q, json_object_get(v, "name"), 64, &name) != PM_OK)
-        return PM_EINVAL;
+    if (json_object_get(v, "name") && want_text(c, q, json_object_get(v, "name"), 64, &name) != PM_OK) return PM_EINVAL;
     p->name = pm_strdup(name);
     json_t *opts = json_object_get(v, "options");
     sub_path(q, sizeof(q), path, "options");
@@ -487,8 +520,7 @@ static int compile_rule(compile_t *c, const char *path, json_t *v, size_t index,
     if (!json_is_object(v)) return fail(c, path, "%s must be an object with when and path", path);
     if (only_keys(c, path, v, allowed) != PM_OK) return PM_EINVAL;
     sub_path(q, sizeof(q), path, "name");
-    if (json_object_get(v, "name") && want_text(c, q, json_object_get(v, "name"), 64, &name) != PM_OK)
-        return PM_EINVAL;
+    if (json_object_get(v, "name") && want_text(c, q, json_object_get(v, "name"), 64, &name) != PM_OK) return PM_EINVAL;
     r->name = pm_strdup(name);
     sub_path(q, sizeof(q), path, "when");
     if (json_object_get(v, "when") == NULL) return fail(c, q, "%s is required", q);
@@ -508,10 +540,14 @@ static int compile_cap(compile_t *c, json_t *v, pm_flow_cap_t *cap)
     if (!json_is_integer(max) || json_integer_value(max) < 1 || json_integer_value(max) > 1000000)
         return fail(c, "frequency_cap.max", "frequency_cap.max must be an integer from 1 to 1000000");
     const char *per = json_string_value(json_object_get(v, "per"));
-    if (per && strcmp(per, "hour") == 0) cap->per = PM_FLOW_PER_HOUR;
-    else if (per && strcmp(per, "day") == 0) cap->per = PM_FLOW_PER_DAY;
-    else if (per && strcmp(per, "life") == 0) cap->per = PM_FLOW_PER_LIFE;
-    else return fail(c, "frequency_cap.per", "frequency_cap.per must be one of hour, day, life");
+    if (per && strcmp(per, "hour") == 0)
+        cap->per = PM_FLOW_PER_HOUR;
+    else if (per && strcmp(per, "day") == 0)
+        cap->per = PM_FLOW_PER_DAY;
+    else if (per && strcmp(per, "life") == 0)
+        cap->per = PM_FLOW_PER_LIFE;
+    else
+        return fail(c, "frequency_cap.per", "frequency_cap.per must be one of hour, day, life");
     json_t *count = json_object_get(v, "count");
     const char *what = count ? json_string_value(count) : "clicks";
     if (what == NULL || (strcmp(what, "clicks") != 0 && strcmp(what, "impressions") != 0))
@@ -617,8 +653,14 @@ void pm_flow_free(pm_flow_t *f)
     pm_free(f);
 }
 
-int64_t pm_flow_id(const pm_flow_t *f) { return f->id; }
-const pm_flow_cap_t *pm_flow_cap(const pm_flow_t *f) { return &f->cap; }
+int64_t pm_flow_id(const pm_flow_t *f)
+{
+    return f->id;
+}
+const pm_flow_cap_t *pm_flow_cap(const pm_flow_t *f)
+{
+    return &f->cap;
+}
 
 const pm_flow_path_t *pm_flow_path_at(const pm_flow_t *f, size_t i)
 {

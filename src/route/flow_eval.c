@@ -20,7 +20,10 @@
 
 /* --- randomness ------------------------------------------------------------- */
 
-void pm_flow_rng_seed(uint64_t *rng, uint64_t seed) { *rng = seed ? seed : UINT64_C(0x9e3779b97f4a7c15); }
+void pm_flow_rng_seed(uint64_t *rng, uint64_t seed)
+{
+    *rng = seed ? seed : UINT64_C(0x9e3779b97f4a7c15);
+}
 
 /* splitmix64: tiny state, passes BigCrush, plenty for rotation. */
 uint64_t pm_flow_rng_next(uint64_t *rng)
@@ -31,7 +34,10 @@ uint64_t pm_flow_rng_next(uint64_t *rng)
     return z ^ (z >> 31);
 }
 
-double pm_flow_rng_unit(uint64_t *rng) { return (double)(pm_flow_rng_next(rng) >> 11) * 0x1.0p-53; }
+double pm_flow_rng_unit(uint64_t *rng)
+{
+    return (double)(pm_flow_rng_next(rng) >> 11) * 0x1.0p-53;
+}
 
 static double normal(uint64_t *rng)
 {
@@ -60,8 +66,14 @@ double pm_flow_sample_beta(uint64_t *rng, double a, double b)
     return x + y > 0 ? x / (x + y) : 0.5;
 }
 
-void *pm_flow_match_data_create(void) { return pcre2_match_data_create(1, NULL); }
-void pm_flow_match_data_free(void *md) { pcre2_match_data_free(md); }
+void *pm_flow_match_data_create(void)
+{
+    return pcre2_match_data_create(1, NULL);
+}
+void pm_flow_match_data_free(void *md)
+{
+    pcre2_match_data_free(md);
+}
 
 /* --- conditions -------------------------------------------------------------- */
 
@@ -385,8 +397,8 @@ static const pm_flow_path_t *choose_path(const pm_flow_t *f, const pm_flow_input
     return &f->default_path;
 }
 
-void pm_flow_route(const pm_flow_t *f, const pm_flow_input_t *in, pm_flow_choice_t *out, char *reason,
-                   size_t cap, size_t *reason_len)
+void pm_flow_route(const pm_flow_t *f, const pm_flow_input_t *in, pm_flow_choice_t *out, char *reason, size_t cap,
+                   size_t *reason_len)
 {
     out_t o = {.p = reason, .cap = cap};
     const pm_flow_path_t *p = choose_path(f, in, out);

@@ -11,11 +11,11 @@
 #include "pm/flow.h"
 #include "pm/tz.h"
 
-#define FLOW_MAX_DEPTH 8
-#define FLOW_MAX_NODES 2000
-#define FLOW_MAX_VALUES 1000
+#define FLOW_MAX_DEPTH     8
+#define FLOW_MAX_NODES     2000
+#define FLOW_MAX_VALUES    1000
 #define FLOW_MAX_VALUE_LEN 256
-#define FLOW_MAX_REGEX 1024
+#define FLOW_MAX_REGEX     1024
 
 typedef enum cond_kind_e {
     C_ALL,
@@ -44,11 +44,11 @@ typedef struct cond_s {
     pm_cidr_t *cidrs;
     size_t ncidrs;
     pm_tz_t *tz;
-    uint32_t hours; /* C_TIME: bit h = local hour h matches */
-    uint8_t days;   /* C_TIME: bit d = weekday d (0 = Sunday) matches */
-    bool returning; /* C_VISITOR */
+    uint32_t hours;    /* C_TIME: bit h = local hour h matches */
+    uint8_t days;      /* C_TIME: bit d = weekday d (0 = Sunday) matches */
+    bool returning;    /* C_VISITOR */
     int lookback_days; /* C_AUDIENCE */
-    bool converted; /* C_AUDIENCE: whether the visitor converted in it */
+    bool converted;    /* C_AUDIENCE: whether the visitor converted in it */
     struct cond_s **kids;
     size_t nkids;
 } cond_t;

@@ -56,7 +56,10 @@ static int setup(void **state)
     fx->md = pm_flow_match_data_create();
     pm_flow_rng_seed(&fx->rng, 42);
     pm_qs_parse(&fx->qs, "", 0);
-    fx->in = (pm_flow_input_t){.ev = &fx->ev, .qs = &fx->qs, .rng = &fx->rng, .match_data = fx->md,
+    fx->in = (pm_flow_input_t){.ev = &fx->ev,
+                               .qs = &fx->qs,
+                               .rng = &fx->rng,
+                               .match_data = fx->md,
                                .now_us = INT64_C(1767600000) * PM_USEC_PER_SEC};
     *state = fx;
     return 0;
@@ -71,7 +74,10 @@ static int teardown(void **state)
     return 0;
 }
 
-static void set(fixture_t *fx, pm_event_str_t f, const char *v) { pm_event_set(&fx->ev, f, v, strlen(v)); }
+static void set(fixture_t *fx, pm_event_str_t f, const char *v)
+{
+    pm_event_set(&fx->ev, f, v, strlen(v));
+}
 
 static void set_query(fixture_t *fx, const char *q)
 {
@@ -88,20 +94,23 @@ static const char *route(fixture_t *fx, const pm_flow_t *f)
     return c.path->name;
 }
 
-#define ONE_OPTION "\"options\":[{\"url\":\"https://x.example/\"}]"
+#define ONE_OPTION       "\"options\":[{\"url\":\"https://x.example/\"}]"
 #define RULE(name, when) "{\"when\":" when ",\"path\":{\"name\":\"" name "\"," ONE_OPTION "}}"
-#define FLOW(rules) "{\"rules\":[" rules "],\"default_path\":{\"name\":\"default\"," ONE_OPTION "}}"
+#define FLOW(rules)      "{\"rules\":[" rules "],\"default_path\":{\"name\":\"default\"," ONE_OPTION "}}"
 
 /* --- conditions ------------------------------------------------------------------ */
 
 static void test_geo_and_ua_fields(void **state)
 {
     fixture_t *fx = *state;
-    pm_flow_t *f = flow_of(FLOW(
-        RULE("de-mobile", "{\"all\":[{\"country\":{\"in\":[\"DE\",\"AT\"]}},{\"device_type\":{\"equals\":\"mobile\"}}]}") ","
-        RULE("new-ios", "{\"all\":[{\"os\":{\"equals\":\"iOS\"}},{\"os_version\":{\"gte\":\"17.2\"}}]}") ","
-        RULE("old-chrome", "{\"all\":[{\"browser\":{\"regex\":\"^Chrome\"}},{\"browser_version\":{\"lt\":\"100\"}}]}") ","
-        RULE("not-us", "{\"not\":{\"any\":[{\"country\":{\"equals\":\"US\"}},{\"region\":{\"equals\":\"CA-QC\"}}]}}")));
+    pm_flow_t *f =
+        flow_of(FLOW(
+            RULE("de-mobile", "{\"all\":[{\"country\":{\"in\":[\"DE\",\"AT\"]}},{\"device_type\":{\"equals\":"
+                              "\"mobile\"}}]}") "," RULE("new-ios", "{\"all\":[{\"os\":{\"equals\":\"iOS\"}},{\"os_"
+                                                                    "version\":{\"gte\":\"17.2\"}}]}") "," RULE(
+                "old-chrome", "{\"all\":[{\"browser\":{\"regex\":\"^Chrome\"}},{\"browser_version\":{\"lt\":\"100\"}}]"
+                              "}") "," RULE("not-us", "{\"not\":{\"any\":[{\"country\":{\"equals\":\"US\"}},{"
+                                                      "\"region\":{\"equals\":\"CA-QC\"}}]}}")));
     set(fx, PM_EVS_COUNTRY, "US");
     assert_string_equal(route(fx, f), "default");
     set(fx, PM_EVS_COUNTRY, "at"); /* case-insensitive */
@@ -125,8 +134,8 @@ static void test_geo_and_ua_fields(void **state)
 static void test_language(void **state)
 {
     fixture_t *fx = *state;
-    pm_flow_t *f = flow_of(FLOW(RULE("de", "{\"language\":{\"in\":[\"de\"]}}") ","
-                                RULE("pt-br", "{\"language\":{\"equals\":\"pt-BR\"}}")));
+    pm_flow_t *f = flow_of(FLOW(
+        RULE("de", "{\"language\":{\"in\":[\"de\"]}}") "," RULE("pt-br", "{\"language\":{\"equals\":\"pt-BR\"}}")));
     set(fx, PM_EVS_LANGUAGE, "fr-FR,fr;q=0.9, de-AT ;q=0.8");
     assert_string_equal(route(fx, f), "de");
     set(fx, PM_EVS_LANGUAGE, "de;q=0, en");
@@ -171,12 +180,19 @@ static void test_ip_ranges(void **state)
 static void test_time_of_day_and_weekday(void **state)
 {
     fixture_t *fx = *state;
-    pm_flow_t *f = flow_of(FLOW(
-        RULE("weekend", "{\"time\":{\"tz\":\"Europe/Berlin\",\"days\":[\"sat\",\"sun\"]}}") ","
-        RULE("office", "{\"time\":{\"tz\":\"Europe/Berlin\",\"hours\":{\"from\":9,\"to\":17},\"days\":[\"mon\"]}}") ","
-        RULE("night", "{\"time\":{\"hours\":{\"from\":22,\"to\":6}}}")));
+    pm_flow_t *f =
+        flow_of(
+            FLOW(
+                RULE("weekend", "{\"time\":{\"tz\":\"Europe/Berlin\",\"days\":[\"sat\",\"sun\"]}}") "," RULE(
+                    "office", "{\"time\":{\"tz\":\"Europe/"
+                              "Berlin\",\"hours\":{\"from\":9,\"to\":17},\"days\":[\"mon\"]}}") "," RULE("night",
+                                                                                                         "{\"time\":{"
+                                                                                                         "\"hours\":{"
+                                                                                                         "\"from\":22,"
+                                                                                                         "\"to\":6}}"
+                                                                                                         "}")));
     /* 2026-01-05 is a Monday; Berlin is UTC+1 in January. */
-    int64_t monday = INT64_C(1767571200); /* 2026-01-05T00:00:00Z */
+    int64_t monday = INT64_C(1767571200);                         /* 2026-01-05T00:00:00Z */
     fx->in.now_us = (monday + 8 * 3600 + 1800) * PM_USEC_PER_SEC; /* 09:30 Berlin */
     assert_string_equal(route(fx, f), "office");
     fx->in.now_us = (monday + 16 * 3600) * PM_USEC_PER_SEC; /* 17:00 Berlin: to is exclusive */
@@ -193,10 +209,8 @@ static void test_time_of_day_and_weekday(void **state)
 static void test_params_subs_and_visitor(void **state)
 {
     fixture_t *fx = *state;
-    pm_flow_t *f = flow_of(FLOW(
-        RULE("zone", "{\"param\":{\"name\":\"zone\",\"in\":[\"a1\",\"b2\"]}}") ","
-        RULE("sub", "{\"sub3\":{\"regex\":\"^camp-[0-9]{3}$\"}}") ","
-        RULE("back", "{\"visitor\":\"returning\"}")));
+    pm_flow_t *f = flow_of(FLOW(RULE("zone", "{\"param\":{\"name\":\"zone\",\"in\":[\"a1\",\"b2\"]}}") "," RULE(
+        "sub", "{\"sub3\":{\"regex\":\"^camp-[0-9]{3}$\"}}") "," RULE("back", "{\"visitor\":\"returning\"}")));
     set_query(fx, "zone=b2&x=1");
     assert_string_equal(route(fx, f), "zone");
     set_query(fx, "zone=c3");
@@ -213,8 +227,8 @@ static void test_params_subs_and_visitor(void **state)
 static void test_audience(void **state)
 {
     fixture_t *fx = *state;
-    pm_flow_t *f = flow_of(FLOW(RULE("lapsed", "{\"audience\":{\"clicked_within_days\":7}}") ","
-                                RULE("buyer", "{\"audience\":{\"clicked_within_days\":30,\"converted\":true}}")));
+    pm_flow_t *f = flow_of(FLOW(RULE("lapsed", "{\"audience\":{\"clicked_within_days\":7}}") "," RULE(
+        "buyer", "{\"audience\":{\"clicked_within_days\":30,\"converted\":true}}")));
     int64_t day = 86400 * PM_USEC_PER_SEC, now = fx->in.now_us;
     pm_audience_visitor_t h = {0, 0};
     assert_string_equal(route(fx, f), "default"); /* nothing known */
@@ -229,8 +243,10 @@ static void test_audience(void **state)
     h.last_click_us = now - 8 * day;
     assert_string_equal(route(fx, f), "buyer");
     pm_flow_free(f);
-    expect_error(FLOW(RULE("r", "{\"audience\":{\"clicked_within_days\":31}}")), "rules[0].when.audience.clicked_within_days");
-    expect_error(FLOW(RULE("r", "{\"audience\":{\"clicked_within_days\":3,\"converted\":1}}")), "rules[0].when.audience.converted");
+    expect_error(FLOW(RULE("r", "{\"audience\":{\"clicked_within_days\":31}}")),
+                 "rules[0].when.audience.clicked_within_days");
+    expect_error(FLOW(RULE("r", "{\"audience\":{\"clicked_within_days\":3,\"converted\":1}}")),
+                 "rules[0].when.audience.converted");
 }
 
 static void test_audience_table(void **state)
@@ -263,11 +279,13 @@ static void test_audience_table(void **state)
 static void test_bot_and_cap_paths(void **state)
 {
     fixture_t *fx = *state;
-    pm_flow_t *f = flow_of("{\"rules\":[" RULE("all", "{\"visitor\":\"new\"}") "],"
-                           "\"default_path\":{" ONE_OPTION "},"
-                           "\"fallback_path\":{\"name\":\"capped\"," ONE_OPTION "},"
-                           "\"bot_path\":{\"name\":\"safe\",\"options\":[{\"url\":\"https://safe.example/\"}]},"
-                           "\"frequency_cap\":{\"max\":3,\"per\":\"hour\"}}");
+    pm_flow_t *f = flow_of("{\"rules\":[" RULE(
+        "all",
+        "{\"visitor\":\"new\"}") "],"
+                                 "\"default_path\":{" ONE_OPTION "},"
+                                 "\"fallback_path\":{\"name\":\"capped\"," ONE_OPTION "},"
+                                 "\"bot_path\":{\"name\":\"safe\",\"options\":[{\"url\":\"https://safe.example/\"}]},"
+                                 "\"frequency_cap\":{\"max\":3,\"per\":\"hour\"}}");
     assert_string_equal(route(fx, f), "all");
     fx->in.over_cap = true;
     assert_string_equal(route(fx, f), "capped");
@@ -321,8 +339,9 @@ static void test_compile_errors_name_the_field(void **state)
 static void test_paths_are_listed_and_named(void **state)
 {
     (void)state;
-    pm_flow_t *f = flow_of("{\"rules\":[" RULE("a", "{\"visitor\":\"new\"}") "," RULE("b", "{\"visitor\":\"new\"}") "],"
-                           "\"default_path\":{" ONE_OPTION "},\"bot_path\":{" ONE_OPTION "}}");
+    pm_flow_t *f = flow_of("{\"rules\":[" RULE("a", "{\"visitor\":\"new\"}") "," RULE(
+        "b", "{\"visitor\":\"new\"}") "],"
+                                      "\"default_path\":{" ONE_OPTION "},\"bot_path\":{" ONE_OPTION "}}");
     const char *names[] = {"a", "b", "default", "bot"};
     for (size_t i = 0; i < 4; i++)
         assert_string_equal(pm_flow_path_at(f, i)->name, names[i]);
@@ -347,8 +366,9 @@ static void test_version_compare(void **state)
 static void test_weighted_distribution(void **state)
 {
     fixture_t *fx = *state;
-    pm_flow_t *f = flow_of("{\"default_path\":{\"options\":[{\"offer_id\":1,\"weight\":1},{\"offer_id\":2,\"weight\":2},"
-                           "{\"offer_id\":3,\"weight\":7},{\"offer_id\":4,\"weight\":0}]}}");
+    pm_flow_t *f =
+        flow_of("{\"default_path\":{\"options\":[{\"offer_id\":1,\"weight\":1},{\"offer_id\":2,\"weight\":2},"
+                "{\"offer_id\":3,\"weight\":7},{\"offer_id\":4,\"weight\":0}]}}");
     enum { N = 100000 };
     double seen[4] = {0}, want[4] = {0.1, 0.2, 0.7, 0};
     for (int i = 0; i < N; i++) {
