@@ -411,6 +411,10 @@ static int experiment_finish(pm__api_ctx_t *c, pm__api_record_t *rec, const pm__
 static void experiment_decorate(pm__api_ctx_t *c, const pm__api_record_t *rec, json_t *obj)
 {
     pm_experiment_goal_t goal = PM_GOAL_CVR;
+    /* The hash seed of a split path, for `perfmark experiment assign`. */
+    json_t *seed = json_sprintf("flow-%lld-%s", (long long)rec->v[EXP_FLOW].i,
+                                rec->v[EXP_PATH].text ? rec->v[EXP_PATH].text : "");
+    json_object_set_new(obj, "assignment_seed", seed ? seed : json_null());
     if (c->id == 0 || !pm_slice_eq(c->req->method, "GET")) return;
     if (rec->v[EXP_GOAL].text && pm_experiment_goal_parse(rec->v[EXP_GOAL].text, &goal) != PM_OK) goal = PM_GOAL_CVR;
     pm_config_t *cfg = NULL;

@@ -189,7 +189,7 @@ static const pm__api_field_t *find_field(const pm__api_field_t *fields, const ch
 static bool read_only(const char *key)
 {
     static const char *const keys[] = {"id", "created_at", "updated_at", "tracking_url", "impression_url",
-                                       "postback_url", NULL};
+                                       "postback_url", "assignment_seed", "results", NULL};
     for (size_t i = 0; keys[i]; i++)
         if (strcmp(keys[i], key) == 0) return true;
     return false;

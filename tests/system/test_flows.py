@@ -196,6 +196,7 @@ def test_split_experiment_results(server, perfmark):
     exp = create(s, "/experiments", {"name": "A vs B", "flow_id": flow["id"], "path": "test", "goal": "cvr"})
     r = s.api("POST", "/experiments", {"name": "x", "flow_id": flow["id"], "path": "nosuch"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "path"
+    assert exp["assignment_seed"] == f"flow-{flow['id']}-test"
     seen = {}
     for i in range(40):
         r = s.get(f"/c/{camp['token']}")
@@ -204,6 +205,10 @@ def test_split_experiment_results(server, perfmark):
         # Deterministic per visitor: the same option both times.
         assert again.headers["location"][:18] == r.headers["location"][:18]
         seen[vid] = r.headers["location"]
+        if i == 0:  # the CLI reproduces the assignment from the seed
+            got = perfmark("experiment", "assign", "--experiment", exp["assignment_seed"], "--weights", "0.5,0.5", vid)
+            want = "a" if r.headers["location"].startswith("https://a.") else "b"
+            assert got.stdout.split() == [vid, {"a": "0", "b": "1"}[want]], got.stdout
         if i % 4 == 0:
             click = re.search(r"c=([0-9A-Za-z]{26})", r.headers["location"]).group(1)
             assert s.get(f"/pb?clickid={click}&txid=t{i}").status_code == 200
