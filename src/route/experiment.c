@@ -131,6 +131,17 @@ static int arm_sample(const arm_t *a, pm_experiment_goal_t goal, pm_stats_sample
     return pm_stats_from_mean(&m, out);
 }
 
+static const char *status_code(pm_stats_status_t s)
+{
+    switch (s) {
+    case PM_STATS_OK: return "ok";
+    case PM_STATS_NO_UNITS: return "no_units";
+    case PM_STATS_ZERO_VARIANCE: return "zero_variance";
+    case PM_STATS_BASELINE_ZERO: return "baseline_zero";
+    }
+    return "ok";
+}
+
 static json_t *comparison(const arm_t *control, const arm_t *a, pm_experiment_goal_t goal)
 {
     pm_stats_sample_t sa, sb;
@@ -138,11 +149,14 @@ static json_t *comparison(const arm_t *control, const arm_t *a, pm_experiment_go
     pm_stats_options_t opt = PM_STATS_OPTIONS_INIT;
     if (arm_sample(control, goal, &sa) != PM_OK || arm_sample(a, goal, &sb) != PM_OK) return json_null();
     pm_ignore_rc(pm_stats_compare(&sa, &sb, &opt, &cmp));
+    json_t *out;
     const pm_stats_result_t *f = &cmp.frequentist, *q = &cmp.sequential, *b = &cmp.bayesian;
-    return json_pack("{s:s, s:{s:o, s:o}, s:o, s:{s:o, s:o}, s:o, s:o}", "status", pm_stats_status_str(f->status),
-                     "uplift", "expected", jnum(f->expected), "ci", jci(f->ci_low, f->ci_high), "p_value",
-                     jnum(f->p_value), "sequential", "p_value", jnum(q->p_value), "ci", jci(q->ci_low, q->ci_high),
-                     "chance_to_beat_control", jnum(b->chance_to_win), "expected_loss", jnum(b->risk_treatment));
+    out = json_pack("{s:s, s:s, s:{s:o, s:o}, s:o, s:{s:o, s:o}, s:o, s:o}", "status", status_code(f->status),
+                    "status_message", pm_stats_status_str(f->status), "uplift", "expected", jnum(f->expected), "ci",
+                    jci(f->ci_low, f->ci_high), "p_value", jnum(f->p_value), "sequential", "p_value", jnum(q->p_value),
+                    "ci", jci(q->ci_low, q->ci_high), "chance_to_beat_control", jnum(b->chance_to_win), "expected_loss",
+                    jnum(b->risk_treatment));
+    return out ? out : json_null();
 }
 
 static double goal_value(const arm_t *a, pm_experiment_goal_t goal)
