@@ -466,7 +466,7 @@ void pm_track_impression(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
     bool no_content = fmt && fmt_len == 3 && memcmp(fmt, "204", 3) == 0;
     if (k) {
         pm_event_t ev = {.type = PM_EV_IMPRESSION};
-        pm_ignore_rc(visitor_event(t, set, req, k, &qs, &ev, NULL));
+        (void)visitor_event(t, set, req, k, &qs, &ev, NULL);
         if (k->cost_model == PM_COST_CPM && pm_money_muldiv(k->cost.micros, 1, 1000, &ev.cost.micros) == PM_OK)
             ev.cost.currency = k->cost.currency;
         uint64_t lsn;
