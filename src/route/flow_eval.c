@@ -15,6 +15,7 @@
 #include "pm/text.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,8 +67,26 @@ double pm_flow_sample_beta(uint64_t *rng, double a, double b)
     return x + y > 0 ? x / (x + y) : 0.5;
 }
 
+/* One match context for every loop (read-only once made): it caps the work
+ * a regex may do per click, so a catastrophic pattern ("(a+)+$") costs a
+ * bounded time and simply does not match. */
+#define REGEX_MATCH_LIMIT 100000
+#define REGEX_DEPTH_LIMIT 10000
+
+static pcre2_match_context *match_context;
+static pthread_once_t match_context_once = PTHREAD_ONCE_INIT;
+
+static void make_match_context(void)
+{
+    match_context = pcre2_match_context_create(NULL);
+    if (match_context == NULL) return;
+    pcre2_set_match_limit(match_context, REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(match_context, REGEX_DEPTH_LIMIT);
+}
+
 void *pm_flow_match_data_create(void)
 {
+    pthread_once(&match_context_once, make_match_context);
     return pcre2_match_data_create(1, NULL);
 }
 void pm_flow_match_data_free(void *md)
@@ -98,7 +117,7 @@ int pm__flow_version_cmp(const char *a, size_t alen, const char *b, size_t blen)
 
 static bool regex_match(const cond_t *k, const char *s, size_t len, void *md)
 {
-    return md && pcre2_match(k->re, (PCRE2_SPTR)s, len, 0, 0, md, NULL) >= 0;
+    return md && pcre2_match(k->re, (PCRE2_SPTR)s, len, 0, 0, md, match_context) >= 0;
 }
 
 /* A string operand against the condition's operator. */

@@ -103,14 +103,21 @@ static const char *route(fixture_t *fx, const pm_flow_t *f)
 static void test_geo_and_ua_fields(void **state)
 {
     fixture_t *fx = *state;
-    pm_flow_t *f =
-        flow_of(FLOW(
-            RULE("de-mobile", "{\"all\":[{\"country\":{\"in\":[\"DE\",\"AT\"]}},{\"device_type\":{\"equals\":"
-                              "\"mobile\"}}]}") "," RULE("new-ios", "{\"all\":[{\"os\":{\"equals\":\"iOS\"}},{\"os_"
-                                                                    "version\":{\"gte\":\"17.2\"}}]}") "," RULE(
-                "old-chrome", "{\"all\":[{\"browser\":{\"regex\":\"^Chrome\"}},{\"browser_version\":{\"lt\":\"100\"}}]"
-                              "}") "," RULE("not-us", "{\"not\":{\"any\":[{\"country\":{\"equals\":\"US\"}},{"
-                                                      "\"region\":{\"equals\":\"CA-QC\"}}]}}")));
+    pm_flow_t *f = flow_of(FLOW(RULE(
+        "de-mobile",
+        "{\"all\":[{\"country\":{\"in\":[\"DE\",\"AT\"]}},{\"device_type\":{\"equals\":"
+        "\"mobile\"}}]}") "," RULE("new-ios",
+                                   "{\"all\":[{\"os\":{\"equals\":\"iOS\"}},{\"os_"
+                                   "version\":{\"gte\":\"17.2\"}}]}") "," RULE("old-chrome",
+                                                                               "{\"all\":[{\"browser\":{\"regex\":\"^"
+                                                                               "Chrome\"}},{\"browser_version\":{"
+                                                                               "\"lt\":\"100\"}}]"
+                                                                               "}") "," RULE("not-us",
+                                                                                             "{\"not\":{\"any\":[{"
+                                                                                             "\"country\":{\"equals\":"
+                                                                                             "\"US\"}},{"
+                                                                                             "\"region\":{\"equals\":"
+                                                                                             "\"CA-QC\"}}]}}")));
     set(fx, PM_EVS_COUNTRY, "US");
     assert_string_equal(route(fx, f), "default");
     set(fx, PM_EVS_COUNTRY, "at"); /* case-insensitive */
@@ -181,16 +188,13 @@ static void test_time_of_day_and_weekday(void **state)
 {
     fixture_t *fx = *state;
     pm_flow_t *f =
-        flow_of(
-            FLOW(
-                RULE("weekend", "{\"time\":{\"tz\":\"Europe/Berlin\",\"days\":[\"sat\",\"sun\"]}}") "," RULE(
-                    "office", "{\"time\":{\"tz\":\"Europe/"
-                              "Berlin\",\"hours\":{\"from\":9,\"to\":17},\"days\":[\"mon\"]}}") "," RULE("night",
-                                                                                                         "{\"time\":{"
-                                                                                                         "\"hours\":{"
-                                                                                                         "\"from\":22,"
-                                                                                                         "\"to\":6}}"
-                                                                                                         "}")));
+        flow_of(FLOW(RULE("weekend", "{\"time\":{\"tz\":\"Europe/Berlin\",\"days\":[\"sat\",\"sun\"]}}") "," RULE(
+            "office", "{\"time\":{\"tz\":\"Europe/"
+                      "Berlin\",\"hours\":{\"from\":9,\"to\":17},\"days\":[\"mon\"]}}") "," RULE("night", "{\"time\":{"
+                                                                                                          "\"hours\":{"
+                                                                                                          "\"from\":22,"
+                                                                                                          "\"to\":6}}"
+                                                                                                          "}")));
     /* 2026-01-05 is a Monday; Berlin is UTC+1 in January. */
     int64_t monday = INT64_C(1767571200);                         /* 2026-01-05T00:00:00Z */
     fx->in.now_us = (monday + 8 * 3600 + 1800) * PM_USEC_PER_SEC; /* 09:30 Berlin */
@@ -274,6 +278,21 @@ static void test_audience_table(void **state)
     }
     assert_true(pm_audience_get(a, &x).last_click_us > t);
     pm_audience_destroy(a);
+}
+
+static void test_catastrophic_regex_is_bounded(void **state)
+{
+    fixture_t *fx = *state;
+    pm_flow_t *f = flow_of(FLOW(RULE("evil", "{\"sub1\":{\"regex\":\"^(a|a)+$\"}}")));
+    char subject[64];
+    memset(subject, 'a', 40);
+    subject[40] = 'b';
+    subject[41] = '\0';
+    set(fx, PM_EVS_SUB1, subject); /* 2^40 paths: hits the match limit, so no match */
+    assert_string_equal(route(fx, f), "default");
+    set(fx, PM_EVS_SUB1, "aaaa");
+    assert_string_equal(route(fx, f), "evil");
+    pm_flow_free(f);
 }
 
 static void test_bot_and_cap_paths(void **state)
@@ -575,6 +594,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_params_subs_and_visitor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audience, setup, teardown),
         cmocka_unit_test(test_audience_table),
+        cmocka_unit_test_setup_teardown(test_catastrophic_regex_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bot_and_cap_paths, setup, teardown),
         cmocka_unit_test(test_compile_errors_name_the_field),
         cmocka_unit_test(test_paths_are_listed_and_named),
