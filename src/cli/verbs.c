@@ -22,7 +22,7 @@
 /* --- serve ----------------------------------------------------------------- */
 
 static const char serve_help[] =
-    "usage: perfmark serve [--listen HOST:PORT] [--data DIR] [--threads N] [--sync-ms MS]\n\n"
+    "usage: perfmark serve [--listen HOST:PORT] [--data DIR] [--threads N] [--sync-ms MS] [--visitors N]\n\n"
     "Run the tracker: click, impression, postback and pixel endpoints, the admin API\n"
     "(/api/v1), /metrics and /healthz, all on one port.\n\n"
     "  --listen HOST:PORT  address to listen on (default " DEFAULT_LISTEN "; [::1]:8080 for IPv6)\n"
@@ -30,6 +30,8 @@ static const char serve_help[] =
     "  --threads N         event loops (1-63), one per core by default\n"
     "  --sync-ms MS        journal group-commit period in milliseconds (default 10);\n"
     "                      conversions are always answered after the fsync that covers them\n"
+    "  --visitors N        visitors the flows' frequency-cap and audience tables hold (default\n"
+    "                      1048576, 32 MiB each; 10000000 take 256 MiB each; docs/flows.md)\n"
     "  -h, --help          this text\n\n"
     "On the first start of a data directory an admin API key is printed once on stdout.\n";
 
@@ -44,17 +46,26 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o)
                                           {"data", required_argument, NULL, 'd'},
                                           {"threads", required_argument, NULL, 't'},
                                           {"sync-ms", required_argument, NULL, 's'},
+                                          {"visitors", required_argument, NULL, 'V'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     o->server.listen = DEFAULT_LISTEN;
     o->server.data_dir = DEFAULT_DATA;
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "l:d:t:s:h", longs, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "l:d:t:s:V:h", longs, NULL)) != -1;) {
         char *end;
         long v;
         switch (c) {
         case 'l': o->server.listen = optarg; break;
         case 'd': o->server.data_dir = optarg; break;
+        case 'V':
+            v = strtol(optarg, &end, 10);
+            if (*end || v < 1000 || v > 100000000) {
+                fprintf(stderr, "perfmark serve: --visitors: bad value \"%s\" (1000 to 100000000)\n", optarg);
+                return 2;
+            }
+            o->server.route_visitors = (size_t)v;
+            break;
         case 't':
         case 's':
             v = strtol(optarg, &end, 10);

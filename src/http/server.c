@@ -542,8 +542,7 @@ static void on_materialized(void *arg, const pm_event_t *ev)
 }
 
 #define BANDIT_OPTIONS (1u << 16)
-#define FCAP_VISITORS (1u << 20)
-#define AUDIENCE_VISITORS (1u << 20)
+#define ROUTE_VISITORS (1u << 20)
 #define BANDIT_HISTORY_US (30 * 86400 * PM_USEC_PER_SEC)
 
 /* Routing state that lives across configuration snapshots: rotation
@@ -552,8 +551,9 @@ static void on_materialized(void *arg, const pm_event_t *ev)
 static int routing_state(server_t *srv, const pm_config_t *cfg)
 {
     srv->shared.bandit = pm_bandit_create(BANDIT_OPTIONS);
-    srv->shared.fcap = pm_fcap_create(FCAP_VISITORS);
-    srv->shared.audience = pm_audience_create(AUDIENCE_VISITORS);
+    size_t visitors = srv->cfg->route_visitors ? srv->cfg->route_visitors : ROUTE_VISITORS;
+    srv->shared.fcap = pm_fcap_create(visitors);
+    srv->shared.audience = pm_audience_create(visitors);
     int64_t now = pm_now();
     int rc = pm_bandit_load(srv->shared.bandit, srv->store, now - BANDIT_HISTORY_US);
     if (rc == PM_OK)

@@ -142,7 +142,7 @@ def test_flow_validation_names_the_field(server):
 
 
 def test_frequency_cap_survives_a_restart(server):
-    s = server()
+    s = server(extra_args=("--visitors", "5000"))
     src, a, b, lander = workspace(s)
     flow = create(s, "/flows", {
         "name": "capped", "default_path": {"options": [{"offer_id": a["id"]}]},
