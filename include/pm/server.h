@@ -15,6 +15,7 @@ typedef struct pm_server_config_s {
     unsigned threads;      /* 0 = one per CPU */
     int64_t sync_interval_us; /* journal group-commit period; 0 = 10 ms */
     pm_outbox_policy_t outbox; /* postback retries and limits; zeros = defaults */
+    size_t route_visitors;    /* visitors the frequency-cap and audience tables hold; 0 = 1048576 */
 } pm_server_config_t;
 
 /* Run until SIGINT or SIGTERM. Recovers the journal first; prints a first

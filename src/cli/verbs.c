@@ -22,7 +22,7 @@
 /* --- serve ----------------------------------------------------------------- */
 
 static const char serve_help[] =
-    "usage: perfmark serve [--listen HOST:PORT] [--data DIR] [--threads N] [--sync-ms MS]\n"
+    "usage: perfmark serve [--listen HOST:PORT] [--data DIR] [--threads N] [--sync-ms MS] [--visitors N]\n"
     "                      [--postback-backoff-ms MS] [--postback-backoff-max-ms MS]\n"
     "                      [--postback-attempts N] [--postback-max-age S] [--postback-timeout-ms MS]\n"
     "                      [--postback-poll-ms MS]\n\n"
@@ -33,6 +33,8 @@ static const char serve_help[] =
     "  --threads N         event loops (1-63), one per core by default\n"
     "  --sync-ms MS        journal group-commit period in milliseconds (default 10);\n"
     "                      conversions are always answered after the fsync that covers them\n"
+    "  --visitors N        visitors the flows' frequency-cap and audience tables hold (default\n"
+    "                      1048576, 32 MiB each; 10000000 take 256 MiB each; docs/flows.md)\n"
     "  --postback-backoff-ms MS      delay before the 2nd attempt of an outgoing postback\n"
     "                                (default 30000); doubles per failure, with jitter\n"
     "  --postback-backoff-max-ms MS  cap of one retry delay (default 3600000)\n"
@@ -81,17 +83,26 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o)
                                           {"postback-max-age", required_argument, NULL, 'G'},
                                           {"postback-timeout-ms", required_argument, NULL, 'T'},
                                           {"postback-poll-ms", required_argument, NULL, 'P'},
+                                          {"visitors", required_argument, NULL, 'V'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     o->server.listen = DEFAULT_LISTEN;
     o->server.data_dir = DEFAULT_DATA;
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "l:d:t:s:h", longs, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "l:d:t:s:V:h", longs, NULL)) != -1;) {
         char *end;
         long v;
         switch (c) {
         case 'l': o->server.listen = optarg; break;
         case 'd': o->server.data_dir = optarg; break;
+        case 'V':
+            v = strtol(optarg, &end, 10);
+            if (*end || v < 1000 || v > 100000000) {
+                fprintf(stderr, "perfmark serve: --visitors: bad value \"%s\" (1000 to 100000000)\n", optarg);
+                return 2;
+            }
+            o->server.route_visitors = (size_t)v;
+            break;
         case 't':
         case 's':
             v = strtol(optarg, &end, 10);

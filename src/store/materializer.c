@@ -49,7 +49,7 @@ static const char *const fixed_names[] = {
         S(PM_EVS_UTM_CAMPAIGN), S(PM_EVS_UTM_CONTENT), S(PM_EVS_UTM_TERM), S(PM_EVS_EXTERNAL_ID)
 
 static const int click_cols[] = {VISITOR_COLS, S(PM_EVS_DEST_URL), COL_COST_MICROS, COL_COST_CURRENCY,
-                                 S(PM_EVS_USER_ID), COL_END};
+                                 S(PM_EVS_USER_ID), S(PM_EVS_ROUTE), COL_END};
 static const int impression_cols[] = {VISITOR_COLS, COL_COST_MICROS, COL_COST_CURRENCY, S(PM_EVS_USER_ID), COL_END};
 static const int conversion_cols[] = {
     VISITOR_COLS,        COL_CLICK,          S(PM_EVS_TXID),        S(PM_EVS_STATUS),

@@ -160,7 +160,26 @@ static const char schema_v4[] =
     "ALTER TABLE offers ADD COLUMN cap_daily INTEGER;"
     "ALTER TABLE offers ADD COLUMN cap_total INTEGER;";
 
-static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4};
+/* Version 5: flows (src/route, docs/flows.md). A flow row keeps each member
+ * of its JSON definition as JSON text, checked by the flow compiler before
+ * it is written; a campaign may point at one. A click records how its
+ * destination was chosen (route: compact JSON with the flow, path, option
+ * and option key), indexed by flow and path for experiment results (a
+ * partial index: clicks without a flow cost nothing). Experiments compare
+ * the options of one flow path. */
+static const char schema_v5[] =
+    "CREATE TABLE flows(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+    "  rules TEXT NOT NULL DEFAULT '[]', default_path TEXT NOT NULL, fallback_path TEXT, bot_path TEXT,"
+    "  frequency_cap TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);"
+    "ALTER TABLE campaigns ADD COLUMN flow_id INTEGER REFERENCES flows(id);"
+    "ALTER TABLE clicks ADD COLUMN route TEXT;"
+    "CREATE INDEX clicks_route ON clicks(json_extract(route,'$.flow'), json_extract(route,'$.path'))"
+    "  WHERE route IS NOT NULL;"
+    "CREATE TABLE experiments(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+    "  flow_id INTEGER NOT NULL REFERENCES flows(id), path TEXT NOT NULL, goal TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);";
+
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix", "ip_v6_prefix", "trusted_proxies",
