@@ -10,6 +10,7 @@ receiver has had all N postbacks.
 """
 import http.server
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -81,6 +82,7 @@ def main():
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":
