@@ -264,6 +264,7 @@ static const struct {
     {"events", {{pm__api_events_list, NULL, NULL, NULL, NULL}}},
     {"reports", {{pm__api_reports_get, NULL, NULL, NULL, NULL}}},
     {"attribution", {{pm__api_attribution_get, NULL, NULL, NULL, NULL}}},
+    {"clv", {{pm__api_clv_get, NULL, NULL, NULL, NULL}}},
     {"keys", {{pm__api_keys_list, pm__api_keys_create, NULL, NULL, NULL}}},
     {"postbacks", {{pm__api_postbacks_list, NULL, NULL, NULL, NULL}}},
 };

@@ -203,6 +203,7 @@ void pm__api_entity_delete(pm__api_ctx_t *c);
 void pm__api_events_list(pm__api_ctx_t *c);   /* events.c */
 void pm__api_reports_get(pm__api_ctx_t *c);  /* reports.c */
 void pm__api_attribution_get(pm__api_ctx_t *c); /* attribution.c */
+void pm__api_clv_get(pm__api_ctx_t *c);         /* reports.c */
 void pm__api_settings_get(pm__api_ctx_t *c);  /* settings.c */
 void pm__api_settings_patch(pm__api_ctx_t *c);
 void pm__api_postbacks_list(pm__api_ctx_t *c); /* postbacks.c */
