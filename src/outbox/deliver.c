@@ -56,6 +56,7 @@ struct pm_outbox_s {
     transfer_t *slots;
     unsigned nflight;
     int64_t next_scan_mono, next_counts_mono;
+    uint64_t delivered_at_start;
     uint64_t rng;
 };
 
@@ -88,7 +89,7 @@ static int prepare_all(pm_outbox_t *o)
                      "UPDATE postbacks SET attempts=?2, status=?3, next_attempt_at=?4, updated_at=?5,"
                      " delivered_at=?6, last_http_status=?7, last_error=?8 WHERE id=?1 AND status='pending'",
                      &o->update);
-    if (rc == PM_OK) rc = prepare(o, "SELECT status, count(*) FROM postbacks GROUP BY status", &o->counts);
+    if (rc == PM_OK) rc = prepare(o, "SELECT count(*) FROM postbacks WHERE status=?", &o->counts);
     return rc;
 }
 
@@ -333,23 +334,24 @@ static void collect(pm_outbox_t *o)
 
 /* --- the thread --------------------------------------------------------------- */
 
+/* Rows in `status` (a range of the (status, next_attempt_at) index). */
+static uint64_t count_status(pm_outbox_t *o, const char *status)
+{
+    sqlite3_bind_text(o->counts, 1, status, -1, SQLITE_STATIC);
+    uint64_t n = sqlite3_step(o->counts) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(o->counts, 0) : 0;
+    sqlite3_reset(o->counts);
+    return n;
+}
+
+/* The gauges. Pending and failed rows are counted each time (the queue and
+ * what awaits a retry by hand stay small); delivered rows only grow, so
+ * they are counted once at start and followed from there, never scanned
+ * every second. */
 static void refresh_counts(pm_outbox_t *o)
 {
-    uint64_t pending = 0, delivered = 0, failed = 0;
-    while (sqlite3_step(o->counts) == SQLITE_ROW) {
-        const char *s = (const char *)sqlite3_column_text(o->counts, 0);
-        uint64_t n = (uint64_t)sqlite3_column_int64(o->counts, 1);
-        if (s && strcmp(s, "pending") == 0)
-            pending = n;
-        else if (s && strcmp(s, "delivered") == 0)
-            delivered = n;
-        else if (s && strcmp(s, "failed") == 0)
-            failed = n;
-    }
-    sqlite3_reset(o->counts);
-    atomic_store(&o->pending_rows, pending);
-    atomic_store(&o->delivered_rows, delivered);
-    atomic_store(&o->failed_rows, failed);
+    atomic_store(&o->pending_rows, count_status(o, "pending"));
+    atomic_store(&o->failed_rows, count_status(o, "failed"));
+    atomic_store(&o->delivered_rows, o->delivered_at_start + atomic_load(&o->delivered));
 }
 
 /* One turn: maybe scan, drive transfers, collect, then wait. */
@@ -415,6 +417,7 @@ int pm_outbox_start(const char *db_path, const pm_outbox_policy_t *policy, pm_ou
     }
     if (rc == PM_OK) rc = pm_store_open(db_path, &o->store);
     if (rc == PM_OK) rc = prepare_all(o);
+    if (rc == PM_OK) o->delivered_at_start = count_status(o, "delivered");
     if (rc == PM_OK && (rc = -pthread_create(&o->thread, NULL, run, o)) != PM_OK)
         pm_error("outbox: cannot start the worker: %s", pm_strerror(rc));
     if (rc != PM_OK) {

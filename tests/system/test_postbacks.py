@@ -259,6 +259,10 @@ def test_kill9_with_pending_postbacks_delivers_them_after_restart(server, reques
     got = sorted(q["tx"][0] for q in rx.successes())
     assert got == ["K-1", "K-2"], rx.log
     assert len(postbacks(s)["rows"]) == 2
+    # The all-time gauge is counted from the store at start.
+    s.restart()
+    wait_for(lambda: s.metrics()["perfmark_postbacks_delivered"] == 2, 10, "the delivered gauge after a restart")
+    assert s.metrics()["perfmark_postbacks_delivered_total"] == 0 and len(rx.successes()) == 2
 
 
 def test_sigterm_with_a_transfer_in_flight_exits_cleanly_and_resends(server, request):
