@@ -277,3 +277,13 @@ def test_sigterm_with_a_transfer_in_flight_exits_cleanly_and_resends(server, req
     row = wait_status(s, conv, "delivered")
     assert row["attempt_count"] == 1  # the abandoned transfer was no attempt on record
     assert [q["tx"] for q in rx.successes()] == [["H-1"]]
+
+
+def test_serve_rejects_bad_postback_flags(perfmark):
+    for flag, value in (("--postback-attempts", "0"), ("--postback-backoff-ms", "x"),
+                        ("--postback-timeout-ms", "-5"), ("--postback-max-age", "99999999999")):
+        r = perfmark("serve", flag, value, "--data", "/nonexistent/never-created")
+        assert r.returncode == 2, (flag, r.stderr)
+        assert "--postback-" in r.stderr and "usage: perfmark serve" in r.stderr
+    r = perfmark("serve", "--help")
+    assert r.returncode == 0 and "--postback-backoff-ms" in r.stdout
