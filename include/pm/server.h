@@ -13,6 +13,10 @@ typedef struct pm_server_config_s {
     const char *data_dir;  /* created if missing */
     unsigned threads;      /* 0 = one per CPU */
     int64_t sync_interval_us; /* journal group-commit period; 0 = 10 ms */
+    /* Visitor detectors (docs/routing.md). */
+    const char *geoip_file;      /* NULL = the built-in DB-IP country lite database */
+    const char *datacenter_file; /* CIDR list of data-center ranges; NULL = none */
+    int bot_velocity;            /* clicks per address per minute; 0 = default (60), -1 = off */
 } pm_server_config_t;
 
 /* Run until SIGINT or SIGTERM. Recovers the journal first; prints a first

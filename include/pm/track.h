@@ -17,6 +17,7 @@
 #define PM_TRACK_H
 
 #include "pm/config.h"
+#include "pm/detect.h"
 #include "pm/event.h"
 #include "pm/http.h"
 #include "pm/journal.h"
@@ -28,9 +29,13 @@ typedef struct pm_track_s pm_track_t;
 typedef struct pm_track_shared_s {
     pm_recent_t *clicks;      /* click id (16 bytes) -> encoded click record */
     pm_recent_t *conversions; /* conversion key -> encoded conversion record */
+    pm_detect_t *detect;      /* visitor detectors (geo, UA, bots); NULL = none */
 } pm_track_shared_t;
 
-/* All arguments are borrowed and must outlive the tracker. Can't fail. */
+/* All arguments are borrowed and must outlive the tracker. When
+ * shared->detect is set, the tracker makes its own UA parser over it and
+ * fills every click's and impression's visitor context (country, region,
+ * device type, OS, browser, bot reason). Can't fail. */
 pm_track_t *pm_track_create(pm_journal_t *journal, pm_store_t *store, pm_track_shared_t *shared);
 void pm_track_destroy(pm_track_t *t); /* accepts NULL */
 
@@ -55,7 +60,7 @@ void pm_track_forget(pm_track_shared_t *shared, const pm_event_t *ev);
 
 typedef struct pm_track_stats_s {
     uint64_t clicks, impressions, conversions, duplicate_postbacks, orphan_postbacks, fallback_redirects,
-        journal_errors;
+        journal_errors, bot_clicks;
 } pm_track_stats_t;
 /* Add this tracker's counters to *out. Thread-safe. */
 void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out);

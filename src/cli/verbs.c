@@ -22,7 +22,8 @@
 /* --- serve ----------------------------------------------------------------- */
 
 static const char serve_help[] =
-    "usage: perfmark serve [--listen HOST:PORT] [--data DIR] [--threads N] [--sync-ms MS]\n\n"
+    "usage: perfmark serve [--listen HOST:PORT] [--data DIR] [--threads N] [--sync-ms MS]\n"
+    "                      [--geoip FILE] [--datacenter-cidrs FILE] [--bot-velocity N]\n\n"
     "Run the tracker: click, impression, postback and pixel endpoints, the admin API\n"
     "(/api/v1), /metrics and /healthz, all on one port.\n\n"
     "  --listen HOST:PORT  address to listen on (default " DEFAULT_LISTEN "; [::1]:8080 for IPv6)\n"
@@ -30,6 +31,13 @@ static const char serve_help[] =
     "  --threads N         event loops (1-63), one per core by default\n"
     "  --sync-ms MS        journal group-commit period in milliseconds (default 10);\n"
     "                      conversions are always answered after the fsync that covers them\n"
+    "  --geoip FILE        a MaxMind DB (GeoIP2/GeoLite2 Country or City, DB-IP) for the\n"
+    "                      visitor's country and region; default: the built-in DB-IP\n"
+    "                      country lite database (CC BY 4.0, https://db-ip.com)\n"
+    "  --datacenter-cidrs FILE  data-center ranges, one CIDR a line (# comments): clicks\n"
+    "                      from them are flagged as bots (datacenter_ip)\n"
+    "  --bot-velocity N    flag clicks past N per address per minute as bots (velocity);\n"
+    "                      default 60, 0 = off\n"
     "  -h, --help          this text\n\n"
     "On the first start of a data directory an admin API key is printed once on stdout.\n";
 
@@ -44,12 +52,15 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o)
                                           {"data", required_argument, NULL, 'd'},
                                           {"threads", required_argument, NULL, 't'},
                                           {"sync-ms", required_argument, NULL, 's'},
+                                          {"geoip", required_argument, NULL, 'g'},
+                                          {"datacenter-cidrs", required_argument, NULL, 'D'},
+                                          {"bot-velocity", required_argument, NULL, 'V'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     o->server.listen = DEFAULT_LISTEN;
     o->server.data_dir = DEFAULT_DATA;
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "l:d:t:s:h", longs, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "l:d:t:s:g:D:V:h", longs, NULL)) != -1;) {
         char *end;
         long v;
         switch (c) {
@@ -64,6 +75,16 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o)
             }
             if (c == 't') o->server.threads = (unsigned)v;
             else o->server.sync_interval_us = v * 1000;
+            break;
+        case 'g': o->server.geoip_file = optarg; break;
+        case 'D': o->server.datacenter_file = optarg; break;
+        case 'V':
+            v = strtol(optarg, &end, 10);
+            if (*end || end == optarg || v < 0 || v > 1000000) {
+                fprintf(stderr, "perfmark serve: --bot-velocity: bad value \"%s\" (0-1000000)\n", optarg);
+                return 2;
+            }
+            o->server.bot_velocity = v == 0 ? -1 : (int)v;
             break;
         case 'h': o->help = true; break;
         default: return 2;

@@ -274,6 +274,7 @@ static void metrics(server_t *srv, pm_http_res_t *res)
     metric(b, "orphan_postbacks_total", "counter", "Postbacks that matched no click.", t.orphan_postbacks);
     metric(b, "fallback_redirects_total", "counter", "Visitors sent to the fallback URL.", t.fallback_redirects);
     metric(b, "journal_append_errors_total", "counter", "Events the journal failed to take.", t.journal_errors);
+    metric(b, "bot_clicks_total", "counter", "Clicks flagged by the bot filter (still redirected).", t.bot_clicks);
     metric(b, "journal_records_total", "counter", "Records appended to the journal.", j.records);
     metric(b, "journal_bytes_total", "counter", "Bytes appended to the journal.", j.bytes);
     metric(b, "journal_fsyncs_total", "counter", "Journal fdatasync calls (group commits).", j.fsyncs);
@@ -618,6 +619,15 @@ static int server_start(server_t *srv)
     srv->confhold = pm_confhold_create(cfg);
     srv->shared.clicks = pm_recent_create(4u << 20);
     srv->shared.conversions = pm_recent_create(1u << 20);
+    pm_detect_config_t dc = {.geoip_file = srv->cfg->geoip_file,
+                             .datacenter_file = srv->cfg->datacenter_file,
+                             .velocity_limit = srv->cfg->bot_velocity == 0 ? -1
+                                               : srv->cfg->bot_velocity < 0 ? 0
+                                                                            : srv->cfg->bot_velocity};
+    if ((rc = pm_detect_create(&dc, &srv->shared.detect)) != PM_OK) return rc;
+    char detect[512];
+    pm_detect_describe(srv->shared.detect, detect, sizeof(detect));
+    pm_info("serve: visitor detection: %s", detect);
     setup_h2o(srv);
     srv->loops = pm_calloc(srv->nloops, sizeof(loop_t));
     for (unsigned i = 0; i < srv->nloops; i++)
@@ -654,6 +664,7 @@ static void server_stop(server_t *srv)
     pm_free(srv->loops);
     pm_recent_destroy(srv->shared.clicks);
     pm_recent_destroy(srv->shared.conversions);
+    pm_detect_destroy(srv->shared.detect);
     pm_confhold_destroy(srv->confhold);
     pm_store_close(srv->store);
     if (srv->lock_fd > 0) close(srv->lock_fd);

@@ -130,7 +130,23 @@ static const char schema_v3[] =
     "CREATE INDEX impressions_ts ON impressions(ts);"
     "CREATE INDEX conversions_ts ON conversions(ts);";
 
-static const char *const migrations[] = {schema_v1, schema_v2, schema_v3};
+/* Version 4: the visitor context the detectors fill on the click path
+ * (src/route, docs/routing.md): geo, device, OS, browser and the bot
+ * filter's reason code (NULL for humans). Conversions inherit them from
+ * their click, so reports by country or device need no join. */
+#define PM_VISITOR_CONTEXT_COLUMNS(t)                                                              \
+    "ALTER TABLE " t " ADD COLUMN country TEXT;"                                                  \
+    "ALTER TABLE " t " ADD COLUMN region TEXT;"                                                   \
+    "ALTER TABLE " t " ADD COLUMN device_type TEXT;"                                              \
+    "ALTER TABLE " t " ADD COLUMN os TEXT;"                                                       \
+    "ALTER TABLE " t " ADD COLUMN os_version TEXT;"                                               \
+    "ALTER TABLE " t " ADD COLUMN browser TEXT;"                                                  \
+    "ALTER TABLE " t " ADD COLUMN browser_version TEXT;"                                          \
+    "ALTER TABLE " t " ADD COLUMN bot_reason TEXT;"
+static const char schema_v4[] = PM_VISITOR_CONTEXT_COLUMNS("clicks") PM_VISITOR_CONTEXT_COLUMNS("impressions")
+    PM_VISITOR_CONTEXT_COLUMNS("conversions");
+
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix", "ip_v6_prefix", "trusted_proxies",

@@ -36,7 +36,7 @@ const unsigned char pm_track_gif[43] = {
     0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
 
 typedef struct counters_s {
-    _Atomic uint64_t clicks, impressions, conversions, duplicates, orphans, fallbacks, journal_errors;
+    _Atomic uint64_t clicks, impressions, conversions, duplicates, orphans, fallbacks, journal_errors, bot_clicks;
 } counters_t;
 
 struct pm_track_s {
@@ -49,6 +49,8 @@ struct pm_track_s {
     pm_buf_t tmp;  /* the click record copied out of the shared map */
     pm_buf_t dup;  /* a duplicate conversion's record copied out of it */
     sqlite3_stmt *click_by_id, *conversion_by_key;
+    pm_detect_local_t *detect; /* NULL without detectors */
+    pm_visitor_t visitor;      /* the current request's visitor context */
     counters_t n;
     bool sync_wanted; /* a conversion waits for an fsync not yet asked for */
     size_t used;   /* bump allocator over scratch, reset per request */
@@ -68,6 +70,7 @@ pm_track_t *pm_track_create(pm_journal_t *journal, pm_store_t *store, pm_track_s
     pm_buf_init(&t->url, MAX_URL);
     pm_buf_init(&t->tmp, PM_JOURNAL_MAX_RECORD);
     pm_buf_init(&t->dup, PM_JOURNAL_MAX_RECORD);
+    if (shared->detect) t->detect = pm_detect_local_create(shared->detect);
     return t;
 }
 
@@ -76,6 +79,7 @@ void pm_track_destroy(pm_track_t *t)
     if (t == NULL) return;
     sqlite3_finalize(t->click_by_id);
     sqlite3_finalize(t->conversion_by_key);
+    pm_detect_local_destroy(t->detect);
     pm_buf_free(&t->rec);
     pm_buf_free(&t->url);
     pm_buf_free(&t->tmp);
@@ -99,6 +103,7 @@ void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out)
     out->orphan_postbacks += atomic_load(&t->n.orphans);
     out->fallback_redirects += atomic_load(&t->n.fallbacks);
     out->journal_errors += atomic_load(&t->n.journal_errors);
+    out->bot_clicks += atomic_load(&t->n.bot_clicks);
 }
 
 /* --- request-scoped helpers -------------------------------------------- */
@@ -121,10 +126,14 @@ static void set_text(pm_track_t *t, pm_event_t *ev, pm_event_str_t f, const char
     pm_event_set(ev, f, out, n);
 }
 
-static void record_visitor(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req, pm_event_t *ev)
+/* The visitor's address (truncated), user agent, referrer and language;
+ * the full address goes to *client when asked for (the detectors need it). */
+static void record_visitor(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req, pm_event_t *ev,
+                           pm_ip_t *client)
 {
     pm_ip_t ip = pm_ip_client(&req->peer, req->x_forwarded_for.p, req->x_forwarded_for.len, req->x_real_ip.p,
                               req->x_real_ip.len, set->trusted, set->ntrusted);
+    if (client) *client = ip;
     pm_ip_truncate(&ip, set->ip_v4_prefix, set->ip_v6_prefix);
     char *text = scratch(t, PM_IP_STR_MAX);
     if (text) pm_event_set(ev, PM_EVS_IP, text, pm_ip_format(&ip, text));
@@ -333,6 +342,29 @@ static const pm_campaign_t *live_campaign(const pm_config_t *cfg, pm_slice_t tok
     return k && k->active ? k : NULL;
 }
 
+static void set_str(pm_event_t *ev, pm_event_str_t f, const char *s)
+{
+    if (s && *s) pm_event_set(ev, f, s, strlen(s));
+}
+
+/* Where and what the visitor is (pm/detect.h), into the event's visitor
+ * context fields; the strings live in t->visitor until the next request. */
+static void detect_visitor(pm_track_t *t, const pm_ip_t *client, pm_event_t *ev)
+{
+    if (t->detect == NULL) return;
+    pm_visitor_t *v = &t->visitor;
+    const pm_str_t *ua = &ev->s[PM_EVS_USER_AGENT];
+    pm_detect_visitor(t->detect, client, ua->p, ua->len, ev->type == PM_EV_CLICK, ev->ts, v);
+    set_str(ev, PM_EVS_COUNTRY, v->country);
+    set_str(ev, PM_EVS_REGION, v->region);
+    set_str(ev, PM_EVS_DEVICE_TYPE, v->device_type);
+    set_str(ev, PM_EVS_OS, v->os);
+    set_str(ev, PM_EVS_OS_VERSION, v->os_version);
+    set_str(ev, PM_EVS_BROWSER, v->browser);
+    set_str(ev, PM_EVS_BROWSER_VERSION, v->browser_version);
+    set_str(ev, PM_EVS_BOT_REASON, v->bot_reason);
+}
+
 static void visitor_event(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req,
                           const pm_campaign_t *k, const pm_qs_t *qs, pm_event_t *ev)
 {
@@ -343,8 +375,10 @@ static void visitor_event(pm_track_t *t, const pm_settings_t *set, const pm_http
     ev->traffic_source_id = k->source->id;
     ev->offer_id = k->offer ? k->offer->id : 0;
     ev->lander_id = k->lander ? k->lander->id : 0;
-    record_visitor(t, set, req, ev);
+    pm_ip_t client;
+    record_visitor(t, set, req, ev, &client);
     record_params(t, qs, ev);
+    detect_visitor(t, &client, ev);
 }
 
 void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, pm_slice_t token,
@@ -371,6 +405,7 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
     pm_event_set(&ev, PM_EVS_DEST_URL, t->url.data, t->url.len);
     if (journal(t, &ev, &lsn) == PM_OK) {
         count(&t->n.clicks);
+        if (ev.s[PM_EVS_BOT_REASON].len) count(&t->n.bot_clicks);
         /* Full map: postbacks for this click will find it in the store. */
         pm_ignore_rc(pm_recent_put(t->shared->clicks, ev.id.b, sizeof(ev.id.b), t->rec.data, t->rec.len, NULL));
     }
@@ -454,7 +489,8 @@ static const pm_event_str_t click_fields[] = {
     PM_EVS_SUB2,       PM_EVS_SUB3,       PM_EVS_SUB4,         PM_EVS_SUB5,        PM_EVS_SUB6,
     PM_EVS_SUB7,       PM_EVS_SUB8,       PM_EVS_SUB9,         PM_EVS_SUB10,       PM_EVS_UTM_SOURCE,
     PM_EVS_UTM_MEDIUM, PM_EVS_UTM_CAMPAIGN, PM_EVS_UTM_CONTENT, PM_EVS_UTM_TERM,   PM_EVS_EXTERNAL_ID,
-    PM_EVS_USER_ID,
+    PM_EVS_USER_ID,    PM_EVS_COUNTRY,    PM_EVS_REGION,       PM_EVS_DEVICE_TYPE, PM_EVS_OS,
+    PM_EVS_OS_VERSION, PM_EVS_BROWSER,    PM_EVS_BROWSER_VERSION, PM_EVS_BOT_REASON,
 };
 
 /* Find click `id`: first among the recently journaled, then in the store.
@@ -467,7 +503,8 @@ static int find_click(pm_track_t *t, const pm_id_t *id, pm_event_t *click)
     int rc = prepare(t, &t->click_by_id,
                      "SELECT ts, campaign_id, traffic_source_id, offer_id, lander_id, visitor_id, ip, user_agent,"
                      " referrer, language, sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9, sub10,"
-                     " utm_source, utm_medium, utm_campaign, utm_content, utm_term, external_id, user_id"
+                     " utm_source, utm_medium, utm_campaign, utm_content, utm_term, external_id, user_id,"
+                     " country, region, device_type, os, os_version, browser, browser_version, bot_reason"
                      " FROM clicks WHERE id=?");
     if (rc != PM_OK) return rc;
     char text[PM_ID_LEN + 1];
@@ -638,7 +675,7 @@ static void orphan(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *r
     size_t len;
     const char *txid = param(&pb->qs, p_txid, &len);
     if (txid) set_text(t, &ev, PM_EVS_TXID, txid, len, CAP_TXID);
-    record_visitor(t, set, req, &ev);
+    record_visitor(t, set, req, &ev, NULL);
     uint64_t lsn;
     if (journal(t, &ev, &lsn) == PM_OK) count(&t->n.orphans);
     if (pb->pixel) {

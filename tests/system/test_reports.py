@@ -360,8 +360,8 @@ def test_report_errors(tracked):
     s, model, camps = tracked
     err = json_error(s.api("GET", "/reports"), 422)
     assert err["field"] == "group_by"
-    err = json_error(s.api("GET", "/reports", params={"group_by": "country"}), 422)
-    assert err["field"] == "group_by" and err["code"] == "not_tracked" and "country" in err["message"]
+    err = json_error(s.api("GET", "/reports", params={"group_by": "partner"}), 422)
+    assert err["field"] == "group_by" and err["code"] == "not_tracked" and "partner" in err["message"]
     err = json_error(s.api("GET", "/reports", params=[("group_by", "day"), ("group_by", "campaign")]), 422)
     assert err["field"] == "group_by"
     err = json_error(s.api("GET", "/reports", params={"group_by": "day", "colour": "red"}), 422)
@@ -410,6 +410,12 @@ def test_cli_matches_api_and_survives_restart(tracked, perfmark):
 
 QUERIES = [
     ["--group-by", "campaign"],
+    ["--group-by", "country"],
+    ["--group-by", "device_type,day", "--tz", "Europe/Berlin"],
+    ["--group-by", "os", "--filter", "campaign:in:1|2|3"],
+    ["--group-by", "browser,traffic_source"],
+    ["--group-by", "region"],
+    ["--group-by", "bot_reason,campaign"],
     ["--group-by", "day,campaign", "--tz", "Europe/Berlin"],
     ["--group-by", "hour", "--tz", "Asia/Kolkata", "--filter", "campaign:in:1|2|3"],
     ["--group-by", "sub1", "--filter", "campaign:eq:2"],
