@@ -27,6 +27,7 @@ const char *const pm__rp_counter_cols[PM__RC_COUNT] = {
     "pending_revenue_micros",
     "payout_micros",
     "money_events",
+    "bot_clicks",
 };
 
 /* --- dimensions ------------------------------------------------------------- */
@@ -190,6 +191,12 @@ int pm__rp_cells(const pm_event_t *ev, bool unique, pm__rp_cell_t out[PM__RP_MAX
     switch (ev->type) {
     case PM_EV_IMPRESSION: out[0].c[PM__RC_IMPRESSIONS] = 1; break;
     case PM_EV_CLICK:
+        /* A flagged click counts only as a bot click: no clicks, uniques or
+         * cost, so CTR, CPC and EPC describe human traffic (docs/metrics.md). */
+        if (ev->s[PM_EVS_BOT_REASON].len) {
+            out[0].c[PM__RC_BOT_CLICKS] = 1;
+            return 1;
+        }
         out[0].c[PM__RC_CLICKS] = 1;
         out[0].c[PM__RC_UNIQUE_CLICKS] = unique;
         break;
@@ -275,7 +282,7 @@ const char *pm__rp_col_name(const pm__rp_col_t *col)
 
 void pm__rp_signature(char *out, size_t cap)
 {
-    size_t n = (size_t)snprintf(out, cap, "v4 fine=%d all-campaigns=%d", PM__RP_FINE_SEC, PM__RP_ALL_CAMPAIGNS);
+    size_t n = (size_t)snprintf(out, cap, "v5 fine=%d all-campaigns=%d", PM__RP_FINE_SEC, PM__RP_ALL_CAMPAIGNS);
     for (int i = 0; i < pm__rp_ndims && n < cap; i++)
         if (pm__rp_dims[i].code && !pm__rp_dims[i].untracked)
             n += (size_t)snprintf(out + n, cap - n, " %s=%d", pm__rp_dims[i].name, pm__rp_dims[i].code);

@@ -143,8 +143,14 @@ static const char schema_v3[] =
     "ALTER TABLE " t " ADD COLUMN browser TEXT;"                                                  \
     "ALTER TABLE " t " ADD COLUMN browser_version TEXT;"                                          \
     "ALTER TABLE " t " ADD COLUMN bot_reason TEXT;"
+#define PM_ROLLUP_BOT_CLICKS(t)                                                                    \
+    "ALTER TABLE rollup_" t "_q ADD COLUMN bot_clicks INTEGER NOT NULL DEFAULT 0;"                 \
+    "ALTER TABLE rollup_" t "_d ADD COLUMN bot_clicks INTEGER NOT NULL DEFAULT 0;"
+/* Reports count flagged clicks apart (bot_clicks); the rollups' codes
+ * signature changes with the new dimensions, so they are rebuilt once. */
 static const char schema_v4[] = PM_VISITOR_CONTEXT_COLUMNS("clicks") PM_VISITOR_CONTEXT_COLUMNS("impressions")
-    PM_VISITOR_CONTEXT_COLUMNS("conversions");
+    PM_VISITOR_CONTEXT_COLUMNS("conversions") PM_ROLLUP_BOT_CLICKS("campaign") PM_ROLLUP_BOT_CLICKS("main")
+        PM_ROLLUP_BOT_CLICKS("dim");
 
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4};
 

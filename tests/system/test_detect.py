@@ -89,23 +89,24 @@ def test_conversion_inherits_context_and_reports_group_by_it(server):
     assert (conv["country"], conv["device_type"], conv["os"], conv["browser"]) == ("US", "mobile", "iOS",
                                                                                    "Mobile Safari")
     s.wait_materialized()
-    doc = s.api("GET", "/reports", params={"group_by": "country"}).json()
-    rows = {row["country"]: row for row in doc["rows"]}
-    assert rows["US"]["clicks"] == 1 and rows["US"]["conversions"] == 1
-    assert rows["NL"]["clicks"] == 2
+    metrics = {"metrics": "clicks,bot_clicks,conversions"}
+    doc = s.api("GET", "/reports", params={"group_by": "country", **metrics}).json()
     assert doc["source"].startswith("rollup:"), doc["source"]
-    for dim, want in (("device_type", {"mobile": 1, "desktop": 1, "bot": 1}),
-                      ("bot_reason", {"ua_crawler": 1}),
-                      ("browser", {"Mobile Safari": 1, "Chrome": 1, "Googlebot": 1}),
-                      ("os", {"iOS": 1, "Windows": 1, "Other": 1})):
-        doc = s.api("GET", "/reports", params={"group_by": dim}).json()
-        got = {row[dim]: row["clicks"] for row in doc["rows"] if row[dim]}
+    rows = {row["country"]: (row["clicks"], row["bot_clicks"], row["conversions"]) for row in doc["rows"]}
+    assert rows == {"US": (1, 0, 1), "NL": (1, 1, 0)}     # the crawler counts apart
+    for dim, want in (("device_type", {"mobile": (1, 0), "desktop": (1, 0), "bot": (0, 1)}),
+                      ("bot_reason", {"ua_crawler": (0, 1)}),
+                      ("browser", {"Mobile Safari": (1, 0), "Chrome": (1, 0), "Googlebot": (0, 1)}),
+                      ("os", {"iOS": (1, 0), "Windows": (1, 0), "Other": (0, 1)})):
+        doc = s.api("GET", "/reports", params={"group_by": dim, **metrics}).json()
+        got = {row[dim]: (row["clicks"], row["bot_clicks"]) for row in doc["rows"] if row[dim]}
         assert got == want, (dim, doc)
+        assert doc["totals"]["bot_clicks"] == 1
     # the same numbers from a raw scan
-    raw = s.api("GET", "/reports", params={"group_by": "country", "source": "raw"})
+    raw = s.api("GET", "/reports", params={"group_by": "country", "source": "raw", **metrics})
     assert raw.status_code == 200, raw.text
     assert raw.json()["source"] == "raw"
-    assert {r["country"]: r["clicks"] for r in raw.json()["rows"]} == {"US": 1, "NL": 2}
+    assert {r["country"]: (r["clicks"], r["bot_clicks"], r["conversions"]) for r in raw.json()["rows"]} == rows
 
 
 def test_geoip_file_with_regions(server, tmp_path):
