@@ -454,7 +454,7 @@ static int32_t cache_slot(pm_ua_parser_t *p)
 
 const pm_ua_t *pm_ua_parse(pm_ua_parser_t *p, const char *ua, size_t len)
 {
-    if (ua == NULL) len = 0;
+    if (ua == NULL) ua = "", len = 0;
     if (len > PM_UA_MAX_LEN) len = PM_UA_MAX_LEN;
     if (p->cap == 0) {
         parse_uncached(p, ua ? ua : "", len, &p->scratch);

@@ -348,13 +348,14 @@ static void set_str(pm_event_t *ev, pm_event_str_t f, const char *s)
 }
 
 /* Where and what the visitor is (pm/detect.h), into the event's visitor
- * context fields; the strings live in t->visitor until the next request. */
-static void detect_visitor(pm_track_t *t, const pm_ip_t *client, pm_event_t *ev)
+ * context fields; the strings live in t->visitor until the next request.
+ * The UA is read from the request (the parser takes any bytes and cuts
+ * them at PM_UA_MAX_LEN), so detection never depends on scratch space. */
+static void detect_visitor(pm_track_t *t, const pm_http_req_t *req, const pm_ip_t *client, pm_event_t *ev)
 {
     if (t->detect == NULL) return;
     pm_visitor_t *v = &t->visitor;
-    const pm_str_t *ua = &ev->s[PM_EVS_USER_AGENT];
-    pm_detect_visitor(t->detect, client, ua->p, ua->len, ev->type == PM_EV_CLICK, ev->ts, v);
+    pm_detect_visitor(t->detect, client, req->user_agent.p, req->user_agent.len, ev->type == PM_EV_CLICK, ev->ts, v);
     set_str(ev, PM_EVS_COUNTRY, v->country);
     set_str(ev, PM_EVS_REGION, v->region);
     set_str(ev, PM_EVS_DEVICE_TYPE, v->device_type);
@@ -378,7 +379,7 @@ static void visitor_event(pm_track_t *t, const pm_settings_t *set, const pm_http
     pm_ip_t client;
     record_visitor(t, set, req, ev, &client);
     record_params(t, qs, ev);
-    detect_visitor(t, &client, ev);
+    detect_visitor(t, req, &client, ev);
 }
 
 void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, pm_slice_t token,
