@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+static bool blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
 
 static void check_entry(const pm_iplist_t *l, const char *s, size_t n)
 {

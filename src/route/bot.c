@@ -24,8 +24,8 @@
 #include <pthread.h>
 #include <string.h>
 
-#define WAYS 8
-#define STRIPES 64
+#define WAYS          8
+#define STRIPES       64
 #define DEFAULT_SLOTS 65536
 
 typedef struct crawler_s {
@@ -56,8 +56,8 @@ static pcre2_code *compile(const char *re)
 {
     int err;
     PCRE2_SIZE off;
-    pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err,
-                                  &off, NULL);
+    pcre2_code *c =
+        pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
     if (c) pm_ignore_rc(pcre2_jit_compile(c, PCRE2_JIT_COMPLETE)); /* without JIT only slower */
     return c;
 }
@@ -89,8 +89,8 @@ static void required_literal(const char *re, crawler_t *c)
     for (const char *p = re; *p;) {
         char ch = 0;
         bool lit = false;
-        if (*p == '\\' && p[1] && !((p[1] >= 'a' && p[1] <= 'z') || (p[1] >= 'A' && p[1] <= 'Z') ||
-                                    (p[1] >= '0' && p[1] <= '9'))) {
+        if (*p == '\\' && p[1] &&
+            !((p[1] >= 'a' && p[1] <= 'z') || (p[1] >= 'A' && p[1] <= 'Z') || (p[1] >= '0' && p[1] <= '9'))) {
             ch = p[1], lit = true, p += 2;
         } else if (*p == '\\') {
             p += p[1] ? 2 : 1;
@@ -114,8 +114,10 @@ static void required_literal(const char *re, crawler_t *c)
         bool optional = *p == '?' || *p == '*' || *p == '{';
         if (lit && depth == 0 && !optional && n < sizeof(run) - 1) {
             run[n++] = ch;
-            if (*p == '+') p++; /* at least once: still required, but the run ends */
-            else if (plain(*p) || *p == '\\') continue;
+            if (*p == '+')
+                p++; /* at least once: still required, but the run ends */
+            else if (plain(*p) || *p == '\\')
+                continue;
         }
         if (n > c->lit_len) {
             memcpy(c->lit, run, n);
@@ -169,7 +171,10 @@ uint32_t pm_bot_ua_tagger(void *bot, const char *ua, size_t len)
     return rc >= 0 ? PM_BOT_TAG_CRAWLER : 0;
 }
 
-size_t pm_bot_crawler_patterns(const pm_bot_t *b) { return b->npatterns; }
+size_t pm_bot_crawler_patterns(const pm_bot_t *b)
+{
+    return b->npatterns;
+}
 
 /* --- lifecycle --------------------------------------------------------------- */
 

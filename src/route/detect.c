@@ -27,7 +27,8 @@ int pm_detect_create(const pm_detect_config_t *cfg, pm_detect_t **out)
     pm_detect_t *d = pm_calloc(1, sizeof(*d));
     pm_bot_config_t bc = {.datacenter_file = cfg->datacenter_file, .velocity_limit = cfg->velocity_limit};
     int rc = pm_geo_open(cfg->geoip_file, &d->geo);
-    if (rc == PM_OK && (rc = pm_ua_db_load_default(&d->ua)) != PM_OK) pm_error("detect: uap-core regexes: %s", pm_strerror(rc));
+    if (rc == PM_OK && (rc = pm_ua_db_load_default(&d->ua)) != PM_OK)
+        pm_error("detect: uap-core regexes: %s", pm_strerror(rc));
     if (rc == PM_OK) rc = pm_bot_create(&bc, &d->bot);
     d->ua_cache_entries = cfg->ua_cache_entries ? cfg->ua_cache_entries : DEFAULT_UA_CACHE;
     if (rc != PM_OK) {
@@ -69,7 +70,10 @@ void pm_detect_local_destroy(pm_detect_local_t *l)
     pm_free(l);
 }
 
-pm_ua_cache_stats_t pm_detect_ua_cache(const pm_detect_local_t *l) { return pm_ua_cache_stats(l->parser); }
+pm_ua_cache_stats_t pm_detect_ua_cache(const pm_detect_local_t *l)
+{
+    return pm_ua_cache_stats(l->parser);
+}
 
 void pm_detect_visitor(pm_detect_local_t *l, const pm_ip_t *ip, const char *ua, size_t ua_len, bool click,
                        pm_time_t now, pm_visitor_t *out)

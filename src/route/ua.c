@@ -25,7 +25,7 @@
 #include <string.h>
 
 enum { LIST_UA, LIST_OS, LIST_DEVICE, LIST__COUNT };
-#define NREPL 5
+#define NREPL       5
 #define MATCH_LIMIT 200000 /* backtracking steps per regex: bounds hostile input */
 
 static const char *const list_names[LIST__COUNT] = {"user_agent_parsers", "os_parsers", "device_parsers"};
@@ -133,7 +133,10 @@ size_t pm_ua_db_count(const pm_ua_db_t *db)
     return db->list[LIST_UA].n + db->list[LIST_OS].n + db->list[LIST_DEVICE].n;
 }
 
-size_t pm_ua_db_skipped(const pm_ua_db_t *db) { return db->skipped; }
+size_t pm_ua_db_skipped(const pm_ua_db_t *db)
+{
+    return db->skipped;
+}
 
 /* --- the parser and its cache -------------------------------------------------- */
 
@@ -198,7 +201,10 @@ void pm_ua_parser_destroy(pm_ua_parser_t *p)
     pm_free(p);
 }
 
-pm_ua_cache_stats_t pm_ua_cache_stats(const pm_ua_parser_t *p) { return p->stats; }
+pm_ua_cache_stats_t pm_ua_cache_stats(const pm_ua_parser_t *p)
+{
+    return p->stats;
+}
 
 void pm_ua_parser_set_tagger(pm_ua_parser_t *p, pm_ua_tagger_fn fn, void *arg)
 {
@@ -331,7 +337,10 @@ static void parse_device(pm_ua_parser_t *p, const char *ua, size_t len, pm_ua_t 
 
 /* --- device type ----------------------------------------------------------------- */
 
-static bool has(const char *s, const char *needle) { return strstr(s, needle) != NULL; }
+static bool has(const char *s, const char *needle)
+{
+    return strstr(s, needle) != NULL;
+}
 
 static bool any_of(const char *s, const char *const *needles)
 {
@@ -347,21 +356,39 @@ static bool is(const char *s, const char *const *names)
     return false;
 }
 
-static const char *const tv_marks[] = {"SmartTV", "SMART-TV", "Smart-TV", "SmartTv", "HbbTV", "AppleTV",
-                                       "Apple TV", "GoogleTV", "Android TV", "AndroidTV", "CrKey", "Roku",
-                                       "BRAVIA", "NetCast", "Web0S", "webOS.TV", "Tizen TV", "TV Safari",
-                                       "AFTB", "AFTM", "AFTS", "AFTT", "AFTK", "AFTN", "DTV", NULL};
+static const char *const tv_marks[] = {
+    "SmartTV",   "SMART-TV", "Smart-TV", "SmartTv", "HbbTV",   "AppleTV", "Apple TV", "GoogleTV", "Android TV",
+    "AndroidTV", "CrKey",    "Roku",     "BRAVIA",  "NetCast", "Web0S",   "webOS.TV", "Tizen TV", "TV Safari",
+    "AFTB",      "AFTM",     "AFTS",     "AFTT",    "AFTK",    "AFTN",    "DTV",      NULL};
 static const char *const console_marks[] = {"PlayStation", "Xbox", "Nintendo", "PLAYSTATION", NULL};
-static const char *const tablet_marks[] = {"iPad", "Tablet", "tablet", "Kindle", "Silk/", "PlayBook", "Nexus 7",
-                                           "Nexus 9", "Nexus 10", NULL};
-static const char *const mobile_oses[] = {"iOS", "Android", "Windows Phone", "Windows Mobile", "BlackBerry OS",
-                                          "Symbian OS", "Symbian^3", "Symbian^3 Anna", "Symbian^3 Belle",
-                                          "KaiOS", "Firefox OS", "Sailfish", "Ubuntu Touch", "webOS", "Bada",
-                                          "Nokia Series 40", "Nokia Series 30 Plus", "Brew MP", "Tizen",
-                                          "WatchOS", "MeeGo", "Maemo", NULL};
-static const char *const desktop_oses[] = {"Windows", "Mac OS X", "Mac OS", "Linux", "Ubuntu", "Debian", "Fedora",
-                                           "Red Hat", "Gentoo", "Mint", "Arch Linux", "Chrome OS", "FreeBSD",
-                                           "OpenBSD", "NetBSD", "Solaris", "SUSE", "Slackware", "CentOS", NULL};
+static const char *const tablet_marks[] = {"iPad",     "Tablet",  "tablet",  "Kindle",   "Silk/",
+                                           "PlayBook", "Nexus 7", "Nexus 9", "Nexus 10", NULL};
+static const char *const mobile_oses[] = {"iOS",
+                                          "Android",
+                                          "Windows Phone",
+                                          "Windows Mobile",
+                                          "BlackBerry OS",
+                                          "Symbian OS",
+                                          "Symbian^3",
+                                          "Symbian^3 Anna",
+                                          "Symbian^3 Belle",
+                                          "KaiOS",
+                                          "Firefox OS",
+                                          "Sailfish",
+                                          "Ubuntu Touch",
+                                          "webOS",
+                                          "Bada",
+                                          "Nokia Series 40",
+                                          "Nokia Series 30 Plus",
+                                          "Brew MP",
+                                          "Tizen",
+                                          "WatchOS",
+                                          "MeeGo",
+                                          "Maemo",
+                                          NULL};
+static const char *const desktop_oses[] = {
+    "Windows",    "Mac OS X",  "Mac OS",  "Linux",   "Ubuntu", "Debian",  "Fedora", "Red Hat",   "Gentoo", "Mint",
+    "Arch Linux", "Chrome OS", "FreeBSD", "OpenBSD", "NetBSD", "Solaris", "SUSE",   "Slackware", "CentOS", NULL};
 
 /* Derivation order (docs/routing.md): uap-core's Spider device -> bot;
  * consoles and TVs by their device, OS or UA marks; tablets by device or
@@ -405,10 +432,14 @@ static void parse_uncached(pm_ua_parser_t *p, const char *ua, size_t len, pm_ua_
 static void lru_unlink(pm_ua_parser_t *p, int32_t i)
 {
     entry_t *e = &p->entries[i];
-    if (e->prev >= 0) p->entries[e->prev].next = e->next;
-    else p->head = e->next;
-    if (e->next >= 0) p->entries[e->next].prev = e->prev;
-    else p->tail = e->prev;
+    if (e->prev >= 0)
+        p->entries[e->prev].next = e->next;
+    else
+        p->head = e->next;
+    if (e->next >= 0)
+        p->entries[e->next].prev = e->prev;
+    else
+        p->tail = e->prev;
 }
 
 static void lru_push_front(pm_ua_parser_t *p, int32_t i)

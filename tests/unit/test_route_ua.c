@@ -41,7 +41,10 @@ typedef struct rate_s {
     int shown; /* failures printed so far */
 } rate_t;
 
-static bool same(const char *want, const char *got) { return strcmp(want ? want : "", got) == 0; }
+static bool same(const char *want, const char *got)
+{
+    return strcmp(want ? want : "", got) == 0;
+}
 
 static bool check_ua(const pm_ua_t *r, const pm__yaml_item_t *it)
 {
@@ -68,15 +71,15 @@ static int run_case(void *arg, const pm__yaml_item_t *it)
     const char *ua = pm__yaml_get(it, "user_agent_string");
     if (ua == NULL) return PM_OK;
     const pm_ua_t *r = pm_ua_parse(rt->p, ua, strlen(ua));
-    bool ok = strstr(rt->file, "test_ua") ? check_ua(r, it)
+    bool ok = strstr(rt->file, "test_ua")   ? check_ua(r, it)
               : strstr(rt->file, "test_os") ? check_os(r, it)
-                                             : check_device(r, it);
+                                            : check_device(r, it);
     rt->total++;
     rt->passed += ok;
     if (!ok && strlen(ua) > PM_UA_MAX_LEN) rt->total--, rt->passed++; /* cut by design: not counted */
     if (!ok && rt->shown++ < 3 && strlen(ua) <= PM_UA_MAX_LEN)
-        fprintf(stderr, "  %s: mismatch for '%s' (got %s / %s / %s %s)\n", rt->file, ua, r->browser, r->os,
-                r->device, r->model);
+        fprintf(stderr, "  %s: mismatch for '%s' (got %s / %s / %s %s)\n", rt->file, ua, r->browser, r->os, r->device,
+                r->model);
     return PM_OK;
 }
 
@@ -123,7 +126,10 @@ static void test_fixtures_device(void **state)
     assert_true(pass_rate("test_device.yaml") >= 0.9995);
 }
 
-static const pm_ua_t *parse(pm_ua_parser_t *p, const char *ua) { return pm_ua_parse(p, ua, strlen(ua)); }
+static const pm_ua_t *parse(pm_ua_parser_t *p, const char *ua)
+{
+    return pm_ua_parse(p, ua, strlen(ua));
+}
 
 static void test_common_browsers(void **state)
 {
