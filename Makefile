@@ -13,7 +13,7 @@ FUZZ_SECONDS ?= 10
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 
 DEB_PACKAGES = build-essential cmake pkg-config clang libclang-rt-14-dev \
-	libh2o-evloop-dev libjansson-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev \
+	libh2o-evloop-dev libjansson-dev libsqlite3-dev sqlite3 libssl-dev zlib1g-dev libcurl4-openssl-dev \
 	libcmocka-dev python3 python3-pytest python3-requests wrk nginx curl \
 	nodejs chromium tzdata \
 	libmaxminddb-dev libyaml-dev libpcre2-dev uap-core valgrind

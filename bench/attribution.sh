@@ -76,3 +76,20 @@ run "shapley ($CHANNELS ch, auto)" - "$TMP/journeys.csv" --model shapley
 run "shapley (sample 1000)" - "$TMP/journeys.csv" --model shapley --shapley-method sample --samples 1000
 run "shapley exact (12 ch)" 5 "$TMP/journeys12.csv" --model shapley --shapley-method enumerate
 run "all models" - "$TMP/journeys.csv" --model all
+
+# The reference: the same first-order Markov model in plain Python
+# (bench/markov_ref.py, written apart from perfmark), timed the same way,
+# and its removal effects compared with perfmark's.
+echo
+"$BIN" attribute --paths "$TMP/journeys.csv" --model markov --order 1 --format csv 2>/dev/null |
+    awk -F, 'NR > 1 { printf "%s %s %s\n", $1, $4, $2 }' | sort >"$TMP/pm-markov.txt"
+pm_cpu=$(/usr/bin/time -f '%U %S' "$BIN" attribute --paths "$TMP/journeys.csv" --model markov --order 1 2>&1 >/dev/null |
+    tail -n 1 | awk '{ print $1 + $2 }')
+/usr/bin/time -f '%U %S' -o "$TMP/ref.time" python3 "$(dirname "$0")/markov_ref.py" "$TMP/journeys.csv" >"$TMP/ref-markov.txt" ||
+    die "the Python reference failed"
+ref_cpu=$(awk '{ print $1 + $2 }' "$TMP/ref.time")
+diff=$(sort "$TMP/ref-markov.txt" | join - "$TMP/pm-markov.txt" |
+    awk '{ d = $2 - $4; if (d < 0) d = -d; if (d > m) m = d; n++ } END { printf "%.2g %d\n", m, n }')
+echo "reference: Python markov order 1 (bench/markov_ref.py): cpu $ref_cpu s; perfmark cpu $pm_cpu s;" \
+    "largest removal-effect difference $(echo "$diff" | cut -d' ' -f1) over $(echo "$diff" | cut -d' ' -f2) channels"
+awk -v a="$pm_cpu" -v b="$ref_cpu" 'BEGIN { printf "ratio perfmark/python (markov order 1, cpu s): %.2f\n", (b > 0 ? a / b : 0) }'

@@ -83,16 +83,17 @@ wait_http() {
 # with $PM_THREADS loops, holding one campaign (token "demo": one traffic
 # source, one offer, no lander), made through the admin API; ADMIN_KEY is
 # set. (`perfmark demo` is not used: its workspace has a dozen campaigns and
-# a month of simulated traffic that the first start stores.)
+# a month of simulated traffic that the first start stores.) PM_WRAP, when
+# set, is a command put before perfmark (valgrind ... for bench/instructions.sh).
 start_perfmark() {
     PM_PORT=$(free_port)
     PM_URL="http://127.0.0.1:$PM_PORT"
     ADMIN_KEY=$("$BIN" keys create --data "$TMP/pm" --role admin --name bench 2>"$TMP/keys.log") ||
         { cat "$TMP/keys.log" >&2; die "perfmark keys create failed"; }
-    "$BIN" serve --data "$TMP/pm" --listen "127.0.0.1:$PM_PORT" --threads "$PM_THREADS" \
+    ${PM_WRAP:-} "$BIN" serve --data "$TMP/pm" --listen "127.0.0.1:$PM_PORT" --threads "$PM_THREADS" \
         ${PM_SYNC_MS:+--sync-ms "$PM_SYNC_MS"} >"$TMP/perfmark.log" 2>&1 &
     PM_PID=$!
-    if ! wait_http "$PM_URL/healthz" 30 "$PM_PID"; then
+    if ! wait_http "$PM_URL/healthz" "${PM_START_TIMEOUT:-30}" "$PM_PID"; then
         cat "$TMP/perfmark.log" >&2
         die "perfmark did not come up on $PM_URL"
     fi
@@ -194,7 +195,8 @@ $1
     }
 }
 EOF
-    nginx -p "$d" -c "$d/nginx.conf" -e "$d/logs/error.log" >"$d/logs/stdout.log" 2>&1 &
+    ${NGINX_WRAP:-} nginx -p "$d" -c "$d/nginx.conf" -e "$d/logs/error.log" ${NGINX_GLOBALS:+-g "$NGINX_GLOBALS"} \
+        >"$d/logs/stdout.log" 2>&1 &
     NGINX_PID=$!
     if ! wait_http "$NGINX_URL/healthz" 10 "$NGINX_PID"; then
         cat "$d/logs/error.log" "$d/logs/stdout.log" >&2 2>/dev/null

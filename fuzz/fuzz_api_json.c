@@ -64,7 +64,8 @@ static const char seed_sql[] =
 static const char reset_sql[] =
     "DELETE FROM campaigns WHERE id>1;"
     "UPDATE campaigns SET name='camp', token='seedtoken', status='active', traffic_source_id=1, offer_id=1,"
-    " lander_id=NULL, cost_model='cpc', cost_micros=10000, cost_currency='USD', deleted_at=NULL WHERE id=1;"
+    " lander_id=NULL, cost_model='cpc', cost_micros=10000, cost_currency='USD', deleted_at=NULL,"
+    " budget_daily_micros=NULL, budget_total_micros=NULL, budget_currency=NULL, fallback_url='' WHERE id=1;"
     "DELETE FROM offers WHERE id>1;"
     "DELETE FROM settings;"
     "UPDATE sqlite_sequence SET seq=1 WHERE name IN ('offers','campaigns');";

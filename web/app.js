@@ -7,10 +7,12 @@ import { h, fill, announce } from './dom.js';
 import { reportView } from './report.js';
 import { manageView } from './manage.js';
 import { attributionView } from './attribution.js';
+import { cohortsView } from './cohorts.js';
 
 const VIEWS = [
   { hash: '#/report', label: 'Report' },
   { hash: '#/attribution', label: 'Attribution', view: attributionView },
+  { hash: '#/cohorts', label: 'Lifetime value', view: cohortsView },
   { hash: '#/campaigns', label: 'Campaigns', kind: 'campaigns' },
   { hash: '#/offers', label: 'Offers', kind: 'offers' },
   { hash: '#/traffic-sources', label: 'Traffic sources', kind: 'traffic-sources' },

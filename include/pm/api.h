@@ -13,6 +13,8 @@
 
 #include "pm/config.h"
 #include "pm/http.h"
+#include "pm/outbox.h"
+#include "pm/spend.h"
 #include "pm/store.h"
 
 typedef struct pm_api_s pm_api_t;
@@ -20,6 +22,8 @@ typedef struct pm_api_s pm_api_t;
 typedef struct pm_api_config_s {
     pm_store_t *store;        /* this thread's connection; borrowed */
     pm_confhold_t *confhold;  /* where to publish config changes; borrowed */
+    pm_outbox_t *outbox;      /* woken when a postback is re-queued; borrowed, may be NULL */
+    pm_spend_t *spend;        /* budget and cap counters shown on campaigns and offers; may be NULL */
 } pm_api_config_t;
 
 pm_api_t *pm_api_create(const pm_api_config_t *cfg); /* can't fail */

@@ -18,6 +18,7 @@ extern const pm_cli_verb_t pm_cli_serve, pm_cli_demo, pm_cli_keys, pm_cli_versio
 extern const pm_cli_verb_t pm_cli_attribute; /* src/cli/attribute.c */
 extern const pm_cli_verb_t pm_cli_experiment; /* src/cli/experiment.c */
 extern const pm_cli_verb_t pm_cli_report; /* src/cli/report.c */
+extern const pm_cli_verb_t pm_cli_clv;    /* src/cli/clv.c */
 extern const pm_cli_verb_t pm_cli_simulate; /* src/cli/simulate.c */
 
 #endif

@@ -17,6 +17,7 @@
 #include "pm/ip.h"
 #include "pm/money.h"
 #include "pm/store.h"
+#include "pm/tz.h"
 
 typedef enum pm_cost_model_e {
     PM_COST_CPC, /* per click */
@@ -33,6 +34,7 @@ typedef struct pm_offer_s {
     char *name, *url;
     char payout_type[8]; /* "cpa" | "cpl" | "cpi" | "cps" */
     pm_money_t payout;   /* the workspace's revenue per conversion */
+    int64_t cap_daily, cap_total; /* conversions per local day / in total; 0 = no cap */
 } pm_offer_t;
 
 typedef struct pm_lander_s {
@@ -54,6 +56,8 @@ typedef struct pm_campaign_s {
     const pm_lander_t *lander;  /* may be NULL; when set the visitor goes here first */
     pm_cost_model_t cost_model;
     pm_money_t cost;
+    int64_t budget_daily, budget_total; /* micro-units of the cost currency; 0 = no budget */
+    char *fallback_url;                 /* "" = the workspace's fallback_url */
 } pm_campaign_t;
 
 #define PM_MAX_TRUSTED_PROXIES 32
@@ -85,6 +89,9 @@ const pm_campaign_t *pm_config_campaign_by_token(const pm_config_t *c, const cha
 const pm_campaign_t *pm_config_campaign_by_id(const pm_config_t *c, int64_t id);
 const pm_offer_t *pm_config_offer_by_id(const pm_config_t *c, int64_t id);
 const pm_settings_t *pm_config_settings(const pm_config_t *c);
+/* The workspace time zone (settings.timezone; UTC when it cannot be
+ * loaded). Lives as long as the snapshot; never NULL. */
+const pm_tz_t *pm_config_tz(const pm_config_t *c);
 uint64_t pm_config_generation(const pm_config_t *c);
 
 /* True if `name` is "UTC" or a zone of the system's tz database. */

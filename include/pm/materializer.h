@@ -34,6 +34,10 @@ typedef struct pm_sink_ops_s {
     int (*open)(pm_store_t *store, void **state);
     int (*apply)(void *state, const pm_event_t *ev);
     void (*close)(void *state); /* accepts NULL state */
+    /* Not applied to events of the import lineage (PM_IMPORT_LINEAGE:
+     * simulated or imported history), e.g. postbacks that must only be
+     * sent for live conversions. */
+    bool skip_imports;
 } pm_sink_ops_t;
 
 #define PM_MAX_SINKS 8
@@ -53,6 +57,8 @@ int pm_materializer_recover(pm_store_t *store, const char *dir, const pm_sink_op
                             pm_recovery_t *out) PM_MUST_CHECK;
 
 #define PM_MAX_LINEAGES 64
+/* The last lineage is reserved for imports (perfmark simulate). */
+#define PM_IMPORT_LINEAGE (PM_MAX_LINEAGES - 1)
 
 typedef struct pm_materializer_config_s {
     const char *db_path;

@@ -7,6 +7,7 @@
 #define PM_SERVER_H
 
 #include "pm/common.h"
+#include "pm/outbox.h"
 
 typedef struct pm_server_config_s {
     const char *listen;    /* "127.0.0.1:8080", "[::1]:8080", ":8080" */
@@ -17,6 +18,7 @@ typedef struct pm_server_config_s {
     const char *geoip_file;      /* NULL = the built-in DB-IP country lite database */
     const char *datacenter_file; /* CIDR list of data-center ranges; NULL = none */
     int bot_velocity;            /* clicks per address per minute; 0 = default (60), -1 = off */
+    pm_outbox_policy_t outbox; /* postback retries and limits; zeros = defaults */
 } pm_server_config_t;
 
 /* Run until SIGINT or SIGTERM. Recovers the journal first; prints a first

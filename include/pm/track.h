@@ -22,6 +22,7 @@
 #include "pm/http.h"
 #include "pm/journal.h"
 #include "pm/recent.h"
+#include "pm/spend.h"
 #include "pm/store.h"
 
 typedef struct pm_track_s pm_track_t;
@@ -30,6 +31,7 @@ typedef struct pm_track_shared_s {
     pm_recent_t *clicks;      /* click id (16 bytes) -> encoded click record */
     pm_recent_t *conversions; /* conversion key -> encoded conversion record */
     pm_detect_t *detect;      /* visitor detectors (geo, UA, bots); NULL = none */
+    pm_spend_t *spend;        /* budget and cap counters; NULL = none enforced */
 } pm_track_shared_t;
 
 /* All arguments are borrowed and must outlive the tracker. When
@@ -60,7 +62,7 @@ void pm_track_forget(pm_track_shared_t *shared, const pm_event_t *ev);
 
 typedef struct pm_track_stats_s {
     uint64_t clicks, impressions, conversions, duplicate_postbacks, orphan_postbacks, fallback_redirects,
-        journal_errors, bot_clicks;
+        journal_errors, capped_redirects, bot_clicks;
 } pm_track_stats_t;
 /* Add this tracker's counters to *out. Thread-safe. */
 void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out);

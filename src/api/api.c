@@ -32,6 +32,8 @@ pm_api_t *pm_api_create(const pm_api_config_t *cfg)
     pm_api_t *api = pm_calloc(1, sizeof(*api));
     api->store = cfg->store;
     api->confhold = cfg->confhold;
+    api->outbox = cfg->outbox;
+    api->spend = cfg->spend;
     return api;
 }
 
@@ -262,10 +264,14 @@ static const struct {
     {"events", {{pm__api_events_list, NULL, NULL, NULL, NULL}}},
     {"reports", {{pm__api_reports_get, NULL, NULL, NULL, NULL}}},
     {"attribution", {{pm__api_attribution_get, NULL, NULL, NULL, NULL}}},
+    {"clv", {{pm__api_clv_get, NULL, NULL, NULL, NULL}}},
     {"keys", {{pm__api_keys_list, pm__api_keys_create, NULL, NULL, NULL}}},
+    {"postbacks", {{pm__api_postbacks_list, NULL, NULL, NULL, NULL}}},
 };
 
 static const endpoint_t key_item_ep = {{NULL, NULL, NULL, NULL, pm__api_keys_revoke}};
+static const endpoint_t postback_item_ep = {{pm__api_postbacks_get, NULL, NULL, NULL, NULL}};
+static const endpoint_t postback_retry_ep = {{NULL, pm__api_postbacks_retry, NULL, NULL, NULL}};
 
 static const char *const method_names[M__COUNT] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
 
@@ -289,6 +295,15 @@ static const pm__api_entity_t *entity_by_segment(const char *p, size_t len)
     return NULL;
 }
 
+/* /postbacks/{id} and /postbacks/{id}/retry. */
+static const endpoint_t *postback_route(pm__api_ctx_t *c, const char *id, const char *end)
+{
+    const char *slash = memchr(id, '/', (size_t)(end - id));
+    if (!pm__api_parse_int(id, (size_t)((slash ? slash : end) - id), 1, INT64_MAX, &c->id)) return NULL;
+    if (slash == NULL) return &postback_item_ep;
+    return segment_eq(slash + 1, (size_t)(end - slash - 1), "retry") ? &postback_retry_ep : NULL;
+}
+
 /* The endpoint for the path (setting c->entity and c->id), or NULL. */
 static const endpoint_t *resolve(pm__api_ctx_t *c)
 {
@@ -309,6 +324,7 @@ static const endpoint_t *resolve(pm__api_ctx_t *c)
         const char *id = slash + 1;
         return pm__api_parse_int(id, (size_t)(end - id), 1, INT64_MAX, &c->id) ? &key_item_ep : NULL;
     }
+    if (slash && segment_eq(seg, seglen, "postbacks")) return postback_route(c, slash + 1, end);
     for (size_t i = 0; slash == NULL && i < PM_ARRAY_LEN(fixed_routes); i++)
         if (segment_eq(seg, seglen, fixed_routes[i].segment)) return &fixed_routes[i].ep;
     return NULL;

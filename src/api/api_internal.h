@@ -29,6 +29,8 @@ typedef struct pm__api_stmt_s {
 struct pm_api_s {
     pm_store_t *store;       /* borrowed */
     pm_confhold_t *confhold; /* borrowed */
+    pm_outbox_t *outbox;     /* borrowed, may be NULL */
+    pm_spend_t *spend;       /* borrowed, may be NULL */
     pm__api_stmt_t *stmts;   /* grows: the SQL texts are fixed by the code */
     size_t nstmts, stmts_cap;
 };
@@ -90,7 +92,7 @@ bool pm__api_parse_int(const char *s, size_t len, int64_t min, int64_t max, int6
 
 /* --- records: one entity row as the API moves it ------------------------ */
 
-#define PM__API_MAX_COLS 12
+#define PM__API_MAX_COLS 16
 
 typedef enum pm__api_coltype_e { PM__API_COL_TEXT, PM__API_COL_INT } pm__api_coltype_t;
 
@@ -129,6 +131,7 @@ typedef enum pm__api_kind_e {
     PM__API_F_REF,        /* id of a live row of `ref_table` */
     PM__API_F_TOKEN,      /* [A-Za-z0-9_-]{4,64} */
     PM__API_F_OBJECT,     /* nested object described by `children` */
+    PM__API_F_COUNT,      /* JSON integer, 1 .. 10^12 */
 } pm__api_kind_t;
 
 enum {
@@ -200,8 +203,12 @@ void pm__api_entity_delete(pm__api_ctx_t *c);
 void pm__api_events_list(pm__api_ctx_t *c);   /* events.c */
 void pm__api_reports_get(pm__api_ctx_t *c);  /* reports.c */
 void pm__api_attribution_get(pm__api_ctx_t *c); /* attribution.c */
+void pm__api_clv_get(pm__api_ctx_t *c);         /* reports.c */
 void pm__api_settings_get(pm__api_ctx_t *c);  /* settings.c */
 void pm__api_settings_patch(pm__api_ctx_t *c);
+void pm__api_postbacks_list(pm__api_ctx_t *c); /* postbacks.c */
+void pm__api_postbacks_get(pm__api_ctx_t *c);
+void pm__api_postbacks_retry(pm__api_ctx_t *c);
 void pm__api_keys_create(pm__api_ctx_t *c);
 void pm__api_keys_list(pm__api_ctx_t *c);
 void pm__api_keys_revoke(pm__api_ctx_t *c);

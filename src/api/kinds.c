@@ -47,7 +47,7 @@ static const pm__api_entity_t sources = {
 
 /* --- offers ------------------------------------------------------------ */
 
-enum { OFF_NAME, OFF_URL, OFF_PAYOUT_TYPE, OFF_PAYOUT_MICROS, OFF_PAYOUT_CURRENCY };
+enum { OFF_NAME, OFF_URL, OFF_PAYOUT_TYPE, OFF_PAYOUT_MICROS, OFF_PAYOUT_CURRENCY, OFF_CAP_DAILY, OFF_CAP_TOTAL };
 
 static const pm__api_column_t offer_cols[] = {
     [OFF_NAME] = {"name", COL_TEXT},
@@ -55,6 +55,8 @@ static const pm__api_column_t offer_cols[] = {
     [OFF_PAYOUT_TYPE] = {"payout_type", COL_TEXT},
     [OFF_PAYOUT_MICROS] = {"payout_micros", COL_INT},
     [OFF_PAYOUT_CURRENCY] = {"payout_currency", COL_TEXT},
+    [OFF_CAP_DAILY] = {"cap_daily", COL_INT},
+    [OFF_CAP_TOTAL] = {"cap_total", COL_INT},
 };
 
 static const char *const payout_types[] = {"cpa", "cpl", "cpi", "cps", NULL};
@@ -67,12 +69,39 @@ static const pm__api_field_t payout_fields[] = {
     {0},
 };
 
+/* Conversions per local day of the workspace and in total; null = no cap. */
+static const pm__api_field_t cap_fields[] = {
+    {.name = "daily", .kind = PM__API_F_COUNT, .col = OFF_CAP_DAILY, .flags = PM__API_NULLABLE},
+    {.name = "total", .kind = PM__API_F_COUNT, .col = OFF_CAP_TOTAL, .flags = PM__API_NULLABLE},
+    {0},
+};
+
 static const pm__api_field_t offer_fields[] = {
     {.name = "name", .kind = PM__API_F_NAME, .col = OFF_NAME, .flags = PM__API_REQUIRED},
     {.name = "url", .kind = PM__API_F_URL, .col = OFF_URL, .flags = PM__API_REQUIRED},
     {.name = "payout", .kind = PM__API_F_OBJECT, .flags = PM__API_REQUIRED, .children = payout_fields},
+    {.name = "caps", .kind = PM__API_F_OBJECT, .children = cap_fields},
     {0},
 };
+
+static int32_t today(pm__api_ctx_t *c)
+{
+    return pm_spend_day(c->cfg ? pm_config_tz(c->cfg) : NULL, pm_now());
+}
+
+/* The offer's conversions against its caps (read-only output). */
+static void offer_decorate(pm__api_ctx_t *c, const pm__api_record_t *rec, json_t *obj)
+{
+    int64_t day_n = 0, total_n = 0;
+    int32_t day = today(c);
+    int64_t daily = rec->v[OFF_CAP_DAILY].null ? 0 : rec->v[OFF_CAP_DAILY].i;
+    int64_t total = rec->v[OFF_CAP_TOTAL].null ? 0 : rec->v[OFF_CAP_TOTAL].i;
+    if (c->api->spend) pm_spend_conversions(c->api->spend, rec->id, day, &day_n, &total_n);
+    json_object_set_new(obj, "conversions_today", json_integer(day_n));
+    json_object_set_new(obj, "conversions_total", json_integer(total_n));
+    json_object_set_new(obj, "capped", json_boolean(c->api->spend && pm_spend_offer_capped(c->api->spend, rec->id,
+                                                                                            day, daily, total)));
+}
 
 static const pm__api_entity_t offers = {
     .path = "offers",
@@ -83,6 +112,7 @@ static const pm__api_entity_t offers = {
     .fields = offer_fields,
     .ref_column = "offer_id",
     .ref_field = "destination.offer_id",
+    .decorate = offer_decorate,
 };
 
 /* --- landers ----------------------------------------------------------- */
@@ -116,6 +146,7 @@ static const pm__api_entity_t landers = {
 enum {
     CMP_NAME, CMP_STATUS, CMP_TOKEN, CMP_SOURCE, CMP_OFFER, CMP_LANDER,
     CMP_COST_MODEL, CMP_COST_MICROS, CMP_COST_CURRENCY,
+    CMP_BUDGET_DAILY, CMP_BUDGET_TOTAL, CMP_BUDGET_CURRENCY, CMP_FALLBACK_URL,
 };
 
 static const pm__api_column_t campaign_cols[] = {
@@ -128,6 +159,10 @@ static const pm__api_column_t campaign_cols[] = {
     [CMP_COST_MODEL] = {"cost_model", COL_TEXT},
     [CMP_COST_MICROS] = {"cost_micros", COL_INT},
     [CMP_COST_CURRENCY] = {"cost_currency", COL_TEXT},
+    [CMP_BUDGET_DAILY] = {"budget_daily_micros", COL_INT},
+    [CMP_BUDGET_TOTAL] = {"budget_total_micros", COL_INT},
+    [CMP_BUDGET_CURRENCY] = {"budget_currency", COL_TEXT},
+    [CMP_FALLBACK_URL] = {"fallback_url", COL_TEXT},
 };
 
 static const char *const campaign_statuses[] = {"active", "paused", NULL};
@@ -147,6 +182,14 @@ static const pm__api_field_t cost_fields[] = {
     {0},
 };
 
+/* Money per local day of the workspace and in total; null = no budget. */
+static const pm__api_field_t budget_fields[] = {
+    {.name = "daily", .kind = PM__API_F_AMOUNT, .col = CMP_BUDGET_DAILY, .flags = PM__API_NULLABLE},
+    {.name = "total", .kind = PM__API_F_AMOUNT, .col = CMP_BUDGET_TOTAL, .flags = PM__API_NULLABLE},
+    {.name = "currency", .kind = PM__API_F_CURRENCY, .col = CMP_BUDGET_CURRENCY, .flags = PM__API_NULLABLE},
+    {0},
+};
+
 static const pm__api_field_t campaign_fields[] = {
     {.name = "name", .kind = PM__API_F_NAME, .col = CMP_NAME, .flags = PM__API_REQUIRED},
     {.name = "status", .kind = PM__API_F_ENUM, .col = CMP_STATUS, .def = "active", .choices = campaign_statuses},
@@ -156,6 +199,9 @@ static const pm__api_field_t campaign_fields[] = {
      .ref_table = "traffic_sources"},
     {.name = "destination", .kind = PM__API_F_OBJECT, .flags = PM__API_REQUIRED, .children = destination_fields},
     {.name = "cost", .kind = PM__API_F_OBJECT, .flags = PM__API_REQUIRED, .children = cost_fields},
+    {.name = "budget", .kind = PM__API_F_OBJECT, .children = budget_fields},
+    /* Where visitors go while the campaign is capped; "" = the workspace's fallback_url. */
+    {.name = "fallback_url", .kind = PM__API_F_URL_OPT, .col = CMP_FALLBACK_URL, .def = ""},
     {0},
 };
 
@@ -215,6 +261,29 @@ static int campaign_token(pm__api_ctx_t *c, pm__api_record_t *rec, const pm__api
     return PM_EEXIST;
 }
 
+/* Budgets count the campaign's cost, so they are in its cost currency
+ * (taken as the default); no budget leaves no currency. */
+static int campaign_budget(pm__api_ctx_t *c, pm__api_record_t *rec)
+{
+    bool any = !rec->v[CMP_BUDGET_DAILY].null || !rec->v[CMP_BUDGET_TOTAL].null;
+    const char *cost = rec->v[CMP_COST_CURRENCY].text, *cur = rec->v[CMP_BUDGET_CURRENCY].text;
+    if (!any) {
+        pm__api_record_set_null(rec, CMP_BUDGET_CURRENCY);
+        return PM_OK;
+    }
+    if (!rec->v[CMP_BUDGET_DAILY].null && rec->v[CMP_BUDGET_DAILY].i > PM_SPEND_DAILY_MAX) {
+        pm_http_res_error(c->res, 422, "invalid", "budget.daily", "budget.daily is out of range");
+        return PM_EINVAL;
+    }
+    if (cur && cost && strcmp(cur, cost) != 0) {
+        pm_http_res_error(c->res, 422, "invalid", "budget.currency",
+                          "budget.currency must be the campaign's cost currency (%s)", cost);
+        return PM_EINVAL;
+    }
+    if (cur == NULL && cost) pm__api_record_set_text(rec, CMP_BUDGET_CURRENCY, cost, strlen(cost));
+    return PM_OK;
+}
+
 static int campaign_finish(pm__api_ctx_t *c, pm__api_record_t *rec, const pm__api_record_t *old)
 {
     if (rec->v[CMP_OFFER].null && rec->v[CMP_LANDER].null) {
@@ -222,7 +291,38 @@ static int campaign_finish(pm__api_ctx_t *c, pm__api_record_t *rec, const pm__ap
                           "destination needs an offer_id, a lander_id or both");
         return PM_EINVAL;
     }
+    if (campaign_budget(c, rec) != PM_OK) return PM_EINVAL;
     return campaign_token(c, rec, old);
+}
+
+/* Why the campaign's clicks go to its fallback now, or NULL. */
+static const char *capped_reason(pm__api_ctx_t *c, const pm__api_record_t *rec, int32_t day)
+{
+    pm_spend_t *sp = c->api->spend;
+    const pm_offer_t *offer = c->cfg && !rec->v[CMP_OFFER].null ? pm_config_offer_by_id(c->cfg, rec->v[CMP_OFFER].i) : NULL;
+    int64_t daily = rec->v[CMP_BUDGET_DAILY].null ? 0 : rec->v[CMP_BUDGET_DAILY].i;
+    int64_t total = rec->v[CMP_BUDGET_TOTAL].null ? 0 : rec->v[CMP_BUDGET_TOTAL].i;
+    const char *model = rec->v[CMP_COST_MODEL].text;
+    int64_t next = model && strcmp(model, "cpc") == 0 ? rec->v[CMP_COST_MICROS].i : 0; /* the next click's cost */
+    if (sp == NULL) return NULL;
+    if (pm_spend_capped(sp, rec->id, day, next, daily, 0)) return "daily_budget";
+    if (pm_spend_capped(sp, rec->id, day, next, 0, total)) return "total_budget";
+    if (offer && pm_spend_offer_capped(sp, offer->id, day, offer->cap_daily, 0)) return "offer_daily_cap";
+    if (offer && pm_spend_offer_capped(sp, offer->id, day, 0, offer->cap_total)) return "offer_total_cap";
+    return NULL;
+}
+
+/* Spend against the budget (read-only output). */
+static void campaign_spend(pm__api_ctx_t *c, const pm__api_record_t *rec, json_t *obj)
+{
+    int64_t spent_today = 0, spent_total = 0;
+    int32_t day = today(c);
+    if (c->api->spend) pm_spend_get(c->api->spend, rec->id, day, &spent_today, &spent_total);
+    const char *cur = rec->v[CMP_COST_CURRENCY].text, *why = capped_reason(c, rec, day);
+    json_object_set_new(obj, "budget_spent_today", pm__api_jmoney(spent_today, cur));
+    json_object_set_new(obj, "budget_spent_total", pm__api_jmoney(spent_total, cur));
+    json_object_set_new(obj, "capped", json_boolean(why != NULL));
+    json_object_set_new(obj, "capped_reason", why ? json_string(why) : json_null());
 }
 
 static void set_url(json_t *obj, const char *key, const char *base, const char *rest, const char *token)
@@ -239,6 +339,7 @@ static void campaign_decorate(pm__api_ctx_t *c, const pm__api_record_t *rec, jso
     set_url(obj, "tracking_url", base, "/c/", token);
     set_url(obj, "impression_url", base, "/i/", token);
     set_url(obj, "postback_url", base, "/pb?clickid={clickid}&payout={payout}&txid={txid}", NULL);
+    campaign_spend(c, rec, obj);
 }
 
 static const pm__api_entity_t campaigns = {

@@ -10,6 +10,7 @@
  */
 #include "api_internal.h"
 
+#include "pm/clv.h"
 #include "pm/report.h"
 
 #include <string.h>
@@ -75,5 +76,52 @@ void pm__api_reports_get(pm__api_ctx_t *c)
 out:
     pm_buf_free(&body);
     pm_report_destroy(r);
+    pm_qs_free(&qs);
+}
+
+/* GET /api/v1/clv?from=YYYY-MM&to=YYYY-MM&tz=..&format=json|csv: lifetime
+ * value per first-conversion cohort (pm/clv.h). */
+void pm__api_clv_get(pm__api_ctx_t *c)
+{
+    static const char *const names[] = {"from", "to", "tz", "format"};
+    const char *vals[PM_ARRAY_LEN(names)] = {NULL};
+    pm_qs_t qs;
+    pm_clv_t *clv = NULL;
+    pm_report_error_t err;
+    pm_buf_t body;
+    pm_buf_init(&body, REPORT_BODY_MAX);
+    pm_qs_parse(&qs, c->req->query.p ? c->req->query.p : "", c->req->query.p ? c->req->query.len : 0);
+    for (size_t i = 0; i < qs.count; i++) {
+        size_t k = 0;
+        while (k < PM_ARRAY_LEN(names) && strcmp(names[k], qs.params[i].key) != 0)
+            k++;
+        if (k == PM_ARRAY_LEN(names)) {
+            pm_http_res_error(c->res, 422, "unknown_field", qs.params[i].key, "unknown query parameter \"%s\"",
+                              qs.params[i].key);
+            goto out;
+        }
+        vals[k] = qs.params[i].value;
+    }
+    bool csv = vals[3] && strcmp(vals[3], "csv") == 0;
+    if (vals[3] && !csv && strcmp(vals[3], "json") != 0) {
+        pm_http_res_error(c->res, 422, "invalid", "format", "format must be json or csv");
+        goto out;
+    }
+    if (pm_clv_run(pm_store_db(c->api->store), vals[0], vals[1], vals[2], &clv, &err) != PM_OK) {
+        pm_http_res_error(c->res, err.status, err.code, err.field, "%s", err.message);
+        goto out;
+    }
+    if (pm_clv_render(clv, csv ? PM_REPORT_CSV : PM_REPORT_JSON, pm_now(), &body) != PM_OK) {
+        pm_http_res_error(c->res, 422, "too_big", "from", "the answer is too large: ask for fewer months");
+        goto out;
+    }
+    c->res->status = 200;
+    c->res->content_type = csv ? "text/csv; charset=utf-8" : "application/json";
+    pm_buf_free(&c->res->body);
+    c->res->body = body; /* moved */
+    pm_buf_init(&body, REPORT_BODY_MAX);
+out:
+    pm_buf_free(&body);
+    pm_clv_destroy(clv);
     pm_qs_free(&qs);
 }

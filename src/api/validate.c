@@ -189,7 +189,8 @@ static const pm__api_field_t *find_field(const pm__api_field_t *fields, const ch
 static bool read_only(const char *key)
 {
     static const char *const keys[] = {"id", "created_at", "updated_at", "tracking_url", "impression_url",
-                                       "postback_url", NULL};
+                                       "postback_url", "budget_spent_today", "budget_spent_total", "capped",
+                                       "capped_reason", "conversions_today", "conversions_total", NULL};
     for (size_t i = 0; keys[i]; i++)
         if (strcmp(keys[i], key) == 0) return true;
     return false;
@@ -350,6 +351,11 @@ static int apply_present(pm__api_ctx_t *c, const pm__api_field_t *f, const char 
     case PM__API_F_AMOUNT: return apply_amount(c, f, path, v, rec);
     case PM__API_F_CURRENCY: return apply_currency(c, f, path, v, rec);
     case PM__API_F_REF: return apply_ref(c, f, path, v, rec);
+    case PM__API_F_COUNT:
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1000000000000LL)
+            return reject(c, "invalid", path, "%s must be an integer from 1 to 1000000000000 (or null)", path);
+        pm__api_record_set_int(rec, f->col, (int64_t)json_integer_value(v));
+        return PM_OK;
     case PM__API_F_OBJECT:
         if (!json_is_object(v)) return reject(c, "invalid", path, "%s must be an object", path);
         return apply_object(c, f->children, v, path, full, rec);
@@ -415,7 +421,7 @@ static json_t *render_value(const pm__api_field_t *f, const pm__api_record_t *re
         return child;
     }
     if (v->null) return json_null();
-    if (f->kind == PM__API_F_REF) return json_integer(v->i);
+    if (f->kind == PM__API_F_REF || f->kind == PM__API_F_COUNT) return json_integer(v->i);
     if (f->kind == PM__API_F_AMOUNT) {
         char amount[PM_MONEY_STR_MAX];
         size_t n = pm_money_format(v->i, amount);

@@ -262,13 +262,51 @@ static void removal_effects(solve_ctx_t *s, const double *full_conv, const doubl
     }
 }
 
-static void normalise(const double *effect, double *share, uint32_t n, double total)
+static double sum_of(const double *v, uint32_t n)
 {
     double sum = 0;
     for (uint32_t c = 0; c < n; c++)
-        sum += effect[c];
+        sum += v[c];
+    return sum;
+}
+
+/*
+ * The fallback weights when every removal effect rounds to zero although
+ * there is something to attribute (only seen on degenerate input, such as
+ * one conversion among 1e58 non-converting journeys, where the chain's
+ * probabilities are below what doubles resolve): each channel weighs the
+ * conversions (or value) of the distinct paths it appears on. Totals are
+ * then still conserved: attribution never loses a conversion.
+ */
+static void presence_weights(const pm_attrib_journeys_t *j, uint32_t n, bool value, double *w)
+{
+    memset(w, 0, n * sizeof(*w));
+    for (size_t p = 0; p < j->npaths; p++) {
+        double amount = value ? j->value[p] : j->conv[p];
+        const uint32_t *path = pm__attrib_path(j, p);
+        size_t len = pm__attrib_path_len(j, p);
+        for (size_t i = 0; i < len && amount > 0; i++) {
+            bool seen = false;
+            for (size_t k = 0; k < i && !seen; k++)
+                seen = path[k] == path[i];
+            if (!seen && path[i] < n) w[path[i]] += amount;
+        }
+    }
+}
+
+static void normalise(const pm_attrib_journeys_t *j, const double *effect, bool value, double *share, uint32_t n,
+                      double total)
+{
+    double sum = sum_of(effect, n), *fallback = NULL;
+    if (!(sum > 0 && isfinite(sum)) && total > 0) {
+        fallback = pm_malloc((n ? n : 1) * sizeof(double));
+        presence_weights(j, n, value, fallback);
+        effect = fallback;
+        sum = sum_of(effect, n);
+    }
     for (uint32_t c = 0; c < n; c++)
         share[c] = sum > 0 ? effect[c] / sum * total : 0;
+    pm_free(fallback);
 }
 
 static void solve_all(const counts_t *x, const pm_attrib_options_t *o, pm_attrib_result_t *out)
@@ -292,8 +330,6 @@ static void solve_all(const counts_t *x, const pm_attrib_options_t *o, pm_attrib
         memcpy(full_value, s.x_value, x->nstates * sizeof(double));
         removal_effects(&s, full_conv, full_value, p, v);
     }
-    normalise(out->removal_effect, out->conversions, out->nchannels, out->total_conversions);
-    normalise(out->value_removal_effect, out->value, out->nchannels, out->total_value);
     pm_free(full_conv);
     pm_free(full_value);
     pm_free(s.keep);
@@ -313,6 +349,10 @@ int pm__attrib_markov_run(const pm_attrib_journeys_t *j, const pm_attrib_options
         if (rc != PM_OK) goto out;
     }
     solve_all(&x, o, out);
+    if (out->total_conversions > 0) { /* else nothing to attribute (pm/attrib.h) */
+        normalise(j, out->removal_effect, false, out->conversions, out->nchannels, out->total_conversions);
+        normalise(j, out->value_removal_effect, true, out->value, out->nchannels, out->total_value);
+    }
 out:
     counts_free(&x);
     return rc;

@@ -23,7 +23,10 @@
 
 static const char serve_help[] =
     "usage: perfmark serve [--listen HOST:PORT] [--data DIR] [--threads N] [--sync-ms MS]\n"
-    "                      [--geoip FILE] [--datacenter-cidrs FILE] [--bot-velocity N]\n\n"
+    "                      [--geoip FILE] [--datacenter-cidrs FILE] [--bot-velocity N]\n"
+    "                      [--postback-backoff-ms MS] [--postback-backoff-max-ms MS]\n"
+    "                      [--postback-attempts N] [--postback-max-age S] [--postback-timeout-ms MS]\n"
+    "                      [--postback-poll-ms MS]\n\n"
     "Run the tracker: click, impression, postback and pixel endpoints, the admin API\n"
     "(/api/v1), /metrics and /healthz, all on one port.\n\n"
     "  --listen HOST:PORT  address to listen on (default " DEFAULT_LISTEN "; [::1]:8080 for IPv6)\n"
@@ -38,6 +41,13 @@ static const char serve_help[] =
     "                      from them are flagged as bots (datacenter_ip)\n"
     "  --bot-velocity N    flag clicks past N per address per minute as bots (velocity);\n"
     "                      default 60, 0 = off\n"
+    "  --postback-backoff-ms MS      delay before the 2nd attempt of an outgoing postback\n"
+    "                                (default 30000); doubles per failure, with jitter\n"
+    "  --postback-backoff-max-ms MS  cap of one retry delay (default 3600000)\n"
+    "  --postback-attempts N         attempts before a postback is failed (default 10)\n"
+    "  --postback-max-age S          no attempt later than S seconds after queuing (default 259200)\n"
+    "  --postback-timeout-ms MS      one attempt, connect to last byte (default 10000)\n"
+    "  --postback-poll-ms MS         re-scan of the postback queue when idle (default 1000)\n"
     "  -h, --help          this text\n\n"
     "On the first start of a data directory an admin API key is printed once on stdout.\n";
 
@@ -45,6 +55,27 @@ typedef struct serve_opts_s {
     pm_server_config_t server;
     bool help;
 } serve_opts_t;
+
+/* One --postback-* flag into the outbox policy; 2 (usage) on a bad value. */
+static int parse_outbox_flag(int c, const char *arg, pm_outbox_policy_t *p)
+{
+    char *end;
+    long long v = strtoll(arg, &end, 10);
+    long long max = c == 'A' ? 1000 : c == 'G' ? 365LL * 86400 : 86400LL * 1000;
+    if (*end || end == arg || v < 1 || v > max) {
+        fprintf(stderr, "perfmark serve: bad value \"%s\" for a --postback-* flag (1-%lld)\n", arg, max);
+        return 2;
+    }
+    switch (c) {
+    case 'B': p->backoff_base_us = v * 1000; break;
+    case 'M': p->backoff_max_us = v * 1000; break;
+    case 'A': p->max_attempts = (unsigned)v; break;
+    case 'G': p->max_age_us = v * PM_USEC_PER_SEC; break;
+    case 'T': p->timeout_us = v * 1000; break;
+    default: p->poll_us = v * 1000; break;
+    }
+    return 0;
+}
 
 static int parse_serve(int argc, char **argv, serve_opts_t *o)
 {
@@ -55,6 +86,12 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o)
                                           {"geoip", required_argument, NULL, 'g'},
                                           {"datacenter-cidrs", required_argument, NULL, 'D'},
                                           {"bot-velocity", required_argument, NULL, 'V'},
+                                          {"postback-backoff-ms", required_argument, NULL, 'B'},
+                                          {"postback-backoff-max-ms", required_argument, NULL, 'M'},
+                                          {"postback-attempts", required_argument, NULL, 'A'},
+                                          {"postback-max-age", required_argument, NULL, 'G'},
+                                          {"postback-timeout-ms", required_argument, NULL, 'T'},
+                                          {"postback-poll-ms", required_argument, NULL, 'P'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     o->server.listen = DEFAULT_LISTEN;
@@ -85,6 +122,14 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o)
                 return 2;
             }
             o->server.bot_velocity = v == 0 ? -1 : (int)v;
+            break;
+        case 'B':
+        case 'M':
+        case 'A':
+        case 'G':
+        case 'T':
+        case 'P':
+            if (parse_outbox_flag(c, optarg, &o->server.outbox) != 0) return 2;
             break;
         case 'h': o->help = true; break;
         default: return 2;

@@ -18,6 +18,7 @@
 
 #include "pm/api.h"
 #include "pm/materializer.h"
+#include "pm/outbox.h"
 #include "pm/report.h"
 #include "pm/server.h"
 #include "pm/static.h"
@@ -74,6 +75,7 @@ struct server_s {
     pm_confhold_t *confhold;
     pm_track_shared_t shared;
     pm_materializer_t *materializer;
+    pm_outbox_t *outbox;
     pm_recovery_t recovery;
     loop_t *loops;
     unsigned nloops;
@@ -273,6 +275,8 @@ static void metrics(server_t *srv, pm_http_res_t *res)
     metric(b, "duplicate_postbacks_total", "counter", "Postbacks answered as repeats.", t.duplicate_postbacks);
     metric(b, "orphan_postbacks_total", "counter", "Postbacks that matched no click.", t.orphan_postbacks);
     metric(b, "fallback_redirects_total", "counter", "Visitors sent to the fallback URL.", t.fallback_redirects);
+    metric(b, "capped_redirects_total", "counter", "Clicks sent to a fallback by a budget or an offer cap.",
+           t.capped_redirects);
     metric(b, "journal_append_errors_total", "counter", "Events the journal failed to take.", t.journal_errors);
     metric(b, "bot_clicks_total", "counter", "Clicks flagged by the bot filter (still redirected).", t.bot_clicks);
     metric(b, "journal_records_total", "counter", "Records appended to the journal.", j.records);
@@ -288,6 +292,15 @@ static void metrics(server_t *srv, pm_http_res_t *res)
     metric(b, "journal_torn_tails", "gauge", "Torn journal tails found and skipped at start.", srv->recovery.torn_tails);
     metric(b, "journal_corrupt_regions", "gauge", "Corrupt journal regions skipped at start.",
            srv->recovery.corrupt_regions);
+    pm_outbox_stats_t o;
+    pm_outbox_stats(srv->outbox, &o);
+    metric(b, "postback_attempts_total", "counter", "Postback delivery attempts made by this process.", o.attempts);
+    metric(b, "postbacks_delivered_total", "counter", "Postbacks delivered (2xx) by this process.", o.delivered);
+    metric(b, "postbacks_failed_total", "counter", "Postbacks given up by this process.", o.failed);
+    metric(b, "postbacks_queued", "gauge", "Postbacks pending delivery (store, ~1 s old).", o.pending);
+    metric(b, "postbacks_delivered", "gauge", "Postbacks delivered, all time (store, ~1 s old).", o.delivered_rows);
+    metric(b, "postbacks_failed", "gauge", "Postbacks failed for good, all time (store, ~1 s old).", o.failed_rows);
+    metric(b, "postbacks_in_flight", "gauge", "Postback transfers in progress.", o.in_flight);
     metric(b, "uptime_seconds", "gauge", "Seconds since start.", (uint64_t)((pm_now() - srv->started_us) / 1000000));
     res->status = 200;
     res->content_type = "text/plain; version=0.0.4";
@@ -474,7 +487,9 @@ static int loop_init(server_t *srv, loop_t *loop, unsigned index)
     if (rc == PM_OK) rc = open_listener(srv->cfg->listen, &loop->listen_fd);
     if (rc != PM_OK) return rc;
     loop->track = pm_track_create(loop->journal, loop->store, &srv->shared);
-    loop->api = pm_api_create(&(pm_api_config_t){.store = loop->store, .confhold = srv->confhold});
+    loop->api =
+        pm_api_create(&(pm_api_config_t){.store = loop->store, .confhold = srv->confhold, .outbox = srv->outbox,
+                                                       .spend = srv->shared.spend});
     return PM_OK;
 }
 
@@ -525,10 +540,18 @@ void pm_server_journal_dir(const char *data_dir, char *out, size_t cap)
     snprintf(out, cap, "%s/journal", data_dir);
 }
 
-/* Derived state the materializer maintains with the events (report rollups). */
-static const pm_sink_ops_t *const report_sinks[] = {&pm_report_sink};
+/* Derived state the materializer maintains with the events (report
+ * rollups, the postback outbox). */
+static const pm_sink_ops_t *const sinks[] = {&pm_report_sink, &pm_outbox_sink};
 
-static void on_materialized(void *arg, const pm_event_t *ev) { pm_track_forget(arg, ev); }
+/* After a commit: the tracking maps forget what the store holds, and the
+ * outbox looks at the postbacks the conversions just enqueued. */
+static void on_materialized(void *arg, const pm_event_t *ev)
+{
+    server_t *srv = arg;
+    pm_track_forget(&srv->shared, ev);
+    if (ev->type == PM_EV_CONVERSION) pm_outbox_wake(srv->outbox);
+}
 
 static void setup_h2o(server_t *srv)
 {
@@ -613,10 +636,13 @@ static int server_start(server_t *srv)
     }
     pm_config_t *cfg = NULL;
     if ((rc = pm_store_open(srv->db_path, &srv->store)) != PM_OK || (rc = first_key(srv->store)) != PM_OK ||
-        (rc = pm_materializer_recover(srv->store, srv->journal_dir, report_sinks, 1, &srv->recovery)) != PM_OK ||
+        (rc = pm_materializer_recover(srv->store, srv->journal_dir, sinks, PM_ARRAY_LEN(sinks), &srv->recovery)) !=
+            PM_OK ||
         (rc = pm_config_load(srv->store, base, &cfg)) != PM_OK)
         return rc;
     srv->confhold = pm_confhold_create(cfg);
+    /* Before any other thread: the outbox initialises libcurl. */
+    if ((rc = pm_outbox_start(srv->db_path, &srv->cfg->outbox, &srv->outbox)) != PM_OK) return rc;
     srv->shared.clicks = pm_recent_create(4u << 20);
     srv->shared.conversions = pm_recent_create(1u << 20);
     pm_detect_config_t dc = {.geoip_file = srv->cfg->geoip_file,
@@ -628,6 +654,10 @@ static int server_start(server_t *srv)
     char detect[512];
     pm_detect_describe(srv->shared.detect, detect, sizeof(detect));
     pm_info("serve: visitor detection: %s", detect);
+    /* Budgets and caps: today's and total spend from the store, which holds
+     * every journaled event now that recovery ran. */
+    srv->shared.spend = pm_spend_create(1u << 16);
+    if ((rc = pm_spend_load(srv->shared.spend, srv->store, pm_config_tz(cfg), pm_now())) != PM_OK) return rc;
     setup_h2o(srv);
     srv->loops = pm_calloc(srv->nloops, sizeof(loop_t));
     for (unsigned i = 0; i < srv->nloops; i++)
@@ -645,9 +675,9 @@ static int server_start(server_t *srv)
                                    .journals = journals,
                                    .njournals = srv->nloops,
                                    .on_materialized = on_materialized,
-                                   .arg = &srv->shared,
-                                   .sinks = report_sinks,
-                                   .nsinks = 1};
+                                   .arg = srv,
+                                   .sinks = sinks,
+                                   .nsinks = PM_ARRAY_LEN(sinks)};
     return pm_materializer_start(&mc, &srv->materializer);
 }
 
@@ -657,6 +687,7 @@ static void server_stop(server_t *srv)
     for (unsigned i = 0; i < srv->nloops && srv->loops; i++)
         if (srv->loops[i].thread) pthread_join(srv->loops[i].thread, NULL);
     pm_materializer_stop(srv->materializer);
+    pm_outbox_stop(srv->outbox);
     for (unsigned i = 0; i < srv->nloops && srv->loops; i++) {
         pm_journal_close(srv->loops[i].journal);
         loop_free(&srv->loops[i]);
@@ -665,6 +696,7 @@ static void server_stop(server_t *srv)
     pm_recent_destroy(srv->shared.clicks);
     pm_recent_destroy(srv->shared.conversions);
     pm_detect_destroy(srv->shared.detect);
+    pm_spend_destroy(srv->shared.spend);
     pm_confhold_destroy(srv->confhold);
     pm_store_close(srv->store);
     if (srv->lock_fd > 0) close(srv->lock_fd);
@@ -679,7 +711,7 @@ int pm_server_run(const pm_server_config_t *cfg)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     srv.nloops = cfg->threads ? cfg->threads : (unsigned)(cpus > 0 ? cpus : 1);
     /* The last lineage is reserved for imports (perfmark simulate). */
-    if (srv.nloops > PM_MAX_LINEAGES - 1) srv.nloops = PM_MAX_LINEAGES - 1;
+    if (srv.nloops > PM_IMPORT_LINEAGE) srv.nloops = PM_IMPORT_LINEAGE;
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);

@@ -31,6 +31,7 @@ struct pm_config_s {
     size_t nlanders;
     pm_campaign_t *campaigns;
     size_t ncampaigns;
+    pm_tz_t *tz;        /* settings.timezone, loaded */
     uint32_t *by_token; /* indexes into campaigns, +1 (0 = empty slot) */
     size_t token_slots; /* power of two */
 };
@@ -116,6 +117,8 @@ static void offer_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
     snprintf(o->payout_type, sizeof(o->payout_type), "%s", t ? (const char *)t : "cpa");
     o->payout.micros = sqlite3_column_int64(st, 4);
     col_currency(st, 5, &o->payout.currency);
+    o->cap_daily = sqlite3_column_int64(st, 6); /* NULL reads as 0: no cap */
+    o->cap_total = sqlite3_column_int64(st, 7);
 }
 
 static void lander_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
@@ -161,6 +164,10 @@ static void campaign_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
         k->cost_model = PM_COST_CPC;
     k->cost.micros = sqlite3_column_int64(st, 8);
     col_currency(st, 9, &k->cost.currency);
+    /* The API keeps the budget currency equal to the cost currency. */
+    k->budget_daily = sqlite3_column_int64(st, 10);
+    k->budget_total = sqlite3_column_int64(st, 11);
+    k->fallback_url = col_text(st, 12);
     /* A campaign whose source was deleted under it cannot be attributed:
      * treat it as paused rather than crash on a NULL source. */
     if (PM_NEVER(k->source == NULL)) k->active = false;
@@ -194,6 +201,7 @@ const pm_campaign_t *pm_config_campaign_by_token(const pm_config_t *c, const cha
 }
 
 const pm_settings_t *pm_config_settings(const pm_config_t *c) { return &c->settings; }
+const pm_tz_t *pm_config_tz(const pm_config_t *c) { return c->tz; }
 uint64_t pm_config_generation(const pm_config_t *c) { return c->generation; }
 
 /* --- settings ---------------------------------------------------------- */
@@ -338,12 +346,13 @@ static void config_free(pm_config_t *c)
     for (size_t i = 0; i < c->nlanders; i++)
         pm_free(c->landers[i].name), pm_free(c->landers[i].url);
     for (size_t i = 0; i < c->ncampaigns; i++)
-        pm_free(c->campaigns[i].name), pm_free(c->campaigns[i].token);
+        pm_free(c->campaigns[i].name), pm_free(c->campaigns[i].token), pm_free(c->campaigns[i].fallback_url);
     pm_free(c->sources);
     pm_free(c->offers);
     pm_free(c->landers);
     pm_free(c->campaigns);
     pm_free(c->by_token);
+    pm_tz_free(c->tz);
     pm_free(c->settings.fallback_url);
     pm_free(c->settings.timezone);
     pm_free(c->settings.base_url);
@@ -366,16 +375,21 @@ int pm_config_load(pm_store_t *store, const char *default_base_url, pm_config_t 
     if ((rc = load_settings(c, store, default_base_url)) != PM_OK ||
         (rc = load_rows(c, db, "traffic_sources", "id, name, postback_url", source_row, (void **)&c->sources,
                         sizeof(pm_source_t), &c->nsources)) != PM_OK ||
-        (rc = load_rows(c, db, "offers", "id, name, url, payout_type, payout_micros, payout_currency", offer_row,
+        (rc = load_rows(c, db, "offers", "id, name, url, payout_type, payout_micros, payout_currency, cap_daily, cap_total",
+                        offer_row,
                         (void **)&c->offers, sizeof(pm_offer_t), &c->noffers)) != PM_OK ||
         (rc = load_rows(c, db, "landers", "id, name, url", lander_row, (void **)&c->landers, sizeof(pm_lander_t),
                         &c->nlanders)) != PM_OK ||
         (rc = load_rows(c, db, "campaigns",
                         "id, name, token, status, traffic_source_id, offer_id, lander_id, cost_model,"
-                        " cost_micros, cost_currency",
+                        " cost_micros, cost_currency, budget_daily_micros, budget_total_micros, fallback_url",
                         campaign_row, (void **)&c->campaigns, sizeof(pm_campaign_t), &c->ncampaigns)) != PM_OK)
         goto out;
     index_tokens(c);
+    if (pm_tz_load(c->settings.timezone, &c->tz) != PM_OK) {
+        pm_warn("config: time zone \"%s\" cannot be loaded: budgets count UTC days", c->settings.timezone);
+        rc = pm_tz_load("UTC", &c->tz);
+    }
 out:
     pm_store_rollback(store); /* read-only transaction: nothing to keep */
     if (rc != PM_OK) {

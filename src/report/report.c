@@ -1212,7 +1212,7 @@ static int run_period(pm_report_t *r, sqlite3 *db, pm__rq_agg_t *a, int64_t from
 
 /* --- settings and names ------------------------------------------------------------- */
 
-static int setting(sqlite3 *db, const char *key, char *out, size_t cap)
+int pm__rp_setting(sqlite3 *db, const char *key, char *out, size_t cap)
 {
     sqlite3_stmt *st = NULL;
     const char *def = pm_store_setting_default(key);
@@ -1429,7 +1429,7 @@ static int load_tz(pm_report_t *r, sqlite3 *db, pm_report_error_t *err)
 {
     char name[128];
     bool from_setting = r->tz_text == NULL;
-    if (from_setting && setting(db, "timezone", name, sizeof(name)) != PM_OK) return store_failed(err, db, "settings");
+    if (from_setting && pm__rp_setting(db, "timezone", name, sizeof(name)) != PM_OK) return store_failed(err, db, "settings");
     int rc = pm_tz_load(from_setting ? name : r->tz_text, &r->tz);
     if (rc == PM_OK) return PM_OK;
     if (!from_setting) return invalid(err, "tz", "tz must be an IANA time zone name such as Europe/Berlin");
@@ -1448,7 +1448,7 @@ int pm_report_run(pm_report_t *r, sqlite3 *db, pm_report_error_t *err)
     int rc = r->have_sort ? resolve_sort(r, err) : PM_OK;
     if (rc == PM_OK) rc = load_tz(r, db, err);
     if (rc != PM_OK) return rc;
-    if (setting(db, "currency", r->currency, sizeof(r->currency)) != PM_OK) return store_failed(err, db, "settings");
+    if (pm__rp_setting(db, "currency", r->currency, sizeof(r->currency)) != PM_OK) return store_failed(err, db, "settings");
     if ((rc = resolve_range(r, err)) != PM_OK) return rc;
     bool own_txn = sqlite3_get_autocommit(db);
     /* One read transaction: every table read sees the same commit. */

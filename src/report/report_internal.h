@@ -245,6 +245,10 @@ int pm__rp_feed(const pm__rp_feed_t *f, pm_event_type_t type, int64_t after, int
 /* How far the rollups have consumed table `type` (a rowid; 0 = nothing). */
 int pm__rp_hwm_get(sqlite3 *db, pm_event_type_t type, int64_t *rowid) PM_MUST_CHECK;
 
+/* A workspace setting (its default when unset) into out[cap], read on
+ * `db` (the settings table). PM_OK or PM_ESTORE. */
+int pm__rp_setting(sqlite3 *db, const char *key, char *out, size_t cap) PM_MUST_CHECK;
+
 /* --- the sink's engine, shared with rebuild --------------------------------- */
 
 typedef struct pm__rp_rollup_s pm__rp_rollup_t;

@@ -719,4 +719,4 @@ static void sink_close(void *state)
     pm_free(s);
 }
 
-const pm_sink_ops_t pm_report_sink = {"report", sink_open, sink_apply, sink_close};
+const pm_sink_ops_t pm_report_sink = {"report", sink_open, sink_apply, sink_close, .skip_imports = false};

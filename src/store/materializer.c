@@ -88,6 +88,7 @@ typedef struct writer_s {
     sqlite3_stmt *insert[PM_EV__MAX];
     pm_buf_t done; /* records of the open transaction: u32 length + payload */
     bool keep_done;
+    unsigned lineage; /* of the records being applied */
     uint64_t applied;
     const pm_sink_ops_t *sinks[PM_MAX_SINKS];
     void *sink_state[PM_MAX_SINKS];
@@ -223,6 +224,7 @@ static int apply_record(writer_t *w, const uint8_t *p, size_t len)
     }
     w->applied++;
     for (size_t i = 0; inserted && i < w->nsinks; i++) {
+        if (w->sinks[i]->skip_imports && w->lineage == PM_IMPORT_LINEAGE) continue;
         int rc = w->sinks[i]->apply(w->sink_state[i], &ev);
         if (rc != PM_OK) {
             pm_error("materializer: sink %s: %s", w->sinks[i]->name, pm_strerror(rc));
@@ -252,6 +254,7 @@ static int recover_segment(writer_t *w, const pm_jsegment_t *seg, uint64_t from,
     memset(&res, 0, sizeof(res));
     int rc = pm_store_begin(w->store);
     if (rc != PM_OK) return rc;
+    w->lineage = seg->lineage;
     rc = pm_journal_scan(seg->path, from, UINT64_MAX, true, on_record, w, &res);
     if (rc == PM_OK) rc = pm_store_hwm_set(w->store, seg->lineage, seg->seq, res.end_offset);
     if (rc == PM_OK) rc = pm_store_commit(w->store);
@@ -402,6 +405,7 @@ static int pass(pm_materializer_t *m)
     m->w.applied = 0;
     bool moved = false;
     for (unsigned l = 0; rc == PM_OK && l < m->cfg.njournals; l++) {
+        m->w.lineage = l;
         rc = follow_lineage(m, l, &p[l]);
         if (rc == PM_OK && (p[l].seq != m->cursors[l].seq || p[l].offset != m->cursors[l].offset)) {
             moved = true;

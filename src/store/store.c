@@ -130,7 +130,37 @@ static const char schema_v3[] =
     "CREATE INDEX impressions_ts ON impressions(ts);"
     "CREATE INDEX conversions_ts ON conversions(ts);";
 
-/* Version 4: the visitor context the detectors fill on the click path
+/* Version 4: the postback outbox (src/outbox, docs/postbacks.md), and
+ * budgets and caps (docs/budgets.md): a campaign's daily and total budget
+ * (micro-units of budget_currency, NULL = none) and own fallback URL ('' =
+ * the workspace's), an offer's caps of conversions per day and in total.
+ * A row per
+ * postback to send, enqueued by the outbox sink in the transaction of the
+ * conversion it reports (UNIQUE(event_id, target): exactly-once), and a row
+ * per delivery attempt. `queued_at` and `budget_start` restart the age and
+ * attempt limits when a failed postback is re-queued by hand. */
+static const char schema_v4[] =
+    "CREATE TABLE postbacks(id INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,"
+    "  conversion_id TEXT NOT NULL, click_id TEXT, campaign_id INTEGER, traffic_source_id INTEGER,"
+    "  target TEXT NOT NULL, event TEXT NOT NULL, conversion_status TEXT NOT NULL, url TEXT NOT NULL,"
+    "  status TEXT NOT NULL CHECK(status IN ('pending','delivered','failed')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0, budget_start INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL, queued_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL, delivered_at INTEGER, last_http_status INTEGER, last_error TEXT,"
+    "  UNIQUE(event_id, target));"
+    "CREATE INDEX postbacks_due ON postbacks(status, next_attempt_at);"
+    "CREATE INDEX postbacks_conversion ON postbacks(conversion_id);"
+    "CREATE TABLE postback_attempts(postback_id INTEGER NOT NULL, n INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL, duration_us INTEGER NOT NULL, http_status INTEGER, error TEXT,"
+    "  PRIMARY KEY(postback_id, n)) WITHOUT ROWID;"
+    "ALTER TABLE campaigns ADD COLUMN budget_daily_micros INTEGER;"
+    "ALTER TABLE campaigns ADD COLUMN budget_total_micros INTEGER;"
+    "ALTER TABLE campaigns ADD COLUMN budget_currency TEXT;"
+    "ALTER TABLE campaigns ADD COLUMN fallback_url TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE offers ADD COLUMN cap_daily INTEGER;"
+    "ALTER TABLE offers ADD COLUMN cap_total INTEGER;";
+
+/* Version 5: the visitor context the detectors fill on the click path
  * (src/route, docs/routing.md): geo, device, OS, browser and the bot
  * filter's reason code (NULL for humans). Conversions inherit them from
  * their click, so reports by country or device need no join. */
@@ -148,11 +178,11 @@ static const char schema_v3[] =
     "ALTER TABLE rollup_" t "_d ADD COLUMN bot_clicks INTEGER NOT NULL DEFAULT 0;"
 /* Reports count flagged clicks apart (bot_clicks); the rollups' codes
  * signature changes with the new dimensions, so they are rebuilt once. */
-static const char schema_v4[] = PM_VISITOR_CONTEXT_COLUMNS("clicks") PM_VISITOR_CONTEXT_COLUMNS("impressions")
+static const char schema_v5[] = PM_VISITOR_CONTEXT_COLUMNS("clicks") PM_VISITOR_CONTEXT_COLUMNS("impressions")
     PM_VISITOR_CONTEXT_COLUMNS("conversions") PM_ROLLUP_BOT_CLICKS("campaign") PM_ROLLUP_BOT_CLICKS("main")
         PM_ROLLUP_BOT_CLICKS("dim");
 
-static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4};
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix", "ip_v6_prefix", "trusted_proxies",

@@ -36,7 +36,8 @@ const unsigned char pm_track_gif[43] = {
     0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
 
 typedef struct counters_s {
-    _Atomic uint64_t clicks, impressions, conversions, duplicates, orphans, fallbacks, journal_errors, bot_clicks;
+    _Atomic uint64_t clicks, impressions, conversions, duplicates, orphans, fallbacks, journal_errors, capped,
+        bot_clicks;
 } counters_t;
 
 struct pm_track_s {
@@ -103,6 +104,7 @@ void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out)
     out->orphan_postbacks += atomic_load(&t->n.orphans);
     out->fallback_redirects += atomic_load(&t->n.fallbacks);
     out->journal_errors += atomic_load(&t->n.journal_errors);
+    out->capped_redirects += atomic_load(&t->n.capped);
     out->bot_clicks += atomic_load(&t->n.bot_clicks);
 }
 
@@ -219,6 +221,30 @@ static void fallback(pm_track_t *t, const pm_settings_t *set, pm_http_res_t *res
 {
     count(&t->n.fallbacks);
     redirect(res, set->fallback_url, strlen(set->fallback_url));
+}
+
+/* --- budgets and caps ---------------------------------------------------- */
+
+/* A capped campaign's visitors go to its own fallback URL, else the
+ * workspace's. They are not journaled: like a paused campaign's, they cost
+ * nothing the tracker bought. */
+static void capped_fallback(pm_track_t *t, const pm_settings_t *set, const pm_campaign_t *k, pm_http_res_t *res)
+{
+    count(&t->n.capped);
+    if (k->fallback_url && k->fallback_url[0]) redirect(res, k->fallback_url, strlen(k->fallback_url));
+    else fallback(t, set, res);
+}
+
+/* Reserve the click's cost on the campaign's budget (atomically, with the
+ * other loops) unless the budget or the offer's cap is reached. */
+static bool within_limits(pm_track_t *t, const pm_config_t *cfg, const pm_campaign_t *k, const pm_event_t *ev,
+                          int32_t day)
+{
+    pm_spend_t *sp = t->shared->spend;
+    if (sp == NULL) return true;
+    if (k->offer && pm_spend_offer_capped(sp, k->offer->id, day, k->offer->cap_daily, k->offer->cap_total))
+        return false;
+    return pm_spend_charge(sp, k->id, day, ev->cost.micros, k->budget_daily, k->budget_total);
 }
 
 /* Append the record to the journal. On failure the event is lost to the
@@ -398,8 +424,15 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
     visitor_event(t, set, req, k, &qs, &ev);
     if (k->cost_model == PM_COST_CPC) ev.cost = k->cost;
     uint64_t lsn;
+    int32_t day = pm_spend_day(pm_config_tz(cfg), ev.ts);
+    if (!within_limits(t, cfg, k, &ev, day)) {
+        pm_qs_free(&qs);
+        capped_fallback(t, set, k, res);
+        return;
+    }
     if (build_destination(t, set, k, &ev) != PM_OK) {
         pm_qs_free(&qs);
+        if (t->shared->spend) pm_spend_add(t->shared->spend, k->id, day, -ev.cost.micros);
         fallback(t, set, res);
         return;
     }
@@ -409,6 +442,8 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
         if (ev.s[PM_EVS_BOT_REASON].len) count(&t->n.bot_clicks);
         /* Full map: postbacks for this click will find it in the store. */
         pm_ignore_rc(pm_recent_put(t->shared->clicks, ev.id.b, sizeof(ev.id.b), t->rec.data, t->rec.len, NULL));
+    } else if (t->shared->spend) {
+        pm_spend_add(t->shared->spend, k->id, day, -ev.cost.micros); /* not recorded: not spent */
     }
     redirect(res, t->url.data, t->url.len);
     set_cookie(t, set, req, res, "pmv", &ev.visitor_id);
@@ -433,7 +468,12 @@ void pm_track_impression(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
         if (k->cost_model == PM_COST_CPM && pm_money_muldiv(k->cost.micros, 1, 1000, &ev.cost.micros) == PM_OK)
             ev.cost.currency = k->cost.currency;
         uint64_t lsn;
-        if (journal(t, &ev, &lsn) == PM_OK) count(&t->n.impressions);
+        if (journal(t, &ev, &lsn) == PM_OK) {
+            count(&t->n.impressions);
+            /* The impression was served whatever our budget says: its cost counts. */
+            if (t->shared->spend && ev.cost.micros)
+                pm_spend_add(t->shared->spend, k->id, pm_spend_day(pm_config_tz(cfg), ev.ts), ev.cost.micros);
+        }
         set_cookie(t, set, req, res, "pmv", &ev.visitor_id);
     }
     pm_http_res_header(res, "cache-control", "no-store", 8);
@@ -861,7 +901,7 @@ static int check_stored(void *arg)
  * The map entry doubles as a reservation against a concurrent duplicate on
  * another event loop; the store is checked under the same lock, so a
  * conversion the materializer is just forgetting cannot slip between. */
-static void record_conversion(pm_track_t *t, pm_event_t *ev, bool pixel, pm_http_res_t *res)
+static bool record_conversion(pm_track_t *t, pm_event_t *ev, bool pixel, pm_http_res_t *res)
 {
     unsigned char key[sizeof(int64_t) + CAP_TXID + PM_ID_LEN + 40];
     size_t klen = conversion_key(ev->offer_id, ev->s[PM_EVS_TXID], key, sizeof(key));
@@ -870,7 +910,7 @@ static void record_conversion(pm_track_t *t, pm_event_t *ev, bool pixel, pm_http
     pm_buf_reset(&t->rec);
     if (pm_event_encode(ev, &t->rec) != PM_OK) {
         pm_http_res_error(res, 400, "too_big", NULL, "postback too large");
-        return;
+        return false;
     }
     pm_buf_reset(&t->dup);
     memset(&prior, 0, sizeof(prior));
@@ -883,23 +923,35 @@ static void record_conversion(pm_track_t *t, pm_event_t *ev, bool pixel, pm_http
     if (put == PM_EEXIST) {
         count(&t->n.duplicates);
         answer(&prior, pixel, res);
-        return;
+        return false;
     }
     if (put != PM_OK) {
         pm_http_res_error(res, 503, "unavailable", NULL, "the conversion could not be checked; retry later");
-        return;
+        return false;
     }
     uint64_t lsn;
     if (pm_journal_append(t->journal, t->rec.data, t->rec.len, &lsn) != PM_OK) {
         count(&t->n.journal_errors);
         if (klen) pm_recent_remove(t->shared->conversions, key, klen);
         pm_http_res_error(res, 503, "unavailable", NULL, "the conversion could not be recorded; retry later");
-        return;
+        return false;
     }
     count(&t->n.conversions);
     t->sync_wanted = true; /* asked once per loop pass: see pm_track_flush */
     res->wait_lsn = lsn;
     answer(ev, pixel, res);
+    return true;
+}
+
+/* A new conversion counts toward its offer's caps (unless rejected) and
+ * its CPA cost toward its campaign's budget. */
+static void count_conversion(pm_track_t *t, const pm_config_t *cfg, const pm_event_t *ev)
+{
+    pm_spend_t *sp = t->shared->spend;
+    if (sp == NULL) return;
+    int32_t day = pm_spend_day(pm_config_tz(cfg), ev->ts);
+    if (ev->offer_id && strcmp(ev->s[PM_EVS_STATUS].p, "rejected") != 0) pm_spend_count_conversion(sp, ev->offer_id, day);
+    if (ev->cost.micros) pm_spend_add(sp, ev->campaign_id, day, ev->cost.micros);
 }
 
 void pm_track_conversion(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, bool pixel,
@@ -933,7 +985,7 @@ void pm_track_conversion(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
             const pm_campaign_t *k = pm_config_campaign_by_id(cfg, ev.campaign_id);
             if (k && k->cost_model == PM_COST_CPA && strcmp(ev.s[PM_EVS_STATUS].p, "approved") == 0)
                 ev.cost = k->cost;
-            record_conversion(t, &ev, pixel, res);
+            if (record_conversion(t, &ev, pixel, res)) count_conversion(t, cfg, &ev);
         }
     }
     if (pb.reason) orphan(t, cfg, req, &pb, present ? &click_id : NULL, res);

@@ -438,6 +438,27 @@ test('attribution: models side by side, the table equals the API', async () => {
   await page.screenshot({ path: path.join(OUT, 'dashboard-attribution.png'), fullPage: true });
 });
 
+test('lifetime value: cohorts chart and table equal the API', async () => {
+  await page.goto(base + '/ui/#/cohorts');
+  const section = page.locator('section.cohorts');
+  await page.waitForFunction(() => Number(document.querySelector('section.cohorts')?.dataset.loads || 0) > 0, null, { timeout: 30000 });
+  const params = JSON.parse(await section.getAttribute('data-params'));
+  assert.match(params.from, /^\d{4}-\d\d$/);
+  const doc = (await api('GET', '/clv?' + new URLSearchParams(params))).body;
+  assert.ok(doc.cohorts.some((k) => k.visitors > 0), 'the demo has converting visitors');
+  assert.ok(await page.$('#chart-cohorts canvas'), 'the bar chart is drawn');
+  const rows = await page.$$eval('#cohort-table tbody tr', (trs) =>
+    trs.map((tr) => [tr.dataset.cohort, Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [td.dataset.key, td.dataset.value]))]));
+  assert.equal(rows.length, doc.cohorts.length);
+  doc.cohorts.forEach((k, i) => {
+    assert.equal(rows[i][0], k.cohort);
+    assert.equal(rows[i][1].visitors, String(k.visitors));
+    assert.equal(rows[i][1].revenue, k.revenue);
+    for (const w of [30, 90, 365]) assert.equal(rows[i][1][`clv_${w}d`], k[`clv_${w}d`] === null ? '' : k[`clv_${w}d`], `${k.cohort} ${w}`);
+  });
+  await page.screenshot({ path: path.join(OUT, 'dashboard-cohorts.png'), fullPage: true });
+});
+
 test('management: API errors at their field, create, links, pause, delete', async () => {
   await page.click('nav a[href="#/campaigns"]');
   await page.waitForSelector('section.manage[data-kind="campaigns"] table');

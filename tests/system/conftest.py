@@ -331,6 +331,36 @@ class Server:
         return out
 
 
+def start_demo(s, *args, timeout=180.0):
+    """Start `perfmark demo ARGS` for Server `s` (made with start=False) on
+    its port and data dir, wait until it answers /healthz (the first start
+    stores the simulated traffic first). Returns (process, stdout path,
+    stderr path); the caller stops the process (stop_demo)."""
+    cmd = [BIN, "demo", "--listen", f"127.0.0.1:{s.port}", "--data", str(s.data), *map(str, args)]
+    out_path, err_path = s.root / "demo.stdout", s.root / "demo.stderr"
+    with open(out_path, "wb") as o, open(err_path, "wb") as e:
+        proc = subprocess.Popen(cmd, stdout=o, stderr=e, stdin=subprocess.DEVNULL, env=sanitizer_env())
+
+    def up():
+        if proc.poll() is not None:
+            pytest.fail(f"perfmark demo exited with {proc.returncode}:\n{err_path.read_text()}")
+        try:
+            return requests.get(s.url("/healthz"), timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+    wait_for(up, timeout, "perfmark demo to answer /healthz")
+    return proc, out_path, err_path
+
+
+def stop_demo(proc, err_path):
+    """Stop a start_demo process; fail on any sanitizer report in its log."""
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=30)
+    err = err_path.read_text(errors="replace")
+    assert "runtime error" not in err and "AddressSanitizer" not in err, err[-4000:]
+
+
 @pytest.fixture
 def server(tmp_path):
     """Factory: server(threads=2, name=None, extra_args=(), start=True)."""

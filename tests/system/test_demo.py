@@ -11,13 +11,12 @@ seed and window again stores nothing new.
 """
 import datetime
 import re
-import subprocess
 import time
 
 import pytest
 import requests
 
-from conftest import BIN, run_cli, sanitizer_env, wait_for
+from conftest import start_demo, stop_demo
 
 DEMO_START_TIMEOUT = 180.0  # an ASan build storing ~120k events with their rollups
 
@@ -64,19 +63,10 @@ def demo(server):
     """A demo workspace (3 days at 4x volume) served on a free port. Returns
     the Server (not yet owning the process) and the demo's stdout."""
     s = server(threads=2, start=False)
-    cmd = [BIN, "demo", "--listen", f"127.0.0.1:{s.port}", "--data", str(s.data), "--threads", "2",
-           "--days", "3", "--scale", "4", "--seed", "11"]
-    out_path, err_path = s.root / "demo.stdout", s.root / "demo.stderr"
-    with open(out_path, "wb") as o, open(err_path, "wb") as e:
-        proc = subprocess.Popen(cmd, stdout=o, stderr=e, stdin=subprocess.DEVNULL, env=sanitizer_env())
     t0 = time.monotonic()
-
-    def up():
-        if proc.poll() is not None:
-            pytest.fail(f"perfmark demo exited with {proc.returncode}:\n{err_path.read_text()}")
-        return requests.get(s.url("/healthz"), timeout=2).status_code == 200
+    proc, out_path, err_path = start_demo(s, "--threads", "2", "--days", "3", "--scale", "4", "--seed", "11",
+                                          timeout=DEMO_START_TIMEOUT)
     try:
-        wait_for(up, DEMO_START_TIMEOUT, "perfmark demo to answer /healthz")
         print(f"demo up (simulated and stored) in {time.monotonic() - t0:.1f}s")
         out = out_path.read_text()
         m = re.search(r"pm_[0-9a-z]{40}", out)
@@ -84,11 +74,7 @@ def demo(server):
         s.key = m.group(0)
         yield s, proc, out
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=30)
-        err = err_path.read_text(errors="replace")
-        assert "runtime error" not in err and "AddressSanitizer" not in err, err[-4000:]
+        stop_demo(proc, err_path)
 
 
 def test_demo_has_every_channel_and_consistent_conversions(demo):

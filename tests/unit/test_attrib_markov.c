@@ -275,6 +275,33 @@ static void test_tiny_probabilities(void **state)
 }
 
 /*
+ * Removal effects that all round to zero (a path with 1e58 non-converting
+ * journeys beside a few conversions: the input fuzz_paths found, kept in its
+ * corpus): the conversions and their value are still attributed in full, by
+ * the fallback weights of docs/attribution.md, with either solver.
+ */
+static void test_vanishing_removal_effects_conserve_totals(void **state)
+{
+    static const char path[] = PM_SOURCE_DIR "/fuzz/corpus/paths/vanishing-removal-effects.csv";
+    char buf[8192];
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t len = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    pm_attrib_journeys_t *j = pm_attrib_journeys_create(NULL);
+    pm_attrib_read_stats_t st;
+    assert_int_equal(pm_attrib_paths_parse(j, buf, len, 0, NULL, NULL, &st), PM_OK);
+    assert_true(st.accepted > 10);
+    for (unsigned order = 1; order <= 3; order++)
+        for (int dense = 0; dense <= 1; dense++) {
+            pm_attrib_result_t r;
+            markov(j, order, dense ? 100000 : 0, &r); /* asserts the sums */
+            pm_attrib_result_free(&r);
+        }
+    pm_attrib_journeys_destroy(j);
+}
+
+/*
  * Monte Carlo: estimate the first-order chain from the paths here (a dense
  * count matrix, no code shared with markov.c), walk it WALKS times from the
  * start, and count for each channel the walks that converted without ever
@@ -376,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_channelattribution_totals_and_solvers),
         cmocka_unit_test(test_channelattribution_monte_carlo),
         cmocka_unit_test(test_tiny_probabilities),
+        cmocka_unit_test(test_vanishing_removal_effects_conserve_totals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
