@@ -47,7 +47,10 @@ static void put(pm__sim_t *s, pm_event_t *ev, pm_event_str_t f, const char *fmt,
     pm_event_set(ev, f, p, len);
 }
 
-static void lit(pm_event_t *ev, pm_event_str_t f, const char *text) { pm_event_set(ev, f, text, strlen(text)); }
+static void lit(pm_event_t *ev, pm_event_str_t f, const char *text)
+{
+    pm_event_set(ev, f, text, strlen(text));
+}
 
 /* `n` characters of `alphabet` (64 or 32 long) drawn from `bits`. */
 static void random_chars(char *out, size_t n, const char *alphabet, size_t alen, uint64_t bits)
@@ -59,7 +62,10 @@ static void random_chars(char *out, size_t n, const char *alphabet, size_t alen,
     out[n] = '\0';
 }
 
-static const char *pick(const pm__sim_strings_t *t, uint32_t i) { return t->v[i % t->n]; }
+static const char *pick(const pm__sim_strings_t *t, uint32_t i)
+{
+    return t->v[i % t->n];
+}
 
 /* --- who: address, agent, language ------------------------------------------ */
 
@@ -77,8 +83,8 @@ static void bot_ip(pm__sim_t *s, const pm__sim_node_t *n, pm_event_t *ev)
 static void agent(pm__sim_t *s, const pm__sim_node_t *n, pm_event_type_t as, pm_event_t *ev)
 {
     if (n->flags & NF_BOT) {
-        lit(ev, PM_EVS_USER_AGENT, pick(n->flags & NF_CRAWLER ? &pm__sim_crawler_agents : &pm__sim_headless_agents,
-                                        n->bot_agent));
+        lit(ev, PM_EVS_USER_AGENT,
+            pick(n->flags & NF_CRAWLER ? &pm__sim_crawler_agents : &pm__sim_headless_agents, n->bot_agent));
         return;
     }
     const pm__sim_visitor_t *v = &s->visitors[n->visitor];
@@ -106,6 +112,32 @@ static void who(pm__sim_t *s, const pm__sim_node_t *n, pm_event_type_t as, pm_ev
     lit(ev, PM_EVS_IP, v->ip);
     agent(s, n, as, ev);
     lit(ev, PM_EVS_LANGUAGE, pm__sim_countries[v->country].accept_language);
+}
+
+static void context_field(pm_event_t *ev, pm_event_str_t f, const char *v)
+{
+    if (v && *v) lit(ev, f, v);
+}
+
+/* The visitor context, as the tracking path would detect it (pm/detect.h)
+ * from the event's address and user agent; strings in s->visitor, which
+ * lives until the next event. Never counted toward velocity: the
+ * simulator's context is a function of address and agent alone. */
+static void detect(pm__sim_t *s, pm_event_t *ev)
+{
+    const pm_str_t *ip_text = &ev->s[PM_EVS_IP], *ua = &ev->s[PM_EVS_USER_AGENT];
+    pm_ip_t ip;
+    if (s->detect == NULL || ip_text->p == NULL || pm_ip_parse(ip_text->p, ip_text->len, &ip) != PM_OK) return;
+    pm_visitor_t *v = &s->visitor;
+    pm_detect_visitor(s->detect, &ip, ua->p, ua->len, false, ev->ts, v);
+    context_field(ev, PM_EVS_COUNTRY, v->country);
+    context_field(ev, PM_EVS_REGION, v->region);
+    context_field(ev, PM_EVS_DEVICE_TYPE, v->device_type);
+    context_field(ev, PM_EVS_OS, v->os);
+    context_field(ev, PM_EVS_OS_VERSION, v->os_version);
+    context_field(ev, PM_EVS_BROWSER, v->browser);
+    context_field(ev, PM_EVS_BROWSER_VERSION, v->browser_version);
+    context_field(ev, PM_EVS_BOT_REASON, v->bot_reason);
 }
 
 /* --- where from: channel fields --------------------------------------------- */
@@ -149,8 +181,10 @@ static void social_fields(pm__sim_t *s, const pm__sim_node_t *n, pm_event_type_t
     lit(ev, PM_EVS_UTM_CAMPAIGN, k->slug);
     ev->s[PM_EVS_UTM_CONTENT] = ev->s[PM_EVS_SUB2];
     if (!(n->flags & NF_CRAWLER))
-        lit(ev, PM_EVS_REFERRER, instagram ? "https://l.instagram.com/" : mobile ? "https://m.facebook.com/"
-                                                                               : "https://www.facebook.com/");
+        lit(ev, PM_EVS_REFERRER,
+            instagram ? "https://l.instagram.com/"
+            : mobile  ? "https://m.facebook.com/"
+                      : "https://www.facebook.com/");
     if (as == PM_EV_IMPRESSION) return;
     random_chars(id, 30, b64url, 64, n->detail);
     put(s, ev, PM_EVS_EXTERNAL_ID, "IwAR%s", id);
@@ -192,6 +226,7 @@ static void ctv_fields(pm__sim_t *s, const pm__sim_node_t *n, pm_event_t *ev)
 void pm__sim_render_fields(pm__sim_t *s, const pm__sim_node_t *n, pm_event_type_t as, pm_event_t *ev)
 {
     who(s, n, as, ev);
+    detect(s, ev);
     switch (s->camps[n->campaign].channel) {
     case PM_SIM_SEARCH: search_fields(s, n, as, ev); break;
     case PM_SIM_SOCIAL: social_fields(s, n, as, ev); break;
@@ -219,13 +254,20 @@ static bool resolve(void *arg, const char *name, size_t len, const char **value,
 {
     macro_ctx_t *c = arg;
     const char *v = NULL;
-    if (is(name, len, "clickid") || is(name, len, "click_id")) v = c->click;
-    else if (is(name, len, "visitor_id")) v = c->visitor;
-    else if (is(name, len, "campaign_id")) v = c->campaign;
-    else if (is(name, len, "traffic_source_id")) v = c->source;
-    else if (is(name, len, "offer_id")) v = c->offer;
-    else if (is(name, len, "lander_id")) v = c->lander;
-    else if (is(name, len, "offer_url")) v = c->go;
+    if (is(name, len, "clickid") || is(name, len, "click_id"))
+        v = c->click;
+    else if (is(name, len, "visitor_id"))
+        v = c->visitor;
+    else if (is(name, len, "campaign_id"))
+        v = c->campaign;
+    else if (is(name, len, "traffic_source_id"))
+        v = c->source;
+    else if (is(name, len, "offer_id"))
+        v = c->offer;
+    else if (is(name, len, "lander_id"))
+        v = c->lander;
+    else if (is(name, len, "offer_url"))
+        v = c->go;
     if (v) {
         *value = v;
         *vlen = strlen(v);
@@ -242,8 +284,10 @@ static bool resolve(void *arg, const char *name, size_t len, const char **value,
 
 static void ref_text(char *out, size_t cap, int64_t id)
 {
-    if (id) snprintf(out, cap, "%lld", (long long)id);
-    else out[0] = '\0';
+    if (id)
+        snprintf(out, cap, "%lld", (long long)id);
+    else
+        out[0] = '\0';
 }
 
 void pm__sim_render_destination(pm__sim_t *s, const pm__sim_node_t *n, pm_event_t *ev)

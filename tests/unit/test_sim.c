@@ -21,32 +21,75 @@
 #include <string.h>
 
 #define DAY_US (86400 * PM_USEC_PER_SEC)
-#define NCAMP 5
+#define NCAMP  5
 
 static const pm_sim_campaign_t campaigns[NCAMP] = {
-    {.id = 1, .traffic_source_id = 1, .offer_id = 1, .name = "Search VPN", .channel = PM_SIM_SEARCH,
-     .cost_model = PM_COST_CPC, .cost = {1000000, {"USD"}}, .payout = {12500000, {"USD"}}, .payout_type = "cpa",
+    {.id = 1,
+     .traffic_source_id = 1,
+     .offer_id = 1,
+     .name = "Search VPN",
+     .channel = PM_SIM_SEARCH,
+     .cost_model = PM_COST_CPC,
+     .cost = {1000000, {"USD"}},
+     .payout = {12500000, {"USD"}},
+     .payout_type = "cpa",
      .dest_url = "https://offer.example/?c={clickid}&s={sub1}&k={utm_term}"},
-    {.id = 2, .traffic_source_id = 2, .offer_id = 2, .lander_id = 1, .name = "Social fitness app",
-     .channel = PM_SIM_SOCIAL, .cost_model = PM_COST_CPM, .cost = {5000000, {"USD"}}, .payout = {3200000, {"USD"}},
-     .payout_type = "cpi", .dest_url = "https://lp.example/?go={offer_url}"},
-    {.id = 3, .traffic_source_id = 3, .offer_id = 3, .name = "Native meal kit", .channel = PM_SIM_NATIVE,
-     .cost_model = PM_COST_CPC, .cost = {200000, {"USD"}}, .payout = {35000000, {"EUR"}}, .payout_type = "cps",
+    {.id = 2,
+     .traffic_source_id = 2,
+     .offer_id = 2,
+     .lander_id = 1,
+     .name = "Social fitness app",
+     .channel = PM_SIM_SOCIAL,
+     .cost_model = PM_COST_CPM,
+     .cost = {5000000, {"USD"}},
+     .payout = {3200000, {"USD"}},
+     .payout_type = "cpi",
+     .dest_url = "https://lp.example/?go={offer_url}"},
+    {.id = 3,
+     .traffic_source_id = 3,
+     .offer_id = 3,
+     .name = "Native meal kit",
+     .channel = PM_SIM_NATIVE,
+     .cost_model = PM_COST_CPC,
+     .cost = {200000, {"USD"}},
+     .payout = {35000000, {"EUR"}},
+     .payout_type = "cps",
      .dest_url = "https://meal.example/?c={clickid}"},
-    {.id = 4, .traffic_source_id = 4, .offer_id = 1, .name = "Affiliate VPN", .channel = PM_SIM_AFFILIATE,
-     .cost_model = PM_COST_CPA, .cost = {6000000, {"USD"}}, .payout = {12500000, {"USD"}}, .payout_type = "cpa",
+    {.id = 4,
+     .traffic_source_id = 4,
+     .offer_id = 1,
+     .name = "Affiliate VPN",
+     .channel = PM_SIM_AFFILIATE,
+     .cost_model = PM_COST_CPA,
+     .cost = {6000000, {"USD"}},
+     .payout = {12500000, {"USD"}},
+     .payout_type = "cpa",
      .dest_url = "https://offer.example/?c={clickid}"},
-    {.id = 5, .traffic_source_id = 5, .offer_id = 4, .name = "CTV insurance", .channel = PM_SIM_CTV,
-     .cost_model = PM_COST_CPM, .cost = {20000000, {"USD"}}, .payout = {18000000, {"USD"}}, .payout_type = "cpl",
+    {.id = 5,
+     .traffic_source_id = 5,
+     .offer_id = 4,
+     .name = "CTV insurance",
+     .channel = PM_SIM_CTV,
+     .cost_model = PM_COST_CPM,
+     .cost = {20000000, {"USD"}},
+     .payout = {18000000, {"USD"}},
+     .payout_type = "cpl",
      .dest_url = "https://quotes.example/?c={clickid}"},
 };
 
 static pm_sim_config_t config(uint64_t seed, int days, double scale)
 {
     pm_time_t start = pm_days_from_civil(2026, 1, 5) * DAY_US; /* a Monday */
-    return (pm_sim_config_t){.seed = seed, .start = start, .end = start + days * DAY_US, .scale = scale,
-                             .campaigns = campaigns, .ncampaigns = NCAMP, .base_url = "http://t.example",
-                             .currency = {"USD"}, .ip_v4_prefix = 24, .ip_v6_prefix = 48};
+    return (pm_sim_config_t){.seed = seed,
+                             .start = start,
+                             .end = start + days * DAY_US,
+                             .scale = scale,
+                             .campaigns = campaigns,
+                             .ncampaigns = NCAMP,
+                             .base_url = "http://t.example",
+                             .currency = {"USD"},
+                             .ip_v4_prefix = 24,
+                             .ip_v6_prefix = 48};
 }
 
 /* --- a tally of everything emitted ----------------------------------------- */
@@ -85,8 +128,10 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 
 static uint64_t inherited(const pm_event_t *ev)
 {
-    static const pm_event_str_t f[] = {PM_EVS_IP, PM_EVS_USER_AGENT, PM_EVS_REFERRER, PM_EVS_LANGUAGE,
-                                       PM_EVS_SUB1, PM_EVS_SUB2, PM_EVS_SUB3, PM_EVS_UTM_TERM, PM_EVS_EXTERNAL_ID};
+    static const pm_event_str_t f[] = {PM_EVS_IP,          PM_EVS_USER_AGENT, PM_EVS_REFERRER,    PM_EVS_LANGUAGE,
+                                       PM_EVS_SUB1,        PM_EVS_SUB2,       PM_EVS_SUB3,        PM_EVS_UTM_TERM,
+                                       PM_EVS_EXTERNAL_ID, PM_EVS_COUNTRY,    PM_EVS_DEVICE_TYPE, PM_EVS_OS,
+                                       PM_EVS_BROWSER,     PM_EVS_BOT_REASON};
     uint64_t h = UINT64_C(0xcbf29ce484222325);
     for (size_t i = 0; i < PM_ARRAY_LEN(f); i++)
         h = fnv(fnv(h, ev->s[f[i]].p ? ev->s[f[i]].p : "", ev->s[f[i]].len), "|", 1);
@@ -105,8 +150,10 @@ static const click_t *find_click(const tally_t *t, const pm_id_t *id)
         size_t mid = (lo + hi) / 2;
         int c = pm_id_cmp(&t->clicks_seen[mid].id, id);
         if (c == 0) return &t->clicks_seen[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -146,10 +193,14 @@ static void on_impression(tally_t *t, const pm_event_t *ev, const pm_sim_meta_t 
 
 static void count_status(tally_t *t, const pm_event_t *ev, const pm_sim_meta_t *m)
 {
-    if (str_is(ev, PM_EVS_STATUS, "approved")) t->approved++;
-    else if (str_is(ev, PM_EVS_STATUS, "pending")) t->pending++;
-    else if (str_is(ev, PM_EVS_STATUS, "rejected")) t->rejected++;
-    else t->bad_conversion = true;
+    if (str_is(ev, PM_EVS_STATUS, "approved"))
+        t->approved++;
+    else if (str_is(ev, PM_EVS_STATUS, "pending"))
+        t->pending++;
+    else if (str_is(ev, PM_EVS_STATUS, "rejected"))
+        t->rejected++;
+    else
+        t->bad_conversion = true;
     if (m->chargeback) {
         t->chargebacks++;
         if (!str_is(ev, PM_EVS_STATUS, "rejected") || ev->s[PM_EVS_TXID].len < 3 ||
@@ -193,12 +244,15 @@ static int on_event(void *ctx, const pm_event_t *ev, const pm_sim_meta_t *m)
     pm_buf_reset(&t->rec);
     if (pm_event_encode(ev, &t->rec) != PM_OK) t->bad_encoding = true;
     t->hash = fnv(t->hash, t->rec.data, t->rec.len);
-    if (ev->campaign_id != t->cfg->campaigns[m->campaign].id || pm_id_is_zero(&ev->visitor_id))
+    if (ev->campaign_id != t->cfg->campaigns[m->campaign].id || pm_id_is_zero(&ev->visitor_id)) t->bad_encoding = true;
+    if (ev->type == PM_EV_CLICK)
+        on_click(t, ev, m);
+    else if (ev->type == PM_EV_IMPRESSION)
+        on_impression(t, ev, m);
+    else if (ev->type == PM_EV_CONVERSION)
+        on_conversion(t, ev, m);
+    else
         t->bad_encoding = true;
-    if (ev->type == PM_EV_CLICK) on_click(t, ev, m);
-    else if (ev->type == PM_EV_IMPRESSION) on_impression(t, ev, m);
-    else if (ev->type == PM_EV_CONVERSION) on_conversion(t, ev, m);
-    else t->bad_encoding = true;
     return 0;
 }
 
@@ -433,19 +487,69 @@ static void test_channel_guess(void **state)
     assert_null(pm_sim_channel_name(PM_SIM__CHANNELS));
 }
 
+/* With the visitor detectors: clicks get the context the tracking path
+ * would give them, conversions carry their click's, declared crawlers are
+ * flagged and humans are not. */
+typedef struct context_tally_s {
+    tally_t t;
+    uint64_t clicks, with_country, with_device, crawlers_flagged, humans_flagged, humans;
+} context_tally_t;
+
+static int on_context(void *ctx, const pm_event_t *ev, const pm_sim_meta_t *m)
+{
+    context_tally_t *c = ctx;
+    if (ev->type == PM_EV_CLICK) {
+        c->clicks++;
+        c->with_country += ev->s[PM_EVS_COUNTRY].len == 2;
+        c->with_device += ev->s[PM_EVS_DEVICE_TYPE].len > 0;
+        if (m->bot)
+            c->crawlers_flagged += ev->s[PM_EVS_BOT_REASON].len > 0;
+        else
+            c->humans++, c->humans_flagged += ev->s[PM_EVS_BOT_REASON].len > 0;
+    }
+    return on_event(&c->t, ev, m);
+}
+
+static void test_visitor_context(void **state)
+{
+    (void)state;
+    pm_detect_config_t dc = {.velocity_limit = 0};
+    pm_detect_t *d;
+    assert_int_equal(pm_detect_create(&dc, &d), PM_OK);
+    pm_sim_config_t cfg = config(3, 3, 0.5);
+    cfg.detect = d;
+    context_tally_t c;
+    memset(&c, 0, sizeof(c));
+    tally_init(&c.t, &cfg);
+    assert_int_equal(pm_sim_run(&cfg, on_context, &c, NULL), PM_OK);
+    print_message("sim with detectors: %llu clicks, %llu with a country, %llu humans (%llu flagged), %llu bot clicks"
+                  " flagged\n",
+                  (unsigned long long)c.clicks, (unsigned long long)c.with_country, (unsigned long long)c.humans,
+                  (unsigned long long)c.humans_flagged, (unsigned long long)c.crawlers_flagged);
+    assert_false(c.t.bad_conversion); /* conversions carry their click's context */
+    assert_true(c.clicks > 100);
+    assert_true(c.with_device == c.clicks);
+    assert_true(c.with_country * 10 >= c.clicks * 9);
+    assert_true(c.crawlers_flagged > 0);
+    assert_true(c.humans_flagged * 100 <= c.humans); /* at most 1% of human clicks */
+    tally_free(&c.t);
+    pm_detect_destroy(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest shape[] = {
-        cmocka_unit_test(test_order_ids_and_encoding), cmocka_unit_test(test_conversions_follow_their_clicks),
+        cmocka_unit_test(test_order_ids_and_encoding),    cmocka_unit_test(test_conversions_follow_their_clicks),
         cmocka_unit_test(test_every_channel_has_traffic), cmocka_unit_test(test_ctr_per_campaign),
-        cmocka_unit_test(test_cvr_per_campaign),        cmocka_unit_test(test_conversion_lag),
-        cmocka_unit_test(test_evenings_and_weekdays),   cmocka_unit_test(test_bots_statuses_money),
+        cmocka_unit_test(test_cvr_per_campaign),          cmocka_unit_test(test_conversion_lag),
+        cmocka_unit_test(test_evenings_and_weekdays),     cmocka_unit_test(test_bots_statuses_money),
         cmocka_unit_test(test_cross_channel_visitors),
     };
     const struct CMUnitTest small[] = {
         cmocka_unit_test(test_same_seed_same_events),
         cmocka_unit_test(test_bad_configs_and_stop),
         cmocka_unit_test(test_channel_guess),
+        cmocka_unit_test(test_visitor_context),
     };
     int failed = cmocka_run_group_tests_name("sim shape", shape, setup_big, teardown_big);
     return failed + cmocka_run_group_tests_name("sim", small, NULL, NULL);
