@@ -16,13 +16,13 @@
 
 #include <string.h>
 
-#define HOUR_US          (3600 * PM_USEC_PER_SEC)
-#define DAY_US           (24 * HOUR_US)
+#define HOUR_US (3600 * PM_USEC_PER_SEC)
+#define DAY_US (24 * HOUR_US)
 #define COOKIELESS_SHARE 0.07 /* private windows, blocked cookies: a new visitor id each time */
-#define SPIKE_CHANCE     0.03 /* a campaign's promotion day */
-#define SPIKE_FACTOR     1.6
-#define DAY_NOISE_SIGMA  0.12
-#define MAX_DAYS         3660
+#define SPIKE_CHANCE 0.03      /* a campaign's promotion day */
+#define SPIKE_FACTOR 1.6
+#define DAY_NOISE_SIGMA 0.12
+#define MAX_DAYS 3660
 
 /* --- the queue: a binary heap of (ts, order) over a pool of nodes ---------- */
 
@@ -146,14 +146,10 @@ static void add_bot(pm__sim_t *s, uint32_t k, pm_time_t ts, uint8_t kind, uint8_
     dims(s, k, &n);
     n.bot_ip = datacenter_ip(s);
     pm_sim_channel_t ch = s->camps[k].channel;
-    if (!(flags & NF_CRAWLER))
-        n.bot_agent = (uint8_t)pm__sim_below(&s->rng, pm__sim_headless_agents.n);
-    else if (ch == PM_SIM_SEARCH)
-        n.bot_agent = (uint8_t)pm__sim_below(&s->rng, 2); /* AdsBot, bingbot */
-    else if (ch == PM_SIM_SOCIAL)
-        n.bot_agent = 2; /* link previews */
-    else
-        n.bot_agent = (uint8_t)(3 + pm__sim_below(&s->rng, pm__sim_crawler_agents.n - 3));
+    if (!(flags & NF_CRAWLER)) n.bot_agent = (uint8_t)pm__sim_below(&s->rng, pm__sim_headless_agents.n);
+    else if (ch == PM_SIM_SEARCH) n.bot_agent = (uint8_t)pm__sim_below(&s->rng, 2); /* AdsBot, bingbot */
+    else if (ch == PM_SIM_SOCIAL) n.bot_agent = 2;                                  /* link previews */
+    else n.bot_agent = (uint8_t)(3 + pm__sim_below(&s->rng, pm__sim_crawler_agents.n - 3));
     pm__sim_push(s, &n);
 }
 
@@ -187,8 +183,7 @@ static void new_day(pm__sim_t *s, pm_time_t day_start)
         pm__sim_campaign_t *c = &s->camps[k];
         c->day_factor = (1.0 + c->trend * (frac - 0.5)) * pm__sim_lognormal(&s->rng, 1.0, DAY_NOISE_SIGMA);
         if (pm__sim_chance(&s->rng, SPIKE_CHANCE)) c->day_factor *= SPIKE_FACTOR;
-        if (c->c->cost_model == PM_COST_CPC && pm__sim_chance(&s->rng, c->p->bursts_per_day))
-            add_burst(s, k, day_start);
+        if (c->c->cost_model == PM_COST_CPC && pm__sim_chance(&s->rng, c->p->bursts_per_day)) add_burst(s, k, day_start);
     }
 }
 
@@ -203,10 +198,8 @@ static void gen_hour(pm__sim_t *s, pm_time_t slot, int local_hour, int weekday)
         uint32_t n = pm__sim_poisson(&s->rng, lambda);
         for (uint32_t i = 0; i < n; i++) {
             pm_time_t ts = slot + (pm_time_t)(pm__sim_unit(&s->rng) * HOUR_US);
-            if (pm__sim_chance(&s->rng, c->p->bot_impression_share))
-                add_bot(s, k, ts, PM_EV_IMPRESSION, 0);
-            else
-                pm__sim_add_impression(s, k, pm__sim_visitor_pick(s, c->channel), ts);
+            if (pm__sim_chance(&s->rng, c->p->bot_impression_share)) add_bot(s, k, ts, PM_EV_IMPRESSION, 0);
+            else pm__sim_add_impression(s, k, pm__sim_visitor_pick(s, c->channel), ts);
         }
         n = pm__sim_poisson(&s->rng, c->p->crawls_per_day * cfg->scale / 24.0);
         for (uint32_t i = 0; i < n; i++)

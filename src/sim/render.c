@@ -47,10 +47,7 @@ static void put(pm__sim_t *s, pm_event_t *ev, pm_event_str_t f, const char *fmt,
     pm_event_set(ev, f, p, len);
 }
 
-static void lit(pm_event_t *ev, pm_event_str_t f, const char *text)
-{
-    pm_event_set(ev, f, text, strlen(text));
-}
+static void lit(pm_event_t *ev, pm_event_str_t f, const char *text) { pm_event_set(ev, f, text, strlen(text)); }
 
 /* `n` characters of `alphabet` (64 or 32 long) drawn from `bits`. */
 static void random_chars(char *out, size_t n, const char *alphabet, size_t alen, uint64_t bits)
@@ -62,10 +59,7 @@ static void random_chars(char *out, size_t n, const char *alphabet, size_t alen,
     out[n] = '\0';
 }
 
-static const char *pick(const pm__sim_strings_t *t, uint32_t i)
-{
-    return t->v[i % t->n];
-}
+static const char *pick(const pm__sim_strings_t *t, uint32_t i) { return t->v[i % t->n]; }
 
 /* --- who: address, agent, language ------------------------------------------ */
 
@@ -83,8 +77,8 @@ static void bot_ip(pm__sim_t *s, const pm__sim_node_t *n, pm_event_t *ev)
 static void agent(pm__sim_t *s, const pm__sim_node_t *n, pm_event_type_t as, pm_event_t *ev)
 {
     if (n->flags & NF_BOT) {
-        lit(ev, PM_EVS_USER_AGENT,
-            pick(n->flags & NF_CRAWLER ? &pm__sim_crawler_agents : &pm__sim_headless_agents, n->bot_agent));
+        lit(ev, PM_EVS_USER_AGENT, pick(n->flags & NF_CRAWLER ? &pm__sim_crawler_agents : &pm__sim_headless_agents,
+                                        n->bot_agent));
         return;
     }
     const pm__sim_visitor_t *v = &s->visitors[n->visitor];
@@ -181,10 +175,8 @@ static void social_fields(pm__sim_t *s, const pm__sim_node_t *n, pm_event_type_t
     lit(ev, PM_EVS_UTM_CAMPAIGN, k->slug);
     ev->s[PM_EVS_UTM_CONTENT] = ev->s[PM_EVS_SUB2];
     if (!(n->flags & NF_CRAWLER))
-        lit(ev, PM_EVS_REFERRER,
-            instagram ? "https://l.instagram.com/"
-            : mobile  ? "https://m.facebook.com/"
-                      : "https://www.facebook.com/");
+        lit(ev, PM_EVS_REFERRER, instagram ? "https://l.instagram.com/" : mobile ? "https://m.facebook.com/"
+                                                                               : "https://www.facebook.com/");
     if (as == PM_EV_IMPRESSION) return;
     random_chars(id, 30, b64url, 64, n->detail);
     put(s, ev, PM_EVS_EXTERNAL_ID, "IwAR%s", id);
@@ -254,20 +246,13 @@ static bool resolve(void *arg, const char *name, size_t len, const char **value,
 {
     macro_ctx_t *c = arg;
     const char *v = NULL;
-    if (is(name, len, "clickid") || is(name, len, "click_id"))
-        v = c->click;
-    else if (is(name, len, "visitor_id"))
-        v = c->visitor;
-    else if (is(name, len, "campaign_id"))
-        v = c->campaign;
-    else if (is(name, len, "traffic_source_id"))
-        v = c->source;
-    else if (is(name, len, "offer_id"))
-        v = c->offer;
-    else if (is(name, len, "lander_id"))
-        v = c->lander;
-    else if (is(name, len, "offer_url"))
-        v = c->go;
+    if (is(name, len, "clickid") || is(name, len, "click_id")) v = c->click;
+    else if (is(name, len, "visitor_id")) v = c->visitor;
+    else if (is(name, len, "campaign_id")) v = c->campaign;
+    else if (is(name, len, "traffic_source_id")) v = c->source;
+    else if (is(name, len, "offer_id")) v = c->offer;
+    else if (is(name, len, "lander_id")) v = c->lander;
+    else if (is(name, len, "offer_url")) v = c->go;
     if (v) {
         *value = v;
         *vlen = strlen(v);
@@ -284,10 +269,8 @@ static bool resolve(void *arg, const char *name, size_t len, const char **value,
 
 static void ref_text(char *out, size_t cap, int64_t id)
 {
-    if (id)
-        snprintf(out, cap, "%lld", (long long)id);
-    else
-        out[0] = '\0';
+    if (id) snprintf(out, cap, "%lld", (long long)id);
+    else out[0] = '\0';
 }
 
 void pm__sim_render_destination(pm__sim_t *s, const pm__sim_node_t *n, pm_event_t *ev)

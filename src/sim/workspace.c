@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #define DEFAULT_BASE_URL "http://127.0.0.1:8080"
-#define DAY_US           (86400 * PM_USEC_PER_SEC)
+#define DAY_US (86400 * PM_USEC_PER_SEC)
 #define SYNC_INTERVAL_US (1000 * 1000) /* nothing waits on it: close() syncs */
 
 typedef struct workspace_s {
@@ -92,8 +92,7 @@ static int load_campaigns(workspace_t *w)
     while ((step = sqlite3_step(st)) == SQLITE_ROW && w->n < UINT16_MAX) {
         pm_sim_campaign_t c;
         if (!campaign_from(w->cfg, sqlite3_column_int64(st, 0), &c)) continue;
-        const char *source = (const char *)sqlite3_column_text(st, 1),
-                   *offer = (const char *)sqlite3_column_text(st, 3);
+        const char *source = (const char *)sqlite3_column_text(st, 1), *offer = (const char *)sqlite3_column_text(st, 3);
         c.channel = channel_of(source, c.name, sqlite3_column_int(st, 4));
         w->campaigns = pm_realloc(w->campaigns, (w->n + 1) * sizeof(*w->campaigns));
         w->hints = pm_realloc(w->hints, (w->n + 1) * sizeof(*w->hints));
@@ -269,17 +268,10 @@ int pm_sim_workspace(const char *db_path, const char *journal_dir, const pm_sim_
     const pm_settings_t *set = pm_config_settings(w.cfg);
     pm_time_t now = o->now ? o->now : pm_now();
     int32_t offset = zone_offset(set->timezone, now);
-    pm_sim_config_t sc = {.seed = o->seed,
-                          .scale = o->scale,
-                          .utc_offset_s = offset,
-                          .campaigns = w.campaigns,
-                          .ncampaigns = w.n,
-                          .base_url = set->base_url,
-                          .currency = set->currency,
-                          .ip_v4_prefix = set->ip_v4_prefix,
-                          .ip_v6_prefix = set->ip_v6_prefix,
-                          .progress = o->progress,
-                          .progress_arg = o->progress_arg};
+    pm_sim_config_t sc = {.seed = o->seed, .scale = o->scale, .utc_offset_s = offset, .campaigns = w.campaigns,
+                          .ncampaigns = w.n, .base_url = set->base_url,
+                          .currency = set->currency, .ip_v4_prefix = set->ip_v4_prefix,
+                          .ip_v6_prefix = set->ip_v6_prefix, .progress = o->progress, .progress_arg = o->progress_arg};
     /* The visitor context as the tracking path gives it (velocity off: it
      * needs real time, and a conversion must carry its click's context). */
     pm_detect_config_t dc = {.velocity_limit = 0};
