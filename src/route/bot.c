@@ -3,8 +3,7 @@
  *
  * The crawler list's ~1,500 patterns are compiled one by one under the
  * JIT and tried in turn, on the UA cache's misses only. Before a regex
- * runs, a literal it requires (the longest run of plain characters outside
- * groups, alternations and optional parts, e.g. "Googlebot/" of
+ * runs, a literal it requires (literal.h: e.g. "Googlebot/" of
  * "Googlebot\/") is looked for with memmem: most patterns reject a user
  * agent there, several times faster than entering the regex (one
  * alternation of all patterns was slower still: it defeats PCRE2's own
@@ -16,6 +15,7 @@
  */
 #include "pm/bot.h"
 #include "pm/hash.h"
+#include "literal.h"
 #include "route/route_data.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -30,7 +30,7 @@
 
 typedef struct crawler_s {
     pcre2_code *re;
-    char lit[32]; /* a substring every match contains; "" = none known */
+    char lit[PM__LITERAL_MAX]; /* a substring every match contains (lit_len 0: none known) */
     size_t lit_len;
 } crawler_t;
 
@@ -62,75 +62,6 @@ static pcre2_code *compile(const char *re)
     return c;
 }
 
-static bool plain(char c)
-{
-    return c && !strchr(".^$[]()*+?{}|\\", c);
-}
-
-/* Skip a character class starting at p[0] == '['; returns past its ']'. */
-static const char *skip_class(const char *p)
-{
-    p++;
-    if (*p == '^') p++;
-    if (*p == ']') p++;
-    while (*p && *p != ']')
-        p += p[0] == '\\' && p[1] ? 2 : 1;
-    return *p ? p + 1 : p;
-}
-
-/* The longest literal every match of `re` must contain (see the file
- * comment), into c->lit; none when the pattern has a top-level "|". */
-static void required_literal(const char *re, crawler_t *c)
-{
-    char run[sizeof(c->lit)];
-    size_t n = 0;
-    int depth = 0;
-    c->lit_len = 0;
-    for (const char *p = re; *p;) {
-        char ch = 0;
-        bool lit = false;
-        if (*p == '\\' && p[1] &&
-            !((p[1] >= 'a' && p[1] <= 'z') || (p[1] >= 'A' && p[1] <= 'Z') || (p[1] >= '0' && p[1] <= '9'))) {
-            ch = p[1], lit = true, p += 2;
-        } else if (*p == '\\') {
-            p += p[1] ? 2 : 1;
-        } else if (*p == '[') {
-            p = skip_class(p);
-        } else if (*p == '(') {
-            depth++, p++;
-        } else if (*p == ')') {
-            depth--, p++;
-        } else if (*p == '|') {
-            if (depth == 0) {
-                c->lit_len = 0;
-                return;
-            }
-            p++;
-        } else if (plain(*p)) {
-            ch = *p++, lit = true;
-        } else {
-            p++;
-        }
-        bool optional = *p == '?' || *p == '*' || *p == '{';
-        if (lit && depth == 0 && !optional && n < sizeof(run) - 1) {
-            run[n++] = ch;
-            if (*p == '+')
-                p++; /* at least once: still required, but the run ends */
-            else if (plain(*p) || *p == '\\')
-                continue;
-        }
-        if (n > c->lit_len) {
-            memcpy(c->lit, run, n);
-            c->lit_len = n;
-        }
-        n = 0;
-    }
-    if (n > c->lit_len) {
-        memcpy(c->lit, run, n);
-        c->lit_len = n;
-    }
-}
-
 static int load_crawlers(pm_bot_t *b)
 {
     json_error_t jerr;
@@ -149,7 +80,7 @@ static int load_crawlers(pm_bot_t *b)
         if (c == NULL) continue; /* a pattern PCRE2 rejects is skipped (pm_bot_crawler_patterns tells) */
         crawler_t *k = &b->crawlers[b->npatterns++];
         k->re = c;
-        required_literal(p, k);
+        k->lit_len = pm__re_required_literal(p, k->lit);
     }
     json_decref(list);
     return b->npatterns ? PM_OK : PM_EINVAL;

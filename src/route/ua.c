@@ -18,6 +18,7 @@
 #include "pm/ua.h"
 #include "pm/hash.h"
 #include "route/route_data.h"
+#include "literal.h"
 #include "yaml.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -39,6 +40,8 @@ static const char *const repl_keys[LIST__COUNT][NREPL] = {
 typedef struct rule_s {
     pcre2_code *re;
     char *repl[NREPL];
+    char lit[PM__LITERAL_MAX]; /* every match contains it (literal.h); lit_len 0 = none known */
+    size_t lit_len;
 } rule_t;
 
 typedef struct rules_s {
@@ -88,6 +91,7 @@ static int add_rule(void *arg, const pm__yaml_item_t *item)
     rule_t *rule = &r->v[r->n++];
     memset(rule, 0, sizeof(*rule));
     rule->re = re;
+    if (!(opts & PCRE2_CASELESS)) rule->lit_len = pm__re_required_literal(regex, rule->lit);
     for (int i = 0; i < NREPL; i++) {
         const char *v = repl_keys[l][i] ? pm__yaml_get(item, repl_keys[l][i]) : NULL;
         rule->repl[i] = v ? pm_strdup(v) : NULL;
@@ -280,7 +284,9 @@ static const rule_t *first_match(pm_ua_parser_t *p, int l, const char *ua, size_
 {
     const rules_t *rs = &p->db->list[l];
     for (size_t i = *from; i < rs->n; i++) {
-        int rc = pcre2_match(rs->v[i].re, (PCRE2_SPTR)ua, len, 0, 0, p->md, p->mctx);
+        const rule_t *r = &rs->v[i];
+        if (r->lit_len && memmem(ua, len, r->lit, r->lit_len) == NULL) continue; /* cannot match */
+        int rc = pcre2_match(r->re, (PCRE2_SPTR)ua, len, 0, 0, p->md, p->mctx);
         if (rc > 0) {
             *from = i + 1;
             m->subject = ua;

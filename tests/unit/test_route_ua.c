@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "pm/ua.h"
+#include "route/literal.h"
 #include "route/yaml.h"
 
 #define FIXTURES "/usr/share/uap-core/tests/"
@@ -227,13 +228,41 @@ static void test_hostile(void **state)
     pm_ua_parser_destroy(p);
 }
 
+static void expect_literal(const char *re, const char *want)
+{
+    char out[PM__LITERAL_MAX];
+    size_t n = pm__re_required_literal(re, out);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(out, want, n);
+}
+
+/* The prefilter's literals: a wrong one would make a regex miss. */
+static void test_required_literals(void **state)
+{
+    (void)state;
+    expect_literal("Googlebot\\/", "Googlebot/");
+    expect_literal("(Chrome)/(\\d+)\\.(\\d+)", "Chrome/");
+    expect_literal("(?:Mobile )?Safari/(\\d+)", "Safari/");
+    expect_literal("(foo)?bar", "bar");
+    expect_literal("[Ss]pider", "pider");
+    expect_literal("x{2}yz", "yz");
+    expect_literal("ab?c", "a");
+    expect_literal("(ab)+", "ab");
+    expect_literal("(Opera|OPR)/(\\d+)", "/");
+    expect_literal("a|b", "");
+    expect_literal("(?i)googlebot", "");
+    expect_literal("\\x41bc", "");
+    expect_literal("^(?!x)abc$", "abc");
+    expect_literal("(a(b|c)d)e", "de");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loaded),          cmocka_unit_test(test_fixtures_ua),
         cmocka_unit_test(test_fixtures_os),     cmocka_unit_test(test_fixtures_device),
         cmocka_unit_test(test_common_browsers), cmocka_unit_test(test_cache),
-        cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_hostile),         cmocka_unit_test(test_required_literals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
