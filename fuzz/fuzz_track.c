@@ -3,7 +3,7 @@
  * split on 0xFF bytes into query string, cookie, user agent,
  * X-Forwarded-For, body and path token; each run sends them to the click,
  * impression, postback, pixel and /go handlers over a real store and
- * journal. Invariants: no crash or sanitizer report; clicks always answer
+ * journal, with the visitor detectors on. Invariants: no crash or sanitizer report; clicks always answer
  * 302 with a Location that holds no control characters or spaces; pixels
  * always answer a GIF.
  */
@@ -61,6 +61,10 @@ static void init(void)
     if (pm_config_load(store, "http://f.example", &cfg) != PM_OK) abort();
     shared.clicks = pm_recent_create(4096);
     shared.conversions = pm_recent_create(4096);
+    /* The visitor detectors as `perfmark serve` runs them (a low velocity
+     * limit, so that path is taken too). */
+    pm_detect_config_t dc = {.velocity_limit = 3, .ua_cache_entries = 64};
+    if (pm_detect_create(&dc, &shared.detect) != PM_OK) abort();
     open_journal();
 }
 

@@ -36,7 +36,7 @@ typedef struct pm_bot_config_s {
 } pm_bot_config_t;
 
 #define PM_BOT_DEFAULT_VELOCITY 60
-#define PM_BOT_TAG_CRAWLER 1u /* pm_ua_t.tags bit set by pm_bot_ua_tagger */
+#define PM_BOT_TAG_CRAWLER      1u /* pm_ua_t.tags bit set by pm_bot_ua_tagger */
 
 /* Build the filter: compiles the built-in crawler list, reads the CIDR
  * file. PM_ENOTFOUND / PM_EINVAL (logged) for a missing or bad CIDR file. */

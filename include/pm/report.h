@@ -45,6 +45,7 @@ typedef struct pm_report_counts_s {
     int64_t cost, revenue, payout; /* approved revenue and payout; cost of impressions, clicks, approved conversions */
     int64_t pending_revenue;
     int64_t excluded_events; /* events whose money was in another currency */
+    int64_t bot_clicks;      /* clicks the bot filter flagged (in no other count) */
 } pm_report_counts_t;
 
 typedef enum pm_report_vkind_e {
@@ -65,6 +66,7 @@ typedef struct pm_report_value_s {
 pm_report_value_t pm_metric_impressions(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_clicks(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_unique_clicks(const pm_report_counts_t *c);
+pm_report_value_t pm_metric_bot_clicks(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_conversions(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_pending_conversions(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_rejected_conversions(const pm_report_counts_t *c);

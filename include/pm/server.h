@@ -14,6 +14,10 @@ typedef struct pm_server_config_s {
     const char *data_dir;  /* created if missing */
     unsigned threads;      /* 0 = one per CPU */
     int64_t sync_interval_us; /* journal group-commit period; 0 = 10 ms */
+    /* Visitor detectors (docs/routing.md). */
+    const char *geoip_file;      /* NULL = the built-in DB-IP country lite database */
+    const char *datacenter_file; /* CIDR list of data-center ranges; NULL = none */
+    int bot_velocity;            /* clicks per address per minute; 0 = default (60), -1 = off */
     pm_outbox_policy_t outbox; /* postback retries and limits; zeros = defaults */
     size_t route_visitors;    /* visitors the frequency-cap and audience tables hold; 0 = 1048576 */
 } pm_server_config_t;

@@ -23,6 +23,7 @@
 #define PM_SIM_H
 
 #include "pm/config.h"
+#include "pm/detect.h"
 #include "pm/event.h"
 
 /* The journal lineage simulated (imported) records are written to. The
@@ -76,6 +77,12 @@ typedef struct pm_sim_config_s {
     int ip_v4_prefix, ip_v6_prefix; /* bits of visitor IPs kept, as the workspace stores them */
     pm_sim_progress_fn progress; /* may be NULL */
     void *progress_arg;
+    /* Visitor detectors (pm/detect.h): when set, impressions, clicks and
+     * conversions get the visitor context (country, device, OS, browser,
+     * bot reason) the tracking path would give them. Borrowed; create it
+     * with velocity off, which keeps the context a function of the
+     * event's address and user agent (a conversion = its click). */
+    pm_detect_t *detect;
 } pm_sim_config_t;
 
 /* The rates the model configures for campaign `i` of `cfg` (human traffic;

@@ -19,6 +19,7 @@
 #include "pm/audience.h"
 #include "pm/bandit.h"
 #include "pm/config.h"
+#include "pm/detect.h"
 #include "pm/event.h"
 #include "pm/fcap.h"
 #include "pm/flow.h"
@@ -33,13 +34,17 @@ typedef struct pm_track_s pm_track_t;
 typedef struct pm_track_shared_s {
     pm_recent_t *clicks;      /* click id (16 bytes) -> encoded click record */
     pm_recent_t *conversions; /* conversion key -> encoded conversion record */
+    pm_detect_t *detect;      /* visitor detectors (geo, UA, bots); NULL = none */
     pm_spend_t *spend;        /* budget and cap counters; NULL = none enforced */
     pm_bandit_t *bandit;      /* auto-rotation counters (pm/bandit.h); may be NULL */
     pm_fcap_t *fcap;          /* frequency-cap counts (pm/fcap.h); NULL = caps not enforced */
     pm_audience_t *audience;  /* last click / conversion per visitor (pm/audience.h); may be NULL */
 } pm_track_shared_t;
 
-/* All arguments are borrowed and must outlive the tracker. Can't fail. */
+/* All arguments are borrowed and must outlive the tracker. When
+ * shared->detect is set, the tracker makes its own UA parser over it and
+ * fills every click's and impression's visitor context (country, region,
+ * device type, OS, browser, bot reason). Can't fail. */
 pm_track_t *pm_track_create(pm_journal_t *journal, pm_store_t *store, pm_track_shared_t *shared);
 void pm_track_destroy(pm_track_t *t); /* accepts NULL */
 
@@ -64,7 +69,7 @@ void pm_track_forget(pm_track_shared_t *shared, const pm_event_t *ev);
 
 typedef struct pm_track_stats_s {
     uint64_t clicks, impressions, conversions, duplicate_postbacks, orphan_postbacks, fallback_redirects,
-        journal_errors, capped_redirects;
+        journal_errors, capped_redirects, bot_clicks;
     uint64_t flow_clicks, capped_clicks, bot_path_clicks; /* clicks routed by a flow; of them by cap / bot path */
 } pm_track_stats_t;
 /* Add this tracker's counters to *out. Thread-safe. */

@@ -16,9 +16,9 @@
 
 #include "pm/common.h"
 
-#define PM_UA_NAME_MAX 64 /* family, brand, model (longer values are cut) */
-#define PM_UA_VER_MAX 24  /* one version part */
-#define PM_UA_MAX_LEN 512 /* longer user agents are parsed on their first 512 bytes */
+#define PM_UA_NAME_MAX 64  /* family, brand, model (longer values are cut) */
+#define PM_UA_VER_MAX  24  /* one version part */
+#define PM_UA_MAX_LEN  512 /* longer user agents are parsed on their first 512 bytes */
 
 typedef enum pm_ua_device_type_e {
     PM_UA_OTHER = 0,

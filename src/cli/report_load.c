@@ -219,6 +219,25 @@ static const char *const languages[] = {"en-US,en;q=0.9",
                                         "ru-RU",
                                         ""};
 static const char *const devices[] = {"mobile", "desktop", "tablet"};
+/* The visitor context (src/route) as the detectors would set it: the
+ * country follows the language, the OS and browser the device. */
+static const char *const countries[] = {"US", "DE", "FR", "ES", "BR", "IT", "NL", "PL", "JP", "RU", ""};
+static const char *const oses[][2] = {{"Android", "iOS"}, {"Windows", "Mac OS X"}, {"iOS", "Android"}};
+static const char *const browsers[][2] = {
+    {"Chrome Mobile", "Mobile Safari"}, {"Chrome", "Firefox"}, {"Mobile Safari", "Chrome"}};
+
+static void set_lit(pm_event_t *ev, pm_event_str_t f, const char *s) { pm_event_set(ev, f, s, strlen(s)); }
+
+static void emit_context(const gen_ev_t *e, pm_event_t *ev)
+{
+    int odd = (int)(e->visitor & 1);
+    set_lit(ev, PM_EVS_COUNTRY, countries[e->lang]);
+    if (e->lang == 0) set_lit(ev, PM_EVS_REGION, odd ? "US-NY" : "US-CA");
+    set_lit(ev, PM_EVS_DEVICE_TYPE, devices[e->device]);
+    set_lit(ev, PM_EVS_OS, oses[e->device][odd]);
+    set_lit(ev, PM_EVS_BROWSER, browsers[e->device][odd]);
+    if (e->visitor % 97 == 0) set_lit(ev, PM_EVS_BOT_REASON, "datacenter_ip");
+}
 static const char *const mediums[] = {"cpc", "display", "native", "social"};
 static const char *const ctypes[] = {"lead", "sale", "install"};
 static const char *const statuses[] = {"approved", "pending", "rejected"};
@@ -255,6 +274,7 @@ static int emit(gen_t *g, const gen_ev_t *e)
     if (e->term) pm_event_set(&ev, PM_EVS_UTM_TERM, s4, (size_t)n4);
     pm_event_set(&ev, PM_EVS_USER_AGENT, "Mozilla/5.0 (bench)", 19);
     pm_event_set(&ev, PM_EVS_IP, "192.0.2.0", 9);
+    emit_context(e, &ev);
     bool cost_here = (ev.type == PM_EV_CLICK && c->model == 0) || (ev.type == PM_EV_IMPRESSION && c->model == 1);
     if (ev.type == PM_EV_CONVERSION) {
         ev.click_id = e->click_id;

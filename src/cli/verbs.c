@@ -23,6 +23,7 @@
 
 static const char serve_help[] =
     "usage: perfmark serve [--listen HOST:PORT] [--data DIR] [--threads N] [--sync-ms MS] [--visitors N]\n"
+    "                      [--geoip FILE] [--datacenter-cidrs FILE] [--bot-velocity N]\n"
     "                      [--postback-backoff-ms MS] [--postback-backoff-max-ms MS]\n"
     "                      [--postback-attempts N] [--postback-max-age S] [--postback-timeout-ms MS]\n"
     "                      [--postback-poll-ms MS]\n\n"
@@ -35,6 +36,13 @@ static const char serve_help[] =
     "                      conversions are always answered after the fsync that covers them\n"
     "  --visitors N        visitors the flows' frequency-cap and audience tables hold (default\n"
     "                      1048576, 32 MiB each; 10000000 take 256 MiB each; docs/flows.md)\n"
+    "  --geoip FILE        a MaxMind DB (GeoIP2/GeoLite2 Country or City, DB-IP) for the\n"
+    "                      visitor's country and region; default: the built-in DB-IP\n"
+    "                      country lite database (CC BY 4.0, https://db-ip.com)\n"
+    "  --datacenter-cidrs FILE  data-center ranges, one CIDR a line (# comments): clicks\n"
+    "                      from them are flagged as bots (datacenter_ip)\n"
+    "  --bot-velocity N    flag clicks past N per address per minute as bots (velocity);\n"
+    "                      default 60, 0 = off\n"
     "  --postback-backoff-ms MS      delay before the 2nd attempt of an outgoing postback\n"
     "                                (default 30000); doubles per failure, with jitter\n"
     "  --postback-backoff-max-ms MS  cap of one retry delay (default 3600000)\n"
@@ -71,12 +79,18 @@ static int parse_outbox_flag(int c, const char *arg, pm_outbox_policy_t *p)
     return 0;
 }
 
+/* Long-only serve flags (no short letter). */
+enum { OPT_BOT_VELOCITY = 0x100 };
+
 static int parse_serve(int argc, char **argv, serve_opts_t *o)
 {
     static const struct option longs[] = {{"listen", required_argument, NULL, 'l'},
                                           {"data", required_argument, NULL, 'd'},
                                           {"threads", required_argument, NULL, 't'},
                                           {"sync-ms", required_argument, NULL, 's'},
+                                          {"geoip", required_argument, NULL, 'g'},
+                                          {"datacenter-cidrs", required_argument, NULL, 'D'},
+                                          {"bot-velocity", required_argument, NULL, OPT_BOT_VELOCITY},
                                           {"postback-backoff-ms", required_argument, NULL, 'B'},
                                           {"postback-backoff-max-ms", required_argument, NULL, 'M'},
                                           {"postback-attempts", required_argument, NULL, 'A'},
@@ -89,7 +103,7 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o)
     o->server.listen = DEFAULT_LISTEN;
     o->server.data_dir = DEFAULT_DATA;
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "l:d:t:s:V:h", longs, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "l:d:t:s:g:D:V:h", longs, NULL)) != -1;) {
         char *end;
         long v;
         switch (c) {
@@ -112,6 +126,16 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o)
             }
             if (c == 't') o->server.threads = (unsigned)v;
             else o->server.sync_interval_us = v * 1000;
+            break;
+        case 'g': o->server.geoip_file = optarg; break;
+        case 'D': o->server.datacenter_file = optarg; break;
+        case OPT_BOT_VELOCITY:
+            v = strtol(optarg, &end, 10);
+            if (*end || end == optarg || v < 0 || v > 1000000) {
+                fprintf(stderr, "perfmark serve: --bot-velocity: bad value \"%s\" (0-1000000)\n", optarg);
+                return 2;
+            }
+            o->server.bot_velocity = v == 0 ? -1 : (int)v;
             break;
         case 'B':
         case 'M':

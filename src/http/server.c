@@ -282,6 +282,7 @@ static void metrics(server_t *srv, pm_http_res_t *res)
     metric(b, "flow_capped_clicks_total", "counter", "Flow clicks sent to the fallback path by a frequency cap.",
            t.capped_clicks);
     metric(b, "flow_bot_clicks_total", "counter", "Flow clicks sent to the bot path.", t.bot_path_clicks);
+    metric(b, "bot_clicks_total", "counter", "Clicks flagged by the bot filter (still redirected unless a flow has a bot path).", t.bot_clicks);
     metric(b, "journal_records_total", "counter", "Records appended to the journal.", j.records);
     metric(b, "journal_bytes_total", "counter", "Bytes appended to the journal.", j.bytes);
     metric(b, "journal_fsyncs_total", "counter", "Journal fdatasync calls (group commits).", j.fsyncs);
@@ -678,6 +679,15 @@ static int server_start(server_t *srv)
     if ((rc = routing_state(srv, cfg)) != PM_OK) return rc;
     srv->shared.clicks = pm_recent_create(4u << 20);
     srv->shared.conversions = pm_recent_create(1u << 20);
+    pm_detect_config_t dc = {.geoip_file = srv->cfg->geoip_file,
+                             .datacenter_file = srv->cfg->datacenter_file,
+                             .velocity_limit = srv->cfg->bot_velocity == 0 ? -1
+                                               : srv->cfg->bot_velocity < 0 ? 0
+                                                                            : srv->cfg->bot_velocity};
+    if ((rc = pm_detect_create(&dc, &srv->shared.detect)) != PM_OK) return rc;
+    char detect[512];
+    pm_detect_describe(srv->shared.detect, detect, sizeof(detect));
+    pm_info("serve: visitor detection: %s", detect);
     /* Budgets and caps: today's and total spend from the store, which holds
      * every journaled event now that recovery ran. */
     srv->shared.spend = pm_spend_create(1u << 16);
@@ -719,6 +729,7 @@ static void server_stop(server_t *srv)
     pm_free(srv->loops);
     pm_recent_destroy(srv->shared.clicks);
     pm_recent_destroy(srv->shared.conversions);
+    pm_detect_destroy(srv->shared.detect);
     pm_spend_destroy(srv->shared.spend);
     pm_bandit_destroy(srv->shared.bandit);
     pm_fcap_destroy(srv->shared.fcap);

@@ -27,6 +27,7 @@ const char *const pm__rp_counter_cols[PM__RC_COUNT] = {
     "pending_revenue_micros",
     "payout_micros",
     "money_events",
+    "bot_clicks",
 };
 
 /* --- dimensions ------------------------------------------------------------- */
@@ -74,11 +75,13 @@ const pm__rp_dim_t pm__rp_dims[] = {
     TEXT("utm_term", PM_EVS_UTM_TERM, 15),
     {.name = "language", .kind = PM__DK_TEXT, .src = PM__SRC_LANGUAGE, .column = "language", .code = 18},
     {.name = "conversion_type", .kind = PM__DK_TEXT, .src = PM__SRC_CONV_TYPE, .column = "conversion_type"},
-    UNTRACKED("country"),
-    UNTRACKED("region"),
-    UNTRACKED("device_type"),
-    UNTRACKED("os"),
-    UNTRACKED("browser"),
+    /* The visitor context of the detectors (src/route, docs/routing.md). */
+    TEXT("country", PM_EVS_COUNTRY, 19),
+    TEXT("region", PM_EVS_REGION, 20),
+    TEXT("device_type", PM_EVS_DEVICE_TYPE, 21),
+    TEXT("os", PM_EVS_OS, 22),
+    TEXT("browser", PM_EVS_BROWSER, 23),
+    TEXT("bot_reason", PM_EVS_BOT_REASON, 24),
     UNTRACKED("creative"),
     UNTRACKED("partner"),
 };
@@ -188,6 +191,12 @@ int pm__rp_cells(const pm_event_t *ev, bool unique, pm__rp_cell_t out[PM__RP_MAX
     switch (ev->type) {
     case PM_EV_IMPRESSION: out[0].c[PM__RC_IMPRESSIONS] = 1; break;
     case PM_EV_CLICK:
+        /* A flagged click counts only as a bot click: no clicks, uniques or
+         * cost, so CTR, CPC and EPC describe human traffic (docs/metrics.md). */
+        if (ev->s[PM_EVS_BOT_REASON].len) {
+            out[0].c[PM__RC_BOT_CLICKS] = 1;
+            return 1;
+        }
         out[0].c[PM__RC_CLICKS] = 1;
         out[0].c[PM__RC_UNIQUE_CLICKS] = unique;
         break;
@@ -273,7 +282,7 @@ const char *pm__rp_col_name(const pm__rp_col_t *col)
 
 void pm__rp_signature(char *out, size_t cap)
 {
-    size_t n = (size_t)snprintf(out, cap, "v4 fine=%d all-campaigns=%d", PM__RP_FINE_SEC, PM__RP_ALL_CAMPAIGNS);
+    size_t n = (size_t)snprintf(out, cap, "v5 fine=%d all-campaigns=%d", PM__RP_FINE_SEC, PM__RP_ALL_CAMPAIGNS);
     for (int i = 0; i < pm__rp_ndims && n < cap; i++)
         if (pm__rp_dims[i].code && !pm__rp_dims[i].untracked)
             n += (size_t)snprintf(out + n, cap - n, " %s=%d", pm__rp_dims[i].name, pm__rp_dims[i].code);
@@ -299,7 +308,8 @@ enum {
     RC_PAYOUT_CUR,
     RC_COST,
     RC_COST_CUR,
-    RC_ROWID,
+    RC_COUNTRY, /* ... the visitor context, in the order of `context` below */
+    RC_ROWID = RC_COUNTRY + 6,
     RC_FIRST
 };
 
@@ -311,6 +321,11 @@ int pm__rp_first_col(void)
 {
     return RC_FIRST;
 }
+
+/* The visitor-context columns the raw scan reads, in RC_COUNTRY order. */
+static const pm_event_str_t context[] = {PM_EVS_COUNTRY, PM_EVS_REGION,  PM_EVS_DEVICE_TYPE,
+                                         PM_EVS_OS,      PM_EVS_BROWSER, PM_EVS_BOT_REASON};
+_Static_assert(PM_ARRAY_LEN(context) == RC_ROWID - RC_COUNTRY, "context columns");
 
 const pm_event_type_t pm__rp_tables[PM__RP_NTABLES] = {PM_EV_CLICK, PM_EV_IMPRESSION, PM_EV_CONVERSION};
 
@@ -335,7 +350,10 @@ void pm__rp_event_select(pm_event_type_t type, bool with_first, const char *tail
                             ? ", CASE WHEN visitor_id IS NULL THEN 1 ELSE row_number() OVER (PARTITION BY"
                               " coalesce(campaign_id, 0), visitor_id, ts / 86400000000 ORDER BY id) = 1 END"
                             : "";
-    snprintf(out, cap, "%s%s cost_micros, cost_currency, rowid%s FROM %s %s", common, conv, first,
+    snprintf(out, cap,
+             "%s%s cost_micros, cost_currency, country, region, device_type, os, browser, bot_reason, rowid%s"
+             " FROM %s %s",
+             common, conv, first,
              pm__rp_table_name(type), tail ? tail : "");
 }
 
@@ -380,4 +398,6 @@ void pm__rp_row_event(sqlite3_stmt *st, pm_event_type_t type, pm_event_t *ev)
     col_money(st, RC_REVENUE, RC_REVENUE_CUR, &ev->revenue);
     col_money(st, RC_PAYOUT, RC_PAYOUT_CUR, &ev->payout);
     col_money(st, RC_COST, RC_COST_CUR, &ev->cost);
+    for (size_t i = 0; i < PM_ARRAY_LEN(context); i++)
+        col_str(st, RC_COUNTRY + (int)i, &ev->s[context[i]]);
 }

@@ -59,6 +59,10 @@ pm_report_value_t pm_metric_unique_clicks(const pm_report_counts_t *c)
 {
     return count(c->unique_clicks);
 }
+pm_report_value_t pm_metric_bot_clicks(const pm_report_counts_t *c)
+{
+    return count(c->bot_clicks);
+}
 pm_report_value_t pm_metric_conversions(const pm_report_counts_t *c)
 {
     return count(c->conversions);
@@ -158,6 +162,7 @@ const pm_report_metric_t pm_report_metrics[] = {
     {"pending_conversions", pm_metric_pending_conversions},
     {"pending_revenue", pm_metric_pending_revenue},
     {"rejected_conversions", pm_metric_rejected_conversions},
+    {"bot_clicks", pm_metric_bot_clicks},
     {NULL, NULL},
 };
 

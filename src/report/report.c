@@ -721,6 +721,7 @@ static void contribute(const pm_report_t *r, pm__rq_agg_t *a, const pm__rp_vals_
     add(a, &k->conversions, sign * c[PM__RC_CONVERSIONS]);
     add(a, &k->pending_conversions, sign * c[PM__RC_PENDING]);
     add(a, &k->rejected_conversions, sign * c[PM__RC_REJECTED]);
+    add(a, &k->bot_clicks, sign * c[PM__RC_BOT_CLICKS]);
     if (strcmp(currency, r->currency) == 0) {
         add(a, &k->cost, sign * c[PM__RC_COST]);
         add(a, &k->revenue, sign * c[PM__RC_REVENUE]);
@@ -1353,7 +1354,8 @@ static bool group_empty(const pm_report_t *r, const pm__rq_group_t *g)
 {
     const pm_report_counts_t *c = &g->c;
     if (c->impressions || c->clicks || c->unique_clicks || c->conversions || c->leads || c->pending_conversions ||
-        c->rejected_conversions || c->cost || c->revenue || c->payout || c->pending_revenue || c->excluded_events)
+        c->rejected_conversions || c->cost || c->revenue || c->payout || c->pending_revenue || c->excluded_events ||
+        c->bot_clicks)
         return false;
     for (int i = 0; i < r->ntypes; i++)
         if (g->types[i]) return false;
@@ -1374,6 +1376,7 @@ static void sum_totals(const pm_report_t *r, pm__rq_agg_t *a)
         add(a, &t->leads, c->leads);
         add(a, &t->pending_conversions, c->pending_conversions);
         add(a, &t->rejected_conversions, c->rejected_conversions);
+        add(a, &t->bot_clicks, c->bot_clicks);
         add(a, &t->cost, c->cost);
         add(a, &t->revenue, c->revenue);
         add(a, &t->payout, c->payout);

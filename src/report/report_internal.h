@@ -45,6 +45,7 @@ enum {
     PM__RC_PENDING_REVENUE,
     PM__RC_PAYOUT,       /* approved */
     PM__RC_MONEY_EVENTS, /* events that put money into this row */
+    PM__RC_BOT_CLICKS,   /* clicks the bot filter flagged: in no other counter */
     PM__RC_COUNT
 };
 extern const char *const pm__rp_counter_cols[PM__RC_COUNT];

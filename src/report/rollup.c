@@ -264,7 +264,8 @@ static int take_credit_from(const pm__rp_feed_t *f, const uint8_t *b)
         memset(&only, 0, sizeof(only));
         memcpy(only.currency, cells[0].currency, sizeof(only.currency));
         only.c[PM__RC_UNIQUE_CLICKS] = 1;
-        f->emit(f->ctx, &old, &only, 1, -1);
+        /* Take back only what was given: a bot click held no unique. */
+        if (cells[0].c[PM__RC_UNIQUE_CLICKS]) f->emit(f->ctx, &old, &only, 1, -1);
     } else if (step != SQLITE_DONE) {
         pm_error("report: click lookup: %s", sqlite3_errmsg(f->db));
         rc = PM_ESTORE;

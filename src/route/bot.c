@@ -1,9 +1,13 @@
 /*
  * bot.c: the first-line bot filter (see pm/bot.h).
  *
- * The crawler list's ~600 patterns are compiled one by one (to drop any
- * PCRE2 rejects) and then as one alternation under the JIT: one match per
- * distinct user agent instead of 600, and only on the UA cache's misses.
+ * The crawler list's ~1,500 patterns are compiled one by one under the
+ * JIT and tried in turn, on the UA cache's misses only. Before a regex
+ * runs, a literal it requires (literal.h: e.g. "Googlebot/" of
+ * "Googlebot\/") is looked for with memmem: most patterns reject a user
+ * agent there, several times faster than entering the regex (one
+ * alternation of all patterns was slower still: it defeats PCRE2's own
+ * start-of-match optimizations).
  *
  * Velocity: a table of (address hash, minute, count) slots in sets of
  * WAYS, one mutex per STRIPES sets. A click finds its address in its set,
@@ -11,6 +15,7 @@
  */
 #include "pm/bot.h"
 #include "pm/hash.h"
+#include "literal.h"
 #include "route/route_data.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -19,9 +24,15 @@
 #include <pthread.h>
 #include <string.h>
 
-#define WAYS 8
-#define STRIPES 64
+#define WAYS          8
+#define STRIPES       64
 #define DEFAULT_SLOTS 65536
+
+typedef struct crawler_s {
+    pcre2_code *re;
+    char lit[PM__LITERAL_MAX]; /* a substring every match contains (lit_len 0: none known) */
+    size_t lit_len;
+} crawler_t;
 
 typedef struct slot_s {
     uint64_t key; /* 0 = free */
@@ -30,7 +41,7 @@ typedef struct slot_s {
 } slot_t;
 
 struct pm_bot_s {
-    pcre2_code *crawlers;
+    crawler_t *crawlers;
     size_t npatterns;
     pm_iplist_t *datacenters;
     uint32_t velocity_limit;
@@ -41,58 +52,38 @@ struct pm_bot_s {
 
 /* --- the crawler list ------------------------------------------------------ */
 
-static bool compiles(const char *re)
+static pcre2_code *compile(const char *re)
 {
     int err;
     PCRE2_SIZE off;
-    pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err,
-                                  &off, NULL);
-    pcre2_code_free(c);
-    return c != NULL;
-}
-
-/* "(?:p1)|(?:p2)|..." of the list's valid patterns into a fresh string. */
-static char *alternation(json_t *list, size_t *count)
-{
-    size_t cap = 1, n = 0, i;
-    json_t *e;
-    json_array_foreach(list, i, e) cap += json_string_length(json_object_get(e, "pattern")) + 5;
-    char *out = pm_malloc(cap);
-    *count = 0;
-    json_array_foreach(list, i, e)
-    {
-        const char *p = json_string_value(json_object_get(e, "pattern"));
-        if (p == NULL || *p == '\0' || !compiles(p)) continue;
-        n += (size_t)sprintf(out + n, "%s(?:%s)", n ? "|" : "", p);
-        (*count)++;
-    }
-    out[n] = '\0';
-    return out;
+    pcre2_code *c =
+        pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err, &off, NULL);
+    if (c) pm_ignore_rc(pcre2_jit_compile(c, PCRE2_JIT_COMPLETE)); /* without JIT only slower */
+    return c;
 }
 
 static int load_crawlers(pm_bot_t *b)
 {
     json_error_t jerr;
-    size_t len = (size_t)(pm__crawlers_json_end - pm__crawlers_json_start);
-    json_t *list = json_loadb((const char *)pm__crawlers_json_start, len, 0, &jerr);
+    size_t len = (size_t)(pm__crawlers_json_end - pm__crawlers_json_start), i;
+    json_t *list = json_loadb((const char *)pm__crawlers_json_start, len, 0, &jerr), *e;
     if (!json_is_array(list)) {
         pm_error("bot: the built-in crawler list: line %d: %s", jerr.line, jerr.text);
         json_decref(list);
         return PM_EINVAL;
     }
-    char *re = alternation(list, &b->npatterns);
-    json_decref(list);
-    int err;
-    PCRE2_SIZE off;
-    b->crawlers = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &err,
-                                &off, NULL);
-    pm_free(re);
-    if (b->crawlers == NULL) {
-        pm_error("bot: the crawler list does not compile as one pattern (error %d at %zu)", err, (size_t)off);
-        return PM_EINVAL;
+    b->crawlers = pm_calloc(json_array_size(list) + 1, sizeof(*b->crawlers));
+    json_array_foreach(list, i, e)
+    {
+        const char *p = json_string_value(json_object_get(e, "pattern"));
+        pcre2_code *c = p && *p ? compile(p) : NULL;
+        if (c == NULL) continue; /* a pattern PCRE2 rejects is skipped (pm_bot_crawler_patterns tells) */
+        crawler_t *k = &b->crawlers[b->npatterns++];
+        k->re = c;
+        k->lit_len = pm__re_required_literal(p, k->lit);
     }
-    pm_ignore_rc(pcre2_jit_compile(b->crawlers, PCRE2_JIT_COMPLETE));
-    return PM_OK;
+    json_decref(list);
+    return b->npatterns ? PM_OK : PM_EINVAL;
 }
 
 uint32_t pm_bot_ua_tagger(void *bot, const char *ua, size_t len)
@@ -101,13 +92,20 @@ uint32_t pm_bot_ua_tagger(void *bot, const char *ua, size_t len)
     if (len == 0) return 0;
     pcre2_match_data *md = pcre2_match_data_create(1, NULL);
     if (md == NULL) pm_panic("bot: out of memory");
-    int rc = pcre2_match(b->crawlers, (PCRE2_SPTR)ua, len, 0, 0, md, NULL);
-    if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) pm_warn("bot: crawler match error %d", rc);
+    int rc = PCRE2_ERROR_NOMATCH;
+    for (size_t i = 0; i < b->npatterns && rc < 0; i++) { /* rc 0: matched, groups past the one pair not kept */
+        const crawler_t *k = &b->crawlers[i];
+        if (k->lit_len && memmem(ua, len, k->lit, k->lit_len) == NULL) continue;
+        rc = pcre2_match(k->re, (PCRE2_SPTR)ua, len, 0, 0, md, NULL);
+    }
     pcre2_match_data_free(md);
-    return rc >= 0 ? PM_BOT_TAG_CRAWLER : 0; /* 0: matched, groups beyond the one pair not kept */
+    return rc >= 0 ? PM_BOT_TAG_CRAWLER : 0;
 }
 
-size_t pm_bot_crawler_patterns(const pm_bot_t *b) { return b->npatterns; }
+size_t pm_bot_crawler_patterns(const pm_bot_t *b)
+{
+    return b->npatterns;
+}
 
 /* --- lifecycle --------------------------------------------------------------- */
 
@@ -137,7 +135,9 @@ int pm_bot_create(const pm_bot_config_t *cfg, pm_bot_t **out)
 void pm_bot_destroy(pm_bot_t *b)
 {
     if (b == NULL) return;
-    pcre2_code_free(b->crawlers);
+    for (size_t i = 0; i < b->npatterns; i++)
+        pcre2_code_free(b->crawlers[i].re);
+    pm_free(b->crawlers);
     pm_iplist_destroy(b->datacenters);
     if (b->slots)
         for (int i = 0; i < STRIPES; i++)

@@ -69,8 +69,10 @@ static void describe(pm_geo_t *g, const char *path)
     time_t built = (time_t)g->db.metadata.build_epoch;
     struct tm tm;
     if (gmtime_r(&built, &tm)) strftime(day, sizeof(day), "%Y-%m-%d", &tm);
-    if (path) snprintf(g->describe, sizeof(g->describe), "%s (%s, built %s)", path, g->db.metadata.database_type, day);
-    else snprintf(g->describe, sizeof(g->describe), "DB-IP country lite (built in), built %s", day);
+    if (path)
+        snprintf(g->describe, sizeof(g->describe), "%s (%s, built %s)", path, g->db.metadata.database_type, day);
+    else
+        snprintf(g->describe, sizeof(g->describe), "DB-IP country lite (built in), built %s", day);
 }
 
 int pm_geo_open(const char *path, pm_geo_t **out)
@@ -110,7 +112,10 @@ void pm_geo_close(pm_geo_t *g)
     pm_free(g);
 }
 
-const char *pm_geo_describe(const pm_geo_t *g) { return g->describe; }
+const char *pm_geo_describe(const pm_geo_t *g)
+{
+    return g->describe;
+}
 
 /* A string at `path` of the entry, as upper-case letters/digits, into out;
  * false if absent or not 1..cap-1 such characters. */

@@ -88,7 +88,10 @@ static void merge(pm_iplist_t *l)
     l->n = w + 1;
 }
 
-static bool blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+static bool blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
 
 /* One entry (between separators), trimmed; empty is fine. */
 static int entry(pm_iplist_t *l, const char *s, size_t n)
@@ -163,8 +166,10 @@ int pm_iplist_load(const char *path, pm_iplist_t **out)
     fclose(f);
     size_t bad = 0;
     int rc = failed ? -EIO : pm_iplist_parse(text, len, out, &bad);
-    if (rc == PM_EINVAL) pm_error("iplist: %s:%zu: not an address or CIDR", path, bad);
-    else if (rc != PM_OK) pm_error("iplist: %s: %s", path, pm_strerror(rc));
+    if (rc == PM_EINVAL)
+        pm_error("iplist: %s:%zu: not an address or CIDR", path, bad);
+    else if (rc != PM_OK)
+        pm_error("iplist: %s: %s", path, pm_strerror(rc));
     pm_free(text);
     return rc;
 }
@@ -182,10 +187,15 @@ bool pm_iplist_contains(const pm_iplist_t *l, const pm_ip_t *ip)
     size_t lo = 0, hi = l->n; /* the last range whose first <= x */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (cmp(l->v[mid].first, x) <= 0) lo = mid + 1;
-        else hi = mid;
+        if (cmp(l->v[mid].first, x) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo > 0 && cmp(x, l->v[lo - 1].last) <= 0;
 }
 
-size_t pm_iplist_count(const pm_iplist_t *l) { return l->n; }
+size_t pm_iplist_count(const pm_iplist_t *l)
+{
+    return l->n;
+}

@@ -18,6 +18,7 @@
 #include "pm/ua.h"
 #include "pm/hash.h"
 #include "route/route_data.h"
+#include "literal.h"
 #include "yaml.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -25,7 +26,7 @@
 #include <string.h>
 
 enum { LIST_UA, LIST_OS, LIST_DEVICE, LIST__COUNT };
-#define NREPL 5
+#define NREPL       5
 #define MATCH_LIMIT 200000 /* backtracking steps per regex: bounds hostile input */
 
 static const char *const list_names[LIST__COUNT] = {"user_agent_parsers", "os_parsers", "device_parsers"};
@@ -39,6 +40,8 @@ static const char *const repl_keys[LIST__COUNT][NREPL] = {
 typedef struct rule_s {
     pcre2_code *re;
     char *repl[NREPL];
+    char lit[PM__LITERAL_MAX]; /* every match contains it (literal.h); lit_len 0 = none known */
+    size_t lit_len;
 } rule_t;
 
 typedef struct rules_s {
@@ -88,6 +91,7 @@ static int add_rule(void *arg, const pm__yaml_item_t *item)
     rule_t *rule = &r->v[r->n++];
     memset(rule, 0, sizeof(*rule));
     rule->re = re;
+    if (!(opts & PCRE2_CASELESS)) rule->lit_len = pm__re_required_literal(regex, rule->lit);
     for (int i = 0; i < NREPL; i++) {
         const char *v = repl_keys[l][i] ? pm__yaml_get(item, repl_keys[l][i]) : NULL;
         rule->repl[i] = v ? pm_strdup(v) : NULL;
@@ -133,7 +137,10 @@ size_t pm_ua_db_count(const pm_ua_db_t *db)
     return db->list[LIST_UA].n + db->list[LIST_OS].n + db->list[LIST_DEVICE].n;
 }
 
-size_t pm_ua_db_skipped(const pm_ua_db_t *db) { return db->skipped; }
+size_t pm_ua_db_skipped(const pm_ua_db_t *db)
+{
+    return db->skipped;
+}
 
 /* --- the parser and its cache -------------------------------------------------- */
 
@@ -198,7 +205,10 @@ void pm_ua_parser_destroy(pm_ua_parser_t *p)
     pm_free(p);
 }
 
-pm_ua_cache_stats_t pm_ua_cache_stats(const pm_ua_parser_t *p) { return p->stats; }
+pm_ua_cache_stats_t pm_ua_cache_stats(const pm_ua_parser_t *p)
+{
+    return p->stats;
+}
 
 void pm_ua_parser_set_tagger(pm_ua_parser_t *p, pm_ua_tagger_fn fn, void *arg)
 {
@@ -274,7 +284,9 @@ static const rule_t *first_match(pm_ua_parser_t *p, int l, const char *ua, size_
 {
     const rules_t *rs = &p->db->list[l];
     for (size_t i = *from; i < rs->n; i++) {
-        int rc = pcre2_match(rs->v[i].re, (PCRE2_SPTR)ua, len, 0, 0, p->md, p->mctx);
+        const rule_t *r = &rs->v[i];
+        if (r->lit_len && memmem(ua, len, r->lit, r->lit_len) == NULL) continue; /* cannot match */
+        int rc = pcre2_match(r->re, (PCRE2_SPTR)ua, len, 0, 0, p->md, p->mctx);
         if (rc > 0) {
             *from = i + 1;
             m->subject = ua;
@@ -331,7 +343,10 @@ static void parse_device(pm_ua_parser_t *p, const char *ua, size_t len, pm_ua_t 
 
 /* --- device type ----------------------------------------------------------------- */
 
-static bool has(const char *s, const char *needle) { return strstr(s, needle) != NULL; }
+static bool has(const char *s, const char *needle)
+{
+    return strstr(s, needle) != NULL;
+}
 
 static bool any_of(const char *s, const char *const *needles)
 {
@@ -347,21 +362,39 @@ static bool is(const char *s, const char *const *names)
     return false;
 }
 
-static const char *const tv_marks[] = {"SmartTV", "SMART-TV", "Smart-TV", "SmartTv", "HbbTV", "AppleTV",
-                                       "Apple TV", "GoogleTV", "Android TV", "AndroidTV", "CrKey", "Roku",
-                                       "BRAVIA", "NetCast", "Web0S", "webOS.TV", "Tizen TV", "TV Safari",
-                                       "AFTB", "AFTM", "AFTS", "AFTT", "AFTK", "AFTN", "DTV", NULL};
+static const char *const tv_marks[] = {
+    "SmartTV",   "SMART-TV", "Smart-TV", "SmartTv", "HbbTV",   "AppleTV", "Apple TV", "GoogleTV", "Android TV",
+    "AndroidTV", "CrKey",    "Roku",     "BRAVIA",  "NetCast", "Web0S",   "webOS.TV", "Tizen TV", "TV Safari",
+    "AFTB",      "AFTM",     "AFTS",     "AFTT",    "AFTK",    "AFTN",    "DTV",      NULL};
 static const char *const console_marks[] = {"PlayStation", "Xbox", "Nintendo", "PLAYSTATION", NULL};
-static const char *const tablet_marks[] = {"iPad", "Tablet", "tablet", "Kindle", "Silk/", "PlayBook", "Nexus 7",
-                                           "Nexus 9", "Nexus 10", NULL};
-static const char *const mobile_oses[] = {"iOS", "Android", "Windows Phone", "Windows Mobile", "BlackBerry OS",
-                                          "Symbian OS", "Symbian^3", "Symbian^3 Anna", "Symbian^3 Belle",
-                                          "KaiOS", "Firefox OS", "Sailfish", "Ubuntu Touch", "webOS", "Bada",
-                                          "Nokia Series 40", "Nokia Series 30 Plus", "Brew MP", "Tizen",
-                                          "WatchOS", "MeeGo", "Maemo", NULL};
-static const char *const desktop_oses[] = {"Windows", "Mac OS X", "Mac OS", "Linux", "Ubuntu", "Debian", "Fedora",
-                                           "Red Hat", "Gentoo", "Mint", "Arch Linux", "Chrome OS", "FreeBSD",
-                                           "OpenBSD", "NetBSD", "Solaris", "SUSE", "Slackware", "CentOS", NULL};
+static const char *const tablet_marks[] = {"iPad",     "Tablet",  "tablet",  "Kindle",   "Silk/",
+                                           "PlayBook", "Nexus 7", "Nexus 9", "Nexus 10", NULL};
+static const char *const mobile_oses[] = {"iOS",
+                                          "Android",
+                                          "Windows Phone",
+                                          "Windows Mobile",
+                                          "BlackBerry OS",
+                                          "Symbian OS",
+                                          "Symbian^3",
+                                          "Symbian^3 Anna",
+                                          "Symbian^3 Belle",
+                                          "KaiOS",
+                                          "Firefox OS",
+                                          "Sailfish",
+                                          "Ubuntu Touch",
+                                          "webOS",
+                                          "Bada",
+                                          "Nokia Series 40",
+                                          "Nokia Series 30 Plus",
+                                          "Brew MP",
+                                          "Tizen",
+                                          "WatchOS",
+                                          "MeeGo",
+                                          "Maemo",
+                                          NULL};
+static const char *const desktop_oses[] = {
+    "Windows",    "Mac OS X",  "Mac OS",  "Linux",   "Ubuntu", "Debian",  "Fedora", "Red Hat",   "Gentoo", "Mint",
+    "Arch Linux", "Chrome OS", "FreeBSD", "OpenBSD", "NetBSD", "Solaris", "SUSE",   "Slackware", "CentOS", NULL};
 
 /* Derivation order (docs/routing.md): uap-core's Spider device -> bot;
  * consoles and TVs by their device, OS or UA marks; tablets by device or
@@ -405,10 +438,14 @@ static void parse_uncached(pm_ua_parser_t *p, const char *ua, size_t len, pm_ua_
 static void lru_unlink(pm_ua_parser_t *p, int32_t i)
 {
     entry_t *e = &p->entries[i];
-    if (e->prev >= 0) p->entries[e->prev].next = e->next;
-    else p->head = e->next;
-    if (e->next >= 0) p->entries[e->next].prev = e->prev;
-    else p->tail = e->prev;
+    if (e->prev >= 0)
+        p->entries[e->prev].next = e->next;
+    else
+        p->head = e->next;
+    if (e->next >= 0)
+        p->entries[e->next].prev = e->prev;
+    else
+        p->tail = e->prev;
 }
 
 static void lru_push_front(pm_ua_parser_t *p, int32_t i)
@@ -454,7 +491,7 @@ static int32_t cache_slot(pm_ua_parser_t *p)
 
 const pm_ua_t *pm_ua_parse(pm_ua_parser_t *p, const char *ua, size_t len)
 {
-    if (ua == NULL) len = 0;
+    if (ua == NULL) ua = "", len = 0;
     if (len > PM_UA_MAX_LEN) len = PM_UA_MAX_LEN;
     if (p->cap == 0) {
         parse_uncached(p, ua ? ua : "", len, &p->scratch);

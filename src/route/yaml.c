@@ -44,9 +44,12 @@ static int skip_node(walk_t *w, yaml_event_type_t start)
     while (depth > 0) {
         yaml_event_t ev;
         if (next(w, &ev) != PM_OK) return PM_EINVAL;
-        if (ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT) depth++;
-        else if (ev.type == YAML_MAPPING_END_EVENT || ev.type == YAML_SEQUENCE_END_EVENT) depth--;
-        else if (ev.type == YAML_STREAM_END_EVENT) depth = 0;
+        if (ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT)
+            depth++;
+        else if (ev.type == YAML_MAPPING_END_EVENT || ev.type == YAML_SEQUENCE_END_EVENT)
+            depth--;
+        else if (ev.type == YAML_STREAM_END_EVENT)
+            depth = 0;
         yaml_event_delete(&ev);
     }
     return PM_OK;
@@ -149,8 +152,7 @@ static int root(walk_t *w)
                      (const char *)ev.data.scalar.value);
         yaml_event_delete(&ev);
         if (t == YAML_STREAM_END_EVENT || t == YAML_MAPPING_END_EVENT) return PM_OK;
-        if (t == YAML_STREAM_START_EVENT || t == YAML_DOCUMENT_START_EVENT || t == YAML_DOCUMENT_END_EVENT)
-            continue;
+        if (t == YAML_STREAM_START_EVENT || t == YAML_DOCUMENT_START_EVENT || t == YAML_DOCUMENT_END_EVENT) continue;
         if (t == YAML_MAPPING_START_EVENT && w->section[0] == '\0') continue; /* the root itself */
         if (t != YAML_SCALAR_EVENT) return PM_EINVAL;
         if (next(w, &ev) != PM_OK) return PM_EINVAL;

@@ -260,6 +260,7 @@ int pm_sim_run(const pm_sim_config_t *cfg, pm_sim_emit_fn emit, void *ctx, pm_si
     pm_buf_init(&s->url, 8192);
     pm__sim_visitors_create(s);
     pm__sim_campaigns_create(s);
+    if (cfg->detect) s->detect = pm_detect_local_create(cfg->detect);
     rc = run(s);
     s->stats.visitors = 0;
     for (uint32_t i = 0; i < s->nvisitors; i++)
@@ -267,6 +268,7 @@ int pm_sim_run(const pm_sim_config_t *cfg, pm_sim_emit_fn emit, void *ctx, pm_si
     if (out) *out = s->stats;
     pm__sim_campaigns_destroy(s);
     pm__sim_visitors_destroy(s);
+    pm_detect_local_destroy(s->detect);
     pm_buf_free(&s->url);
     pm_free(s->nodes);
     pm_free(s->heap);

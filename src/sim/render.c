@@ -108,6 +108,32 @@ static void who(pm__sim_t *s, const pm__sim_node_t *n, pm_event_type_t as, pm_ev
     lit(ev, PM_EVS_LANGUAGE, pm__sim_countries[v->country].accept_language);
 }
 
+static void context_field(pm_event_t *ev, pm_event_str_t f, const char *v)
+{
+    if (v && *v) lit(ev, f, v);
+}
+
+/* The visitor context, as the tracking path would detect it (pm/detect.h)
+ * from the event's address and user agent; strings in s->visitor, which
+ * lives until the next event. Never counted toward velocity: the
+ * simulator's context is a function of address and agent alone. */
+static void detect(pm__sim_t *s, pm_event_t *ev)
+{
+    const pm_str_t *ip_text = &ev->s[PM_EVS_IP], *ua = &ev->s[PM_EVS_USER_AGENT];
+    pm_ip_t ip;
+    if (s->detect == NULL || ip_text->p == NULL || pm_ip_parse(ip_text->p, ip_text->len, &ip) != PM_OK) return;
+    pm_visitor_t *v = &s->visitor;
+    pm_detect_visitor(s->detect, &ip, ua->p, ua->len, false, ev->ts, v);
+    context_field(ev, PM_EVS_COUNTRY, v->country);
+    context_field(ev, PM_EVS_REGION, v->region);
+    context_field(ev, PM_EVS_DEVICE_TYPE, v->device_type);
+    context_field(ev, PM_EVS_OS, v->os);
+    context_field(ev, PM_EVS_OS_VERSION, v->os_version);
+    context_field(ev, PM_EVS_BROWSER, v->browser);
+    context_field(ev, PM_EVS_BROWSER_VERSION, v->browser_version);
+    context_field(ev, PM_EVS_BOT_REASON, v->bot_reason);
+}
+
 /* --- where from: channel fields --------------------------------------------- */
 
 static void search_fields(pm__sim_t *s, const pm__sim_node_t *n, pm_event_type_t as, pm_event_t *ev)
@@ -192,6 +218,7 @@ static void ctv_fields(pm__sim_t *s, const pm__sim_node_t *n, pm_event_t *ev)
 void pm__sim_render_fields(pm__sim_t *s, const pm__sim_node_t *n, pm_event_type_t as, pm_event_t *ev)
 {
     who(s, n, as, ev);
+    detect(s, ev);
     switch (s->camps[n->campaign].channel) {
     case PM_SIM_SEARCH: search_fields(s, n, as, ev); break;
     case PM_SIM_SOCIAL: social_fields(s, n, as, ev); break;

@@ -216,6 +216,8 @@ typedef struct pm__sim_s {
     pm_buf_t url;                 /* the click's destination URL */
     size_t used;                  /* bump allocator over scratch, reset per event */
     char scratch[8192];
+    pm_detect_local_t *detect; /* NULL without cfg->detect */
+    pm_visitor_t visitor;      /* the current event's visitor context */
 } pm__sim_t;
 
 /* visitors.c */

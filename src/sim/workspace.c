@@ -35,6 +35,7 @@ typedef struct workspace_s {
     pm_sim_campaign_t *campaigns;
     char **hints; /* owned theme hints, one per campaign */
     size_t n;
+    pm_detect_t *detect; /* the visitor detectors the events are given context by */
 } workspace_t;
 
 static void workspace_free(workspace_t *w)
@@ -45,6 +46,7 @@ static void workspace_free(workspace_t *w)
     pm_free(w->campaigns);
     pm_config_release(w->cfg);
     pm_store_close(w->store);
+    pm_detect_destroy(w->detect);
 }
 
 /* Fill campaign `c` from the snapshot; false when it is not live. */
@@ -270,6 +272,11 @@ int pm_sim_workspace(const char *db_path, const char *journal_dir, const pm_sim_
                           .ncampaigns = w.n, .base_url = set->base_url,
                           .currency = set->currency, .ip_v4_prefix = set->ip_v4_prefix,
                           .ip_v6_prefix = set->ip_v6_prefix, .progress = o->progress, .progress_arg = o->progress_arg};
+    /* The visitor context as the tracking path gives it (velocity off: it
+     * needs real time, and a conversion must carry its click's context). */
+    pm_detect_config_t dc = {.velocity_limit = 0};
+    if ((rc = pm_detect_create(&dc, &w.detect)) != PM_OK) goto out;
+    sc.detect = w.detect;
     if ((rc = window(o, now, offset, &sc.start, &sc.end)) != PM_OK) goto out;
     out->campaigns = w.n;
     out->start = sc.start;

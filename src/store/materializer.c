@@ -48,14 +48,21 @@ static const char *const fixed_names[] = {
         S(PM_EVS_SUB9), S(PM_EVS_SUB10), S(PM_EVS_UTM_SOURCE), S(PM_EVS_UTM_MEDIUM),                   \
         S(PM_EVS_UTM_CAMPAIGN), S(PM_EVS_UTM_CONTENT), S(PM_EVS_UTM_TERM), S(PM_EVS_EXTERNAL_ID)
 
+/* The visitor context of the detectors (src/route): clicks, impressions
+ * and conversions (inherited from the click) all carry it. */
+#define CONTEXT_COLS                                                                               \
+    S(PM_EVS_COUNTRY), S(PM_EVS_REGION), S(PM_EVS_DEVICE_TYPE), S(PM_EVS_OS), S(PM_EVS_OS_VERSION),   \
+        S(PM_EVS_BROWSER), S(PM_EVS_BROWSER_VERSION), S(PM_EVS_BOT_REASON)
+
 static const int click_cols[] = {VISITOR_COLS, S(PM_EVS_DEST_URL), COL_COST_MICROS, COL_COST_CURRENCY,
-                                 S(PM_EVS_USER_ID), S(PM_EVS_ROUTE), COL_END};
-static const int impression_cols[] = {VISITOR_COLS, COL_COST_MICROS, COL_COST_CURRENCY, S(PM_EVS_USER_ID), COL_END};
+                                 S(PM_EVS_USER_ID), S(PM_EVS_ROUTE), CONTEXT_COLS, COL_END};
+static const int impression_cols[] = {VISITOR_COLS, COL_COST_MICROS, COL_COST_CURRENCY, S(PM_EVS_USER_ID),
+                                      CONTEXT_COLS, COL_END};
 static const int conversion_cols[] = {
     VISITOR_COLS,        COL_CLICK,          S(PM_EVS_TXID),        S(PM_EVS_STATUS),
     S(PM_EVS_CONV_TYPE), S(PM_EVS_METHOD),   COL_REVENUE_MICROS,    COL_REVENUE_CURRENCY,
     COL_PAYOUT_MICROS,   COL_PAYOUT_CURRENCY, COL_COST_MICROS,      COL_COST_CURRENCY,
-    S(PM_EVS_USER_ID),   S(PM_EVS_EMAIL_HASH), COL_END};
+    S(PM_EVS_USER_ID),   S(PM_EVS_EMAIL_HASH), CONTEXT_COLS, COL_END};
 static const int orphan_cols[] = {COL_ID,        COL_TS,         S(PM_EVS_REASON),     S(PM_EVS_METHOD),
                                   COL_CLICK,     S(PM_EVS_TXID), S(PM_EVS_QUERY),      S(PM_EVS_IP),
                                   S(PM_EVS_USER_AGENT), COL_END};

@@ -179,7 +179,29 @@ static const char schema_v5[] =
     "  flow_id INTEGER NOT NULL REFERENCES flows(id), path TEXT NOT NULL, goal TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);";
 
-static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5};
+/* Version 6: the visitor context the detectors fill on the click path
+ * (src/route, docs/routing.md): geo, device, OS, browser and the bot
+ * filter's reason code (NULL for humans). Conversions inherit them from
+ * their click, so reports by country or device need no join. */
+#define PM_VISITOR_CONTEXT_COLUMNS(t)                                                              \
+    "ALTER TABLE " t " ADD COLUMN country TEXT;"                                                  \
+    "ALTER TABLE " t " ADD COLUMN region TEXT;"                                                   \
+    "ALTER TABLE " t " ADD COLUMN device_type TEXT;"                                              \
+    "ALTER TABLE " t " ADD COLUMN os TEXT;"                                                       \
+    "ALTER TABLE " t " ADD COLUMN os_version TEXT;"                                               \
+    "ALTER TABLE " t " ADD COLUMN browser TEXT;"                                                  \
+    "ALTER TABLE " t " ADD COLUMN browser_version TEXT;"                                          \
+    "ALTER TABLE " t " ADD COLUMN bot_reason TEXT;"
+#define PM_ROLLUP_BOT_CLICKS(t)                                                                    \
+    "ALTER TABLE rollup_" t "_q ADD COLUMN bot_clicks INTEGER NOT NULL DEFAULT 0;"                 \
+    "ALTER TABLE rollup_" t "_d ADD COLUMN bot_clicks INTEGER NOT NULL DEFAULT 0;"
+/* Reports count flagged clicks apart (bot_clicks); the rollups' codes
+ * signature changes with the new dimensions, so they are rebuilt once. */
+static const char schema_v6[] = PM_VISITOR_CONTEXT_COLUMNS("clicks") PM_VISITOR_CONTEXT_COLUMNS("impressions")
+    PM_VISITOR_CONTEXT_COLUMNS("conversions") PM_ROLLUP_BOT_CLICKS("campaign") PM_ROLLUP_BOT_CLICKS("main")
+        PM_ROLLUP_BOT_CLICKS("dim");
+
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix", "ip_v6_prefix", "trusted_proxies",

@@ -37,7 +37,8 @@ const unsigned char pm_track_gif[43] = {
     0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
 
 typedef struct counters_s {
-    _Atomic uint64_t clicks, impressions, conversions, duplicates, orphans, fallbacks, journal_errors, capped;
+    _Atomic uint64_t clicks, impressions, conversions, duplicates, orphans, fallbacks, journal_errors, capped,
+        bot_clicks;
     _Atomic uint64_t flow_clicks, capped_clicks, bot_path_clicks;
 } counters_t;
 
@@ -51,6 +52,8 @@ struct pm_track_s {
     pm_buf_t tmp;  /* the click record copied out of the shared map */
     pm_buf_t dup;  /* a duplicate conversion's record copied out of it */
     sqlite3_stmt *click_by_id, *conversion_by_key;
+    pm_detect_local_t *detect; /* NULL without detectors */
+    pm_visitor_t visitor;      /* the current request's visitor context */
     counters_t n;
     bool sync_wanted; /* a conversion waits for an fsync not yet asked for */
     void *match_data; /* flow regexes (pcre2 match data), made once */
@@ -76,6 +79,7 @@ pm_track_t *pm_track_create(pm_journal_t *journal, pm_store_t *store, pm_track_s
     pm_buf_init(&t->url, MAX_URL);
     pm_buf_init(&t->tmp, PM_JOURNAL_MAX_RECORD);
     pm_buf_init(&t->dup, PM_JOURNAL_MAX_RECORD);
+    if (shared->detect) t->detect = pm_detect_local_create(shared->detect);
     return t;
 }
 
@@ -85,6 +89,7 @@ void pm_track_destroy(pm_track_t *t)
     sqlite3_finalize(t->click_by_id);
     sqlite3_finalize(t->conversion_by_key);
     pm_flow_match_data_free(t->match_data);
+    pm_detect_local_destroy(t->detect);
     pm_buf_free(&t->rec);
     pm_buf_free(&t->url);
     pm_buf_free(&t->tmp);
@@ -112,6 +117,7 @@ void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out)
     out->flow_clicks += atomic_load(&t->n.flow_clicks);
     out->capped_clicks += atomic_load(&t->n.capped_clicks);
     out->bot_path_clicks += atomic_load(&t->n.bot_path_clicks);
+    out->bot_clicks += atomic_load(&t->n.bot_clicks);
 }
 
 /* --- request-scoped helpers -------------------------------------------- */
@@ -134,25 +140,20 @@ static void set_text(pm_track_t *t, pm_event_t *ev, pm_event_str_t f, const char
     pm_event_set(ev, f, out, n);
 }
 
-/* `full` (may be NULL) receives the client address before truncation, for
- * the flows' IP rules; only the truncated one is stored. */
-static void record_visitor_ip(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req, pm_event_t *ev,
-                              pm_ip_t *full)
+/* The visitor's address (truncated), user agent, referrer and language;
+ * the full address goes to *client when asked for (the detectors need it). */
+static void record_visitor(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req, pm_event_t *ev,
+                           pm_ip_t *client)
 {
     pm_ip_t ip = pm_ip_client(&req->peer, req->x_forwarded_for.p, req->x_forwarded_for.len, req->x_real_ip.p,
                               req->x_real_ip.len, set->trusted, set->ntrusted);
-    if (full) *full = ip;
+    if (client) *client = ip;
     pm_ip_truncate(&ip, set->ip_v4_prefix, set->ip_v6_prefix);
     char *text = scratch(t, PM_IP_STR_MAX);
     if (text) pm_event_set(ev, PM_EVS_IP, text, pm_ip_format(&ip, text));
     set_text(t, ev, PM_EVS_USER_AGENT, req->user_agent.p, req->user_agent.len, CAP_UA);
     set_text(t, ev, PM_EVS_REFERRER, req->referer.p, req->referer.len, CAP_REFERRER);
     set_text(t, ev, PM_EVS_LANGUAGE, req->accept_language.p, req->accept_language.len, CAP_LANGUAGE);
-}
-
-static void record_visitor(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req, pm_event_t *ev)
-{
-    record_visitor_ip(t, set, req, ev, NULL);
 }
 
 /* The event field a query parameter is captured into, or -1. */
@@ -379,8 +380,34 @@ static const pm_campaign_t *live_campaign(const pm_config_t *cfg, pm_slice_t tok
     return k && k->active ? k : NULL;
 }
 
-/* Fill the visitor's side of a click or impression. True when the visitor
- * brought a perfmark cookie (returning); `ip` gets the full client address. */
+static void set_str(pm_event_t *ev, pm_event_str_t f, const char *s)
+{
+    if (s && *s) pm_event_set(ev, f, s, strlen(s));
+}
+
+/* Where and what the visitor is (pm/detect.h), into the event's visitor
+ * context fields; the strings live in t->visitor until the next request.
+ * The UA is read from the request (the parser takes any bytes and cuts
+ * them at PM_UA_MAX_LEN), so detection never depends on scratch space. */
+static void detect_visitor(pm_track_t *t, const pm_http_req_t *req, const pm_ip_t *client, pm_event_t *ev)
+{
+    if (t->detect == NULL) return;
+    pm_visitor_t *v = &t->visitor;
+    pm_detect_visitor(t->detect, client, req->user_agent.p, req->user_agent.len, ev->type == PM_EV_CLICK, ev->ts, v);
+    set_str(ev, PM_EVS_COUNTRY, v->country);
+    set_str(ev, PM_EVS_REGION, v->region);
+    set_str(ev, PM_EVS_DEVICE_TYPE, v->device_type);
+    set_str(ev, PM_EVS_OS, v->os);
+    set_str(ev, PM_EVS_OS_VERSION, v->os_version);
+    set_str(ev, PM_EVS_BROWSER, v->browser);
+    set_str(ev, PM_EVS_BROWSER_VERSION, v->browser_version);
+    set_str(ev, PM_EVS_BOT_REASON, v->bot_reason);
+}
+
+/* Fill the visitor's side of a click or impression, with the visitor
+ * context from the detectors. True when the visitor brought a perfmark
+ * cookie (returning); `ip` (may be NULL) gets the full client address, for
+ * the flows' IP rules (only the truncated one is stored). */
 static bool visitor_event(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req,
                           const pm_campaign_t *k, const pm_qs_t *qs, pm_event_t *ev, pm_ip_t *ip)
 {
@@ -392,8 +419,11 @@ static bool visitor_event(pm_track_t *t, const pm_settings_t *set, const pm_http
     ev->traffic_source_id = k->source->id;
     ev->offer_id = k->offer ? k->offer->id : 0;
     ev->lander_id = k->lander ? k->lander->id : 0;
-    record_visitor_ip(t, set, req, ev, ip);
+    pm_ip_t client;
+    record_visitor(t, set, req, ev, &client);
     record_params(t, qs, ev);
+    detect_visitor(t, req, &client, ev);
+    if (ip) *ip = client;
     return returning;
 }
 
@@ -468,6 +498,7 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
     if (journal(t, &ev, &lsn) == PM_OK) {
         count(&t->n.clicks);
         if (t->shared->audience) pm_audience_click(t->shared->audience, &ev.visitor_id, ev.ts);
+        if (ev.s[PM_EVS_BOT_REASON].len) count(&t->n.bot_clicks);
         /* Full map: postbacks for this click will find it in the store. */
         pm_ignore_rc(pm_recent_put(t->shared->clicks, ev.id.b, sizeof(ev.id.b), t->rec.data, t->rec.len, NULL));
     } else if (t->shared->spend) {
@@ -567,7 +598,8 @@ static const pm_event_str_t click_fields[] = {
     PM_EVS_SUB2,       PM_EVS_SUB3,       PM_EVS_SUB4,         PM_EVS_SUB5,        PM_EVS_SUB6,
     PM_EVS_SUB7,       PM_EVS_SUB8,       PM_EVS_SUB9,         PM_EVS_SUB10,       PM_EVS_UTM_SOURCE,
     PM_EVS_UTM_MEDIUM, PM_EVS_UTM_CAMPAIGN, PM_EVS_UTM_CONTENT, PM_EVS_UTM_TERM,   PM_EVS_EXTERNAL_ID,
-    PM_EVS_USER_ID,    PM_EVS_ROUTE,
+    PM_EVS_USER_ID,    PM_EVS_ROUTE,      PM_EVS_COUNTRY,      PM_EVS_REGION,      PM_EVS_DEVICE_TYPE,
+    PM_EVS_OS,         PM_EVS_OS_VERSION, PM_EVS_BROWSER,      PM_EVS_BROWSER_VERSION, PM_EVS_BOT_REASON,
 };
 
 /* Find click `id`: first among the recently journaled, then in the store.
@@ -580,7 +612,8 @@ static int find_click(pm_track_t *t, const pm_id_t *id, pm_event_t *click)
     int rc = prepare(t, &t->click_by_id,
                      "SELECT ts, campaign_id, traffic_source_id, offer_id, lander_id, visitor_id, ip, user_agent,"
                      " referrer, language, sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9, sub10,"
-                     " utm_source, utm_medium, utm_campaign, utm_content, utm_term, external_id, user_id, route"
+                     " utm_source, utm_medium, utm_campaign, utm_content, utm_term, external_id, user_id, route,"
+                     " country, region, device_type, os, os_version, browser, browser_version, bot_reason"
                      " FROM clicks WHERE id=?");
     if (rc != PM_OK) return rc;
     char text[PM_ID_LEN + 1];
@@ -751,7 +784,7 @@ static void orphan(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *r
     size_t len;
     const char *txid = param(&pb->qs, p_txid, &len);
     if (txid) set_text(t, &ev, PM_EVS_TXID, txid, len, CAP_TXID);
-    record_visitor(t, set, req, &ev);
+    record_visitor(t, set, req, &ev, NULL);
     uint64_t lsn;
     if (journal(t, &ev, &lsn) == PM_OK) count(&t->n.orphans);
     if (pb->pixel) {

@@ -55,7 +55,7 @@ static void test_iplist(void **state)
     pm_iplist_t *l = list_of("# data centers\n192.0.2.0/24\n  198.51.100.7 # one host\n\n"
                              "2001:db8::/32, 10.0.0.0/8\r\n10.1.0.0/16\n203.0.113.0/25\n203.0.113.128/25\n");
     assert_int_equal(pm_iplist_count(l), 5); /* 10.1/16 merges into 10/8, the two /25s into one */
-    const char *in[] = {"192.0.2.0", "192.0.2.255", "198.51.100.7", "2001:db8::1", "2001:db8:ffff:ffff::",
+    const char *in[] = {"192.0.2.0",      "192.0.2.255",   "198.51.100.7",    "2001:db8::1", "2001:db8:ffff:ffff::",
                         "10.255.255.255", "203.0.113.200", "::ffff:192.0.2.9"};
     const char *out[] = {"192.0.3.0", "192.0.1.255", "198.51.100.8", "2001:db9::", "11.0.0.0", "::1", "::"};
     for (size_t i = 0; i < PM_ARRAY_LEN(in); i++) {
@@ -126,7 +126,10 @@ static void test_crawler_instances(void **state)
     pm_bot_destroy(b);
 }
 
-static const pm_ua_t *parse(pm_ua_parser_t *p, const char *ua) { return pm_ua_parse(p, ua, strlen(ua)); }
+static const pm_ua_t *parse(pm_ua_parser_t *p, const char *ua)
+{
+    return pm_ua_parse(p, ua, strlen(ua));
+}
 
 static void test_reasons(void **state)
 {
@@ -214,8 +217,10 @@ static void test_bad_datacenter_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_iplist),           cmocka_unit_test(test_crawler_instances),
-        cmocka_unit_test(test_reasons),          cmocka_unit_test(test_velocity_bounded),
+        cmocka_unit_test(test_iplist),
+        cmocka_unit_test(test_crawler_instances),
+        cmocka_unit_test(test_reasons),
+        cmocka_unit_test(test_velocity_bounded),
         cmocka_unit_test(test_bad_datacenter_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -35,7 +35,7 @@ static void test_builtin(void **state)
     pm_geo_result_t r = lookup(g, "8.8.8.8", &found); /* Google public DNS */
     assert_true(found);
     assert_string_equal(r.country, "US");
-    assert_string_equal(r.region, ""); /* a country database */
+    assert_string_equal(r.region, "");                 /* a country database */
     r = lookup(g, "2a00:1450:4001:82b::200e", &found); /* Google, Frankfurt */
     assert_true(found);
     assert_string_equal(r.country, "DE");

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "pm/ua.h"
+#include "route/literal.h"
 #include "route/yaml.h"
 
 #define FIXTURES "/usr/share/uap-core/tests/"
@@ -41,7 +42,10 @@ typedef struct rate_s {
     int shown; /* failures printed so far */
 } rate_t;
 
-static bool same(const char *want, const char *got) { return strcmp(want ? want : "", got) == 0; }
+static bool same(const char *want, const char *got)
+{
+    return strcmp(want ? want : "", got) == 0;
+}
 
 static bool check_ua(const pm_ua_t *r, const pm__yaml_item_t *it)
 {
@@ -68,15 +72,15 @@ static int run_case(void *arg, const pm__yaml_item_t *it)
     const char *ua = pm__yaml_get(it, "user_agent_string");
     if (ua == NULL) return PM_OK;
     const pm_ua_t *r = pm_ua_parse(rt->p, ua, strlen(ua));
-    bool ok = strstr(rt->file, "test_ua") ? check_ua(r, it)
+    bool ok = strstr(rt->file, "test_ua")   ? check_ua(r, it)
               : strstr(rt->file, "test_os") ? check_os(r, it)
-                                             : check_device(r, it);
+                                            : check_device(r, it);
     rt->total++;
     rt->passed += ok;
     if (!ok && strlen(ua) > PM_UA_MAX_LEN) rt->total--, rt->passed++; /* cut by design: not counted */
     if (!ok && rt->shown++ < 3 && strlen(ua) <= PM_UA_MAX_LEN)
-        fprintf(stderr, "  %s: mismatch for '%s' (got %s / %s / %s %s)\n", rt->file, ua, r->browser, r->os,
-                r->device, r->model);
+        fprintf(stderr, "  %s: mismatch for '%s' (got %s / %s / %s %s)\n", rt->file, ua, r->browser, r->os, r->device,
+                r->model);
     return PM_OK;
 }
 
@@ -123,7 +127,10 @@ static void test_fixtures_device(void **state)
     assert_true(pass_rate("test_device.yaml") >= 0.9995);
 }
 
-static const pm_ua_t *parse(pm_ua_parser_t *p, const char *ua) { return pm_ua_parse(p, ua, strlen(ua)); }
+static const pm_ua_t *parse(pm_ua_parser_t *p, const char *ua)
+{
+    return pm_ua_parse(p, ua, strlen(ua));
+}
 
 static void test_common_browsers(void **state)
 {
@@ -221,13 +228,41 @@ static void test_hostile(void **state)
     pm_ua_parser_destroy(p);
 }
 
+static void expect_literal(const char *re, const char *want)
+{
+    char out[PM__LITERAL_MAX];
+    size_t n = pm__re_required_literal(re, out);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(out, want, n);
+}
+
+/* The prefilter's literals: a wrong one would make a regex miss. */
+static void test_required_literals(void **state)
+{
+    (void)state;
+    expect_literal("Googlebot\\/", "Googlebot/");
+    expect_literal("(Chrome)/(\\d+)\\.(\\d+)", "Chrome/");
+    expect_literal("(?:Mobile )?Safari/(\\d+)", "Safari/");
+    expect_literal("(foo)?bar", "bar");
+    expect_literal("[Ss]pider", "pider");
+    expect_literal("x{2}yz", "yz");
+    expect_literal("ab?c", "a");
+    expect_literal("(ab)+", "ab");
+    expect_literal("(Opera|OPR)/(\\d+)", "/");
+    expect_literal("a|b", "");
+    expect_literal("(?i)googlebot", "");
+    expect_literal("\\x41bc", "");
+    expect_literal("^(?!x)abc$", "abc");
+    expect_literal("(a(b|c)d)e", "de");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loaded),          cmocka_unit_test(test_fixtures_ua),
         cmocka_unit_test(test_fixtures_os),     cmocka_unit_test(test_fixtures_device),
         cmocka_unit_test(test_common_browsers), cmocka_unit_test(test_cache),
-        cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_hostile),         cmocka_unit_test(test_required_literals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

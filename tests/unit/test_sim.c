@@ -86,7 +86,10 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 static uint64_t inherited(const pm_event_t *ev)
 {
     static const pm_event_str_t f[] = {PM_EVS_IP, PM_EVS_USER_AGENT, PM_EVS_REFERRER, PM_EVS_LANGUAGE,
-                                       PM_EVS_SUB1, PM_EVS_SUB2, PM_EVS_SUB3, PM_EVS_UTM_TERM, PM_EVS_EXTERNAL_ID};
+                                       PM_EVS_SUB1, PM_EVS_SUB2, PM_EVS_SUB3, PM_EVS_UTM_TERM, PM_EVS_EXTERNAL_ID,
+                                       /* the visitor context, when the detectors are on */
+                                       PM_EVS_COUNTRY, PM_EVS_DEVICE_TYPE, PM_EVS_OS, PM_EVS_BROWSER,
+                                       PM_EVS_BOT_REASON};
     uint64_t h = UINT64_C(0xcbf29ce484222325);
     for (size_t i = 0; i < PM_ARRAY_LEN(f); i++)
         h = fnv(fnv(h, ev->s[f[i]].p ? ev->s[f[i]].p : "", ev->s[f[i]].len), "|", 1);
@@ -433,6 +436,53 @@ static void test_channel_guess(void **state)
     assert_null(pm_sim_channel_name(PM_SIM__CHANNELS));
 }
 
+/* With the visitor detectors: clicks get the context the tracking path
+ * would give them, conversions carry their click's, declared crawlers are
+ * flagged and humans are not. */
+typedef struct context_tally_s {
+    tally_t t;
+    uint64_t clicks, with_country, with_device, crawlers_flagged, humans_flagged, humans;
+} context_tally_t;
+
+static int on_context(void *ctx, const pm_event_t *ev, const pm_sim_meta_t *m)
+{
+    context_tally_t *c = ctx;
+    if (ev->type == PM_EV_CLICK) {
+        c->clicks++;
+        c->with_country += ev->s[PM_EVS_COUNTRY].len == 2;
+        c->with_device += ev->s[PM_EVS_DEVICE_TYPE].len > 0;
+        if (m->bot) c->crawlers_flagged += ev->s[PM_EVS_BOT_REASON].len > 0;
+        else c->humans++, c->humans_flagged += ev->s[PM_EVS_BOT_REASON].len > 0;
+    }
+    return on_event(&c->t, ev, m);
+}
+
+static void test_visitor_context(void **state)
+{
+    (void)state;
+    pm_detect_config_t dc = {.velocity_limit = 0};
+    pm_detect_t *d;
+    assert_int_equal(pm_detect_create(&dc, &d), PM_OK);
+    pm_sim_config_t cfg = config(3, 3, 0.5);
+    cfg.detect = d;
+    context_tally_t c;
+    memset(&c, 0, sizeof(c));
+    tally_init(&c.t, &cfg);
+    assert_int_equal(pm_sim_run(&cfg, on_context, &c, NULL), PM_OK);
+    print_message("sim with detectors: %llu clicks, %llu with a country, %llu humans (%llu flagged), %llu bot clicks"
+                  " flagged\n",
+                  (unsigned long long)c.clicks, (unsigned long long)c.with_country, (unsigned long long)c.humans,
+                  (unsigned long long)c.humans_flagged, (unsigned long long)c.crawlers_flagged);
+    assert_false(c.t.bad_conversion); /* conversions carry their click's context */
+    assert_true(c.clicks > 100);
+    assert_true(c.with_device == c.clicks);
+    assert_true(c.with_country * 10 >= c.clicks * 9);
+    assert_true(c.crawlers_flagged > 0);
+    assert_true(c.humans_flagged * 100 <= c.humans); /* at most 1% of human clicks */
+    tally_free(&c.t);
+    pm_detect_destroy(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest shape[] = {
@@ -446,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_same_seed_same_events),
         cmocka_unit_test(test_bad_configs_and_stop),
         cmocka_unit_test(test_channel_guess),
+        cmocka_unit_test(test_visitor_context),
     };
     int failed = cmocka_run_group_tests_name("sim shape", shape, setup_big, teardown_big);
     return failed + cmocka_run_group_tests_name("sim", small, NULL, NULL);
