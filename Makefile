@@ -46,9 +46,10 @@ build-asan: deps
 run: build
 	./$(BUILD)/perfmark demo --data $(DATA) --listen $(LISTEN)
 
-# Everything: unit tests, system tests and the dashboard's browser test
-# under ASan+UBSan, then a short run of every fuzzer.
-test: unit system browser fuzz-smoke
+# Everything: the release build `make run` uses (it must compile warning-free
+# with optimisation too), unit tests, system tests and the dashboard's
+# browser test under ASan+UBSan, then a short run of every fuzzer.
+test: build unit system browser fuzz-smoke
 
 unit: build-asan
 	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS)

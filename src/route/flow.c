@@ -133,7 +133,7 @@ static int compile_regex(compile_t *c, const char *path, const char *pattern, co
 
 static int add_value(compile_t *c, const char *path, json_t *v, cond_t *k)
 {
-    const char *s;
+    const char *s = NULL;
     if (want_text(c, path, v, FLOW_MAX_VALUE_LEN, &s) != PM_OK) return PM_EINVAL;
     k->values[k->nvalues++] = pm_strdup(s);
     return PM_OK;

@@ -1,5 +1,5 @@
 /*
- * bench_ua.c: cost of the visitor detectors (src/route) on real user
+ * ua_bench.c: cost of the visitor detectors (src/route) on real user
  * agents: uap-core's own test_ua.yaml fixtures (~1,400 distinct strings).
  * Prints ns per parse cold (no cache: the ~1,200 regexes of regexes.yaml),
  * cold with the crawler list (the bot filter's tagger), warm (every UA in
