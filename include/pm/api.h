@@ -14,12 +14,14 @@
 #include "pm/config.h"
 #include "pm/http.h"
 #include "pm/store.h"
+#include "pm/track.h"
 
 typedef struct pm_api_s pm_api_t;
 
 typedef struct pm_api_config_s {
     pm_store_t *store;        /* this thread's connection; borrowed */
     pm_confhold_t *confhold;  /* where to publish config changes; borrowed */
+    pm_track_t *track;        /* this loop's tracker, for status changes (journaled); NULL: 503 */
 } pm_api_config_t;
 
 pm_api_t *pm_api_create(const pm_api_config_t *cfg); /* can't fail */

@@ -50,11 +50,30 @@ void pm_track_go(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req
  * rest wait for the next. Owning thread. */
 void pm_track_flush(pm_track_t *t);
 
+/* A status change asked for outside a postback (the admin API, an
+ * import): the conversion, its new status, optionally a new revenue. */
+typedef struct pm_track_status_s {
+    pm_id_t conversion_id;
+    const char *status;   /* canonical, from pm_status_name() */
+    bool has_revenue;
+    pm_money_t revenue;
+    const char *method;   /* "api" | "import" */
+    const char *actor;    /* who: "api:key 3" (copied into the event) */
+} pm_track_status_t;
+
+/* Change the status (and/or revenue) of a stored conversion through the
+ * journal, like a postback with the same txid would: an unchanged status
+ * and revenue records nothing; a transition the lifecycle forbids answers
+ * 409; an unknown conversion 404. The answer (postback-style JSON) waits
+ * for the fsync (res->wait_lsn). Returns PM_OK when `res` holds a 200, else
+ * an error (res holds the JSON error). Owning thread. */
+int pm_track_set_status(pm_track_t *t, const pm_config_t *cfg, const pm_track_status_t *req, pm_http_res_t *res);
+
 /* The materializer stored `ev`: drop it from the shared maps. Thread-safe. */
 void pm_track_forget(pm_track_shared_t *shared, const pm_event_t *ev);
 
 typedef struct pm_track_stats_s {
-    uint64_t clicks, impressions, conversions, duplicate_postbacks, orphan_postbacks, fallback_redirects,
+    uint64_t clicks, impressions, conversions, status_changes, duplicate_postbacks, orphan_postbacks, fallback_redirects,
         journal_errors;
 } pm_track_stats_t;
 /* Add this tracker's counters to *out. Thread-safe. */

@@ -32,6 +32,7 @@ pm_api_t *pm_api_create(const pm_api_config_t *cfg)
     pm_api_t *api = pm_calloc(1, sizeof(*api));
     api->store = cfg->store;
     api->confhold = cfg->confhold;
+    api->track = cfg->track;
     return api;
 }
 

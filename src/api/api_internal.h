@@ -29,6 +29,7 @@ typedef struct pm__api_stmt_s {
 struct pm_api_s {
     pm_store_t *store;       /* borrowed */
     pm_confhold_t *confhold; /* borrowed */
+    pm_track_t *track;       /* borrowed; may be NULL (CLI) */
     pm__api_stmt_t *stmts;   /* grows: the SQL texts are fixed by the code */
     size_t nstmts, stmts_cap;
 };

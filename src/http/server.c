@@ -17,6 +17,7 @@
 #include <h2o.h>
 
 #include "pm/api.h"
+#include "pm/ledger.h"
 #include "pm/materializer.h"
 #include "pm/report.h"
 #include "pm/server.h"
@@ -270,6 +271,7 @@ static void metrics(server_t *srv, pm_http_res_t *res)
     metric(b, "clicks_total", "counter", "Clicks journaled.", t.clicks);
     metric(b, "impressions_total", "counter", "Impressions journaled.", t.impressions);
     metric(b, "conversions_total", "counter", "Conversions journaled (first postbacks).", t.conversions);
+    metric(b, "conversion_status_changes_total", "counter", "Conversion status changes recorded.", t.status_changes);
     metric(b, "duplicate_postbacks_total", "counter", "Postbacks answered as repeats.", t.duplicate_postbacks);
     metric(b, "orphan_postbacks_total", "counter", "Postbacks that matched no click.", t.orphan_postbacks);
     metric(b, "fallback_redirects_total", "counter", "Visitors sent to the fallback URL.", t.fallback_redirects);
@@ -473,7 +475,8 @@ static int loop_init(server_t *srv, loop_t *loop, unsigned index)
     if (rc == PM_OK) rc = open_listener(srv->cfg->listen, &loop->listen_fd);
     if (rc != PM_OK) return rc;
     loop->track = pm_track_create(loop->journal, loop->store, &srv->shared);
-    loop->api = pm_api_create(&(pm_api_config_t){.store = loop->store, .confhold = srv->confhold});
+    loop->api =
+        pm_api_create(&(pm_api_config_t){.store = loop->store, .confhold = srv->confhold, .track = loop->track});
     return PM_OK;
 }
 
@@ -525,7 +528,8 @@ void pm_server_journal_dir(const char *data_dir, char *out, size_t cap)
 }
 
 /* Derived state the materializer maintains with the events (report rollups). */
-static const pm_sink_ops_t *const report_sinks[] = {&pm_report_sink};
+/* The ledger first: the report rollups read the adjustments it writes. */
+static const pm_sink_ops_t *const report_sinks[] = {&pm_ledger_sink, &pm_report_sink};
 
 static void on_materialized(void *arg, const pm_event_t *ev) { pm_track_forget(arg, ev); }
 
@@ -612,7 +616,7 @@ static int server_start(server_t *srv)
     }
     pm_config_t *cfg = NULL;
     if ((rc = pm_store_open(srv->db_path, &srv->store)) != PM_OK || (rc = first_key(srv->store)) != PM_OK ||
-        (rc = pm_materializer_recover(srv->store, srv->journal_dir, report_sinks, 1, &srv->recovery)) != PM_OK ||
+        (rc = pm_materializer_recover(srv->store, srv->journal_dir, report_sinks, PM_ARRAY_LEN(report_sinks), &srv->recovery)) != PM_OK ||
         (rc = pm_config_load(srv->store, base, &cfg)) != PM_OK)
         return rc;
     srv->confhold = pm_confhold_create(cfg);
@@ -637,7 +641,7 @@ static int server_start(server_t *srv)
                                    .on_materialized = on_materialized,
                                    .arg = &srv->shared,
                                    .sinks = report_sinks,
-                                   .nsinks = 1};
+                                   .nsinks = PM_ARRAY_LEN(report_sinks)};
     return pm_materializer_start(&mc, &srv->materializer);
 }
 

@@ -138,7 +138,7 @@ static void test_metric_table(void **state)
     size_t n = 0;
     for (const pm_report_metric_t *m = pm_report_metrics; m->name; m++, n++)
         if (n < PM_ARRAY_LEN(issue_keys)) assert_string_equal(m->name, issue_keys[n]);
-    assert_int_equal(n, PM_ARRAY_LEN(issue_keys) + 4);
+    assert_int_equal(n, PM_ARRAY_LEN(issue_keys) + 5);
     assert_ptr_equal(pm_report_metric_find("cpl", 3)->fn, pm_metric_cpl);
     assert_ptr_equal(pm_report_metric_find("roas", 4)->fn, pm_metric_roas);
     assert_null(pm_report_metric_find("ro", 2));

@@ -198,9 +198,15 @@ static void test_postback_duplicate_and_orphans(void **state)
     snprintf(q, sizeof(q), "clickid=%s&payout=3.25&txid=T1", id);
     postback(f, q, 200, &first);
     assert_non_null(strstr(pm_buf_str(&first), "\"revenue\":{\"amount\":\"3.25\",\"currency\":\"USD\"}"));
+    snprintf(q, sizeof(q), "clickid=%s&payout=3.25&txid=T1", id);
+    postback(f, q, 200, &again);
+    assert_string_equal(pm_buf_str(&first), pm_buf_str(&again)); /* an exact repeat: the same answer */
+    pm_buf_reset(&again);
+    /* A new amount for the same txid is a change of the same conversion. */
     snprintf(q, sizeof(q), "clickid=%s&payout=99&txid=T1", id);
     postback(f, q, 200, &again);
-    assert_string_equal(pm_buf_str(&first), pm_buf_str(&again));
+    assert_non_null(strstr(pm_buf_str(&again), "\"revenue\":{\"amount\":\"99.00\""));
+    assert_memory_equal(strstr(pm_buf_str(&first), "conversion_id"), strstr(pm_buf_str(&again), "conversion_id"), 44);
     postback(f, "clickid=01M84TS2N3985ZJT2JJM5TJGRA", 404, NULL);
     postback(f, "clickid=garbage", 404, NULL);
     postback(f, "payout=1", 400, NULL);
@@ -211,6 +217,7 @@ static void test_postback_duplicate_and_orphans(void **state)
     pm_track_stats_t st = {0};
     pm_track_stats_add(f->track, &st);
     assert_int_equal(st.conversions, 1);
+    assert_int_equal(st.status_changes, 1);
     assert_int_equal(st.duplicate_postbacks, 1);
     assert_int_equal(st.orphan_postbacks, 5);
     pm_buf_free(&first);
