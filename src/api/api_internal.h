@@ -14,6 +14,7 @@
 #define PM_API_INTERNAL_H
 
 #include "pm/api.h"
+#include "pm/id.h"
 #include "pm/qs.h"
 
 #include <jansson.h>
@@ -43,6 +44,8 @@ typedef struct pm__api_ctx_s {
     pm_http_res_t *res;
     const struct pm__api_entity_s *entity; /* for entity routes */
     int64_t id;                            /* for item routes, else 0 */
+    char item[PM_ID_LEN + 8];              /* for items named by a text id (conversions) */
+    const char *role;                      /* the caller's role, "admin" | "viewer" */
 } pm__api_ctx_t;
 
 /* --- statements --------------------------------------------------------- */
@@ -130,6 +133,9 @@ typedef enum pm__api_kind_e {
     PM__API_F_REF,        /* id of a live row of `ref_table` */
     PM__API_F_TOKEN,      /* [A-Za-z0-9_-]{4,64} */
     PM__API_F_OBJECT,     /* nested object described by `children` */
+    PM__API_F_PERCENT,    /* decimal string 0..1000 (percent) -> percent micros (1% = 1000000) */
+    PM__API_F_BOOL,       /* JSON true/false -> 1/0 */
+    PM__API_F_CONV_TYPE,  /* "" or 1-32 characters of a-z, 0-9, '_', '-' */
 } pm__api_kind_t;
 
 enum {
@@ -167,6 +173,7 @@ void pm__api_render(const pm__api_field_t *fields, const pm__api_record_t *rec, 
 bool pm__api_check_name(const char *s, size_t len, const char **why);
 bool pm__api_check_url(const char *s, size_t len, const char **why);
 bool pm__api_check_token(const char *s, size_t len);
+bool pm__api_check_conv_type(const char *s, size_t len); /* "" or [a-z0-9_-]{1,32} */
 
 /* --- entities (kinds.c describes them, entities.c serves them) --------- */
 
@@ -206,5 +213,11 @@ void pm__api_settings_patch(pm__api_ctx_t *c);
 void pm__api_keys_create(pm__api_ctx_t *c);
 void pm__api_keys_list(pm__api_ctx_t *c);
 void pm__api_keys_revoke(pm__api_ctx_t *c);
+void pm__api_conversion_get(pm__api_ctx_t *c);   /* money.c */
+void pm__api_conversion_patch(pm__api_ctx_t *c);
+void pm__api_ledger_entries(pm__api_ctx_t *c);
+void pm__api_ledger_balances(pm__api_ctx_t *c);
+void pm__api_rates_get(pm__api_ctx_t *c);
+void pm__api_rates_put(pm__api_ctx_t *c);
 
 #endif
