@@ -69,6 +69,17 @@ typedef struct pm_track_status_s {
  * an error (res holds the JSON error). Owning thread. */
 int pm_track_set_status(pm_track_t *t, const pm_config_t *cfg, const pm_track_status_t *req, pm_http_res_t *res);
 
+/* One offline (CRM) conversion, as postback parameters (`params`, an
+ * application/x-www-form-urlencoded string: click_id or lead_id, type,
+ * status, payout, currency, amount, txid, lead_id): recorded, repeated or
+ * changed exactly like a postback with method "import" and `actor`
+ * (copied). A row that names no click may name the lead_id of an earlier
+ * conversion: the click of that conversion gets the credit. A bad row
+ * answers its JSON error in `res` and records nothing (no orphan). A
+ * recorded row sets res->wait_lsn. Owning thread. */
+void pm_track_import(pm_track_t *t, const pm_config_t *cfg, const char *params, size_t len, const char *actor,
+                     pm_http_res_t *res);
+
 /* The materializer stored `ev`: drop it from the shared maps. Thread-safe. */
 void pm_track_forget(pm_track_shared_t *shared, const pm_event_t *ev);
 

@@ -167,7 +167,7 @@ static const char schema_v4[] =
     "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);"
     "ALTER TABLE conversions ADD COLUMN partner_id INTEGER;"
     "ALTER TABLE conversions ADD COLUMN lead_id TEXT;"
-    "CREATE INDEX conversions_lead ON conversions(offer_id, lead_id) WHERE lead_id IS NOT NULL;"
+    "CREATE INDEX conversions_lead ON conversions(lead_id) WHERE lead_id IS NOT NULL;"
     "CREATE TABLE conversion_changes(id TEXT PRIMARY KEY, ts INTEGER NOT NULL,"
     "  conversion_id TEXT NOT NULL, version INTEGER NOT NULL, conversion_ts INTEGER NOT NULL,"
     "  click_id TEXT, campaign_id INTEGER, traffic_source_id INTEGER, offer_id INTEGER,"

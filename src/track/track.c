@@ -49,7 +49,7 @@ struct pm_track_s {
     pm_buf_t url;  /* the destination URL being built */
     pm_buf_t tmp;  /* the click record copied out of the shared map */
     pm_buf_t dup;  /* a duplicate conversion's record copied out of it */
-    sqlite3_stmt *click_by_id, *conversion_by_key, *conversion_by_id;
+    sqlite3_stmt *click_by_id, *conversion_by_key, *conversion_by_id, *click_by_lead;
     counters_t n;
     bool sync_wanted; /* a conversion waits for an fsync not yet asked for */
     size_t used;   /* bump allocator over scratch, reset per request */
@@ -78,6 +78,7 @@ void pm_track_destroy(pm_track_t *t)
     sqlite3_finalize(t->click_by_id);
     sqlite3_finalize(t->conversion_by_key);
     sqlite3_finalize(t->conversion_by_id);
+    sqlite3_finalize(t->click_by_lead);
     pm_buf_free(&t->rec);
     pm_buf_free(&t->url);
     pm_buf_free(&t->tmp);
@@ -1086,11 +1087,17 @@ static void conversion_answer(conv_op_t *op, bool pixel, pm_http_res_t *res)
     }
 }
 
+/* How a conversion arrived: postback, pixel or import row. */
+typedef struct conv_source_s {
+    bool pixel, import;
+    const char *method, *actor;
+} conv_source_t;
+
 static void record_conversion(pm_track_t *t, const pm_config_t *cfg, pm_event_t *ev, const pm_price_in_t *in,
-                              bool pixel, pm_http_res_t *res)
+                              const conv_source_t *src, pm_http_res_t *res)
 {
     conv_op_t op = {.t = t, .cfg = cfg, .ev = ev, .in = in, .has_revenue = in->has_revenue || in->has_sale,
-                    .method = pixel ? "pixel" : "postback", .actor = pixel ? "pixel" : "postback"};
+                    .method = src->method, .actor = src->actor};
     int rc = run_conversion(&op);
     if (rc == PM_ETOOBIG) {
         pm_http_res_error(res, 400, "too_big", NULL, "postback too large");
@@ -1100,14 +1107,55 @@ static void record_conversion(pm_track_t *t, const pm_config_t *cfg, pm_event_t 
         pm_http_res_error(res, 503, "unavailable", NULL, "the conversion could not be recorded; retry later");
         return;
     }
-    conversion_answer(&op, pixel, res);
+    conversion_answer(&op, src->pixel, res);
 }
 
-void pm_track_conversion(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, bool pixel,
-                         pm_http_res_t *res)
+/* An import row names the click, or the lead id recorded on an earlier
+ * conversion of that click (a CRM sale closed weeks after the lead). */
+static int click_of_lead(pm_track_t *t, postback_t *pb, pm_id_t *id)
+{
+    size_t len;
+    const char *lead = param(&pb->qs, p_lead, &len);
+    if (lead == NULL || len == 0) return PM_EINVAL;
+    int rc = prepare(t, &t->click_by_lead,
+                     "SELECT click_id FROM conversions WHERE lead_id=? ORDER BY ts, id LIMIT 1");
+    if (rc != PM_OK) return rc;
+    sqlite3_stmt *st = t->click_by_lead;
+    sqlite3_bind_text(st, 1, lead, (int)len, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) col_id(st, 0, id);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return step == SQLITE_ROW ? PM_OK : step == SQLITE_DONE ? PM_ENOTFOUND : PM_ESTORE;
+}
+
+/* The click of a request into *click, or pb rejected. */
+static bool conversion_click(pm_track_t *t, const pm_http_req_t *req, const conv_source_t *src, postback_t *pb,
+                             pm_id_t *click_id, bool *present, pm_event_t *click)
+{
+    size_t len;
+    if (src->import && param(&pb->qs, p_clickid, &len) == NULL) {
+        int rc = click_of_lead(t, pb, click_id);
+        if (rc == PM_EINVAL) reject(pb, 400, "missing_clickid", "click_id", "a row needs click_id or lead_id");
+        else if (rc == PM_ENOTFOUND) reject(pb, 404, "unknown_lead", "lead_id", "no conversion with this lead_id");
+        else if (rc != PM_OK) reject(pb, 503, "unavailable", NULL, "the store could not be read; retry later");
+        if (rc != PM_OK) return false;
+        *present = true;
+    } else if (!click_from_request(req, pb, click_id, present)) {
+        if (*present) reject(pb, 404, "unknown_click", "clickid", "the click id is not a perfmark click id");
+        else reject(pb, 400, "missing_clickid", "clickid", "clickid is required");
+        return false;
+    }
+    if (find_click(t, click_id, click) == PM_OK) return true;
+    reject(pb, 404, "unknown_click", "clickid", "no click with this id");
+    return false;
+}
+
+static void conversion_request(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req,
+                               const conv_source_t *src, pm_http_res_t *res)
 {
     const pm_settings_t *set = pm_config_settings(cfg);
-    postback_t pb = {.pixel = pixel};
+    postback_t pb = {.pixel = src->pixel};
     pm_id_t click_id;
     bool present = false;
     size_t len;
@@ -1116,27 +1164,41 @@ void pm_track_conversion(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
     const char *secret = param(&pb.qs, p_secret, &len);
     pm_event_t click, ev = {.type = PM_EV_CONVERSION};
     pm_price_in_t in;
-    if (!pixel && set->postback_secret[0] &&
+    if (!src->pixel && !src->import && set->postback_secret[0] &&
         (secret == NULL || strlen(set->postback_secret) != len || memcmp(secret, set->postback_secret, len) != 0)) {
         reject(&pb, 403, "bad_secret", "secret", "the postback secret is missing or wrong");
-    } else if (!click_from_request(req, &pb, &click_id, &present)) {
-        if (present) reject(&pb, 404, "unknown_click", "clickid", "the click id is not a perfmark click id");
-        else reject(&pb, 400, "missing_clickid", "clickid", "clickid is required");
-    } else if (find_click(t, &click_id, &click) != PM_OK) {
-        reject(&pb, 404, "unknown_click", "clickid", "no click with this id");
-    } else {
+    } else if (conversion_click(t, req, src, &pb, &click_id, &present, &click)) {
         inherit_click(&ev, &click);
         if (conversion_values(t, cfg, &pb, &ev, &in) && conversion_price(cfg, &pb, &ev, &in)) {
             ev.ts = pm_now();
             ev.id = pm_id_next(&t->ids, ev.ts);
-            pm_event_set(&ev, PM_EVS_METHOD, pixel ? "pixel" : "postback", pixel ? 5 : 8);
+            pm_event_set(&ev, PM_EVS_METHOD, src->method, strlen(src->method));
             conversion_txid(t, &pb, in.offer, &ev);
             conversion_identity(t, &pb, &ev);
-            record_conversion(t, cfg, &ev, &in, pixel, res);
+            record_conversion(t, cfg, &ev, &in, src, res);
         }
     }
-    if (pb.reason) orphan(t, cfg, req, &pb, present ? &click_id : NULL, res);
+    /* Imports report bad rows to their sender; they are no orphans. */
+    if (pb.reason && src->import) pm_http_res_error(res, pb.status, pb.reason, pb.field, "%s", pb.message);
+    else if (pb.reason) orphan(t, cfg, req, &pb, present ? &click_id : NULL, res);
     pm_qs_free(&pb.qs);
+}
+
+void pm_track_conversion(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, bool pixel,
+                         pm_http_res_t *res)
+{
+    conv_source_t src = {.pixel = pixel, .method = pixel ? "pixel" : "postback", .actor = pixel ? "pixel" : "postback"};
+    conversion_request(t, cfg, req, &src, res);
+}
+
+void pm_track_import(pm_track_t *t, const pm_config_t *cfg, const char *params, size_t len, const char *actor,
+                     pm_http_res_t *res)
+{
+    pm_http_req_t req;
+    memset(&req, 0, sizeof(req));
+    req.query = (pm_slice_t){params, len};
+    conv_source_t src = {.import = true, .method = "import", .actor = actor};
+    conversion_request(t, cfg, &req, &src, res);
 }
 
 int pm_track_set_status(pm_track_t *t, const pm_config_t *cfg, const pm_track_status_t *req, pm_http_res_t *res)

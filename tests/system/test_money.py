@@ -266,3 +266,47 @@ def test_repeat_conversions_per_offer(server):
     b = s.get("/pb", params={"clickid": cid}).json()
     assert a["conversion_id"] != b["conversion_id"]
     s.wait_events("conversion", lambda rs: len(rs) == 2)
+
+
+def test_offline_conversions_import(server, tmp_path):
+    """CRM conversions by click id or by the lead id of an earlier lead:
+    bad rows by line with their reason, good rows committed, a re-import
+    (API or CLI) records nothing new, and the ledger sees each once."""
+    from conftest import run_cli
+    s = server()
+    w = s.setup_campaign(payout="2.00", cost=("cpc", "0"))
+    c1, c2 = (click_id_of(s.get(f"/c/{w['token']}")) for _ in range(2))
+    lead = s.get("/pb", params={"clickid": c2, "type": "lead", "lead_id": "LEAD-9", "txid": "lead-9"}).json()
+    s.wait_materialized()
+    csv = ("click_id,lead_id,type,status,payout,txid\n"
+           f"{c1},,sale,approved,30.00,ORD-1\n"
+           ",LEAD-9,won,approved,100.00,\n"
+           "garbage,,sale,,1,X\n"
+           f"{c2},,sale,maybe,1,Y\n"
+           ",NOPE,won,,1,\n"
+           f"{c2},,sale,approved,1.2345678,Z\n"
+           "\"unterminated,,,,,\n")
+    url = "/conversions:batch"
+    first = ok(s.api("POST", url, data=csv, headers={"Content-Type": "text/csv"}))
+    assert (first["rows"], first["recorded"], first["unchanged"]) == (7, 2, 0), first
+    assert [(e["line"], e["code"]) for e in first["errors"]] == [
+        (4, "unknown_click"), (5, "invalid_status"), (6, "unknown_lead"), (7, "invalid_payout"), (8, "invalid")]
+    won = next(r for r in first["results"] if r["line"] == 3)
+    s.wait_materialized()
+    conv = ok(s.api("GET", f"/conversions/{won['conversion_id']}"))
+    assert conv["click_id"] == c2 and conv["type"] == "won" and dec(conv["revenue"]) == D("100.00")
+    again = ok(s.api("POST", url, data=csv, headers={"Content-Type": "text/csv"}))
+    assert (again["recorded"], again["unchanged"]) == (0, 2) and again["errors"] == first["errors"]
+    path = tmp_path / "crm.csv"
+    path.write_text(csv)
+    r = run_cli("import", "conversions", str(path), "--server", s.base, "--key", s.key)
+    assert r.returncode == 1, r.stderr
+    assert "line 4: unknown_click" in r.stderr and "line 8: invalid" in r.stderr
+    assert '"recorded":0' in r.stdout.replace(" ", "")
+    s.wait_materialized()
+    assert balances(s)[("advertiser", w["offer"]["id"])] == D("132.00")
+    assert len(s.events("conversion")) == 3
+    assert lead["status"] == "approved"
+    e = json_error(s.api("POST", url, data="txid,type\nx,y\n"), 422)
+    assert "click_id or lead_id" in e["message"]
+    assert run_cli("import", "--help").returncode == 0
