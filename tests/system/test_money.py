@@ -223,6 +223,16 @@ def test_scripted_day_balances_to_the_micro_unit(server):
     s.restart()
     assert balances(s) == got
 
+    # The CLI reads the same books from the store.
+    from conftest import run_cli
+    r = run_cli("ledger", "balances", "--data", s.data, "--account-type", "partner")
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines()[1:]]
+    # Credits: every payout booked, the charged-back sale's 3.00 too; debits: its reversal.
+    reversed_payout = D("50") * D("0.20") * D("0.30")
+    assert rows == [["partner", str(day.p1), "USD", f"{reversed_payout:.2f}", f"{total_payout + reversed_payout:.2f}",
+                     str(-total_payout)]], r.stdout
+
 
 def test_rates_and_converted_balances(server):
     s = server()
