@@ -15,18 +15,18 @@
 #include "pm/common.h"
 
 #define PM_CSV_MAX_FIELDS 32
-#define PM_CSV_MAX_FIELD 1024
+#define PM_CSV_MAX_FIELD  1024
 
 typedef struct pm_csv_s {
     const char *p;
     size_t len, pos;
-    uint64_t line;       /* line number of the record last returned (1-based) */
-    uint64_t next_line;  /* where the next record starts */
+    uint64_t line;      /* line number of the record last returned (1-based) */
+    uint64_t next_line; /* where the next record starts */
     size_t nfields;
     const char *field[PM_CSV_MAX_FIELDS];
     size_t field_len[PM_CSV_MAX_FIELDS];
     char store[PM_CSV_MAX_FIELDS * (PM_CSV_MAX_FIELD + 1)];
-    const char *error;   /* static reason of the last PM_EINVAL */
+    const char *error; /* static reason of the last PM_EINVAL */
 } pm_csv_t;
 
 /* Start reading `p` (borrowed, len bytes). Can't fail. */

@@ -29,12 +29,12 @@
 extern const pm_sink_ops_t pm_ledger_sink;
 
 /* Account types, as stored in ledger_entries.account_type. */
-#define PM_ACCOUNT_ADVERTISER "advertiser"         /* id: the offer (the advertiser side) */
-#define PM_ACCOUNT_SOURCE     "traffic_source"     /* id: the traffic source */
-#define PM_ACCOUNT_PARTNER    "partner"            /* id: the partner */
-#define PM_ACCOUNT_REVENUE    "revenue"            /* the workspace's income, id 0 */
-#define PM_ACCOUNT_COST       "cost"               /* the workspace's traffic expense, id 0 */
-#define PM_ACCOUNT_PAYOUT     "payout"             /* the workspace's partner expense, id 0 */
+#define PM_ACCOUNT_ADVERTISER "advertiser"     /* id: the offer (the advertiser side) */
+#define PM_ACCOUNT_SOURCE     "traffic_source" /* id: the traffic source */
+#define PM_ACCOUNT_PARTNER    "partner"        /* id: the partner */
+#define PM_ACCOUNT_REVENUE    "revenue"        /* the workspace's income, id 0 */
+#define PM_ACCOUNT_COST       "cost"           /* the workspace's traffic expense, id 0 */
+#define PM_ACCOUNT_PAYOUT     "payout"         /* the workspace's partner expense, id 0 */
 
 /* Convert `micros` of a currency at `rate_micros` (units of the target per
  * unit, micro-units: 1.08 = 1080000), rounded half away from zero, without

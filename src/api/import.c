@@ -17,8 +17,8 @@
 
 #define MAX_ROWS 100000
 
-static const char *const columns[] = {"click_id", "lead_id", "type", "status", "payout", "currency", "amount", "txid",
-                                      NULL};
+static const char *const columns[] = {"click_id", "lead_id", "type", "status", "payout",
+                                      "currency", "amount",  "txid", NULL};
 
 typedef struct batch_s {
     int col[PM_CSV_MAX_FIELDS]; /* CSV field -> columns[] index */
@@ -142,8 +142,10 @@ void pm__api_conversions_batch(pm__api_ctx_t *c)
         int next = pm_csv_next(csv);
         if (next == PM_ENOTFOUND) break;
         n++;
-        if (next == PM_OK) row(c, csv, &b);
-        else add_error(&b, csv->line, "invalid", NULL, csv->error);
+        if (next == PM_OK)
+            row(c, csv, &b);
+        else
+            add_error(&b, csv->line, "invalid", NULL, csv->error);
     }
     if (rc == PM_OK && n == MAX_ROWS && pm_csv_next(csv) != PM_ENOTFOUND) {
         pm_http_res_error(c->res, 413, "too_big", "body", "more than %d rows: split the file", MAX_ROWS);
@@ -151,9 +153,9 @@ void pm__api_conversions_batch(pm__api_ctx_t *c)
     }
     if (rc != PM_OK) goto out;
     c->res->wait_lsn = b.wait_lsn;
-    pm__api_send(c, 200, json_pack("{s:I, s:I, s:I, s:O, s:O}", "rows", (json_int_t)n, "recorded",
-                                   (json_int_t)b.recorded, "unchanged", (json_int_t)b.unchanged, "errors", b.errors,
-                                   "results", b.results));
+    pm__api_send(c, 200,
+                 json_pack("{s:I, s:I, s:I, s:O, s:O}", "rows", (json_int_t)n, "recorded", (json_int_t)b.recorded,
+                           "unchanged", (json_int_t)b.unchanged, "errors", b.errors, "results", b.results));
 out:
     pm_free(csv);
     json_decref(b.errors);

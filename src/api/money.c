@@ -58,11 +58,11 @@ static int conversion_history(pm__api_ctx_t *c, const char *id, json_t *out)
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *h = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_json(st, 0), "ts",
-                              pm__api_jtime(sqlite3_column_int64(st, 1)), "version", col_json(st, 2), "from",
-                              col_json(st, 3), "status", col_json(st, 4), "method", col_json(st, 5), "actor",
-                              col_json(st, 6), "revenue", col_money(st, 7), "cost", col_money(st, 9), "payout",
-                              col_money(st, 11));
+        json_t *h =
+            json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_json(st, 0), "ts",
+                      pm__api_jtime(sqlite3_column_int64(st, 1)), "version", col_json(st, 2), "from", col_json(st, 3),
+                      "status", col_json(st, 4), "method", col_json(st, 5), "actor", col_json(st, 6), "revenue",
+                      col_money(st, 7), "cost", col_money(st, 9), "payout", col_money(st, 11));
         json_array_append_new(out, h);
     }
     sqlite3_reset(st);
@@ -89,22 +89,25 @@ void pm__api_conversion_get(pm__api_ctx_t *c)
     int step = sqlite3_step(st);
     if (step != SQLITE_ROW) {
         sqlite3_reset(st);
-        if (step == SQLITE_DONE) pm_http_res_error(c->res, 404, "not_found", NULL, "no such conversion");
-        else pm__api_store_failed(c, "conversion");
+        if (step == SQLITE_DONE)
+            pm_http_res_error(c->res, 404, "not_found", NULL, "no such conversion");
+        else
+            pm__api_store_failed(c, "conversion");
         return;
     }
-    json_t *doc = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
-                            col_json(st, 0), "ts", pm__api_jtime(sqlite3_column_int64(st, 1)), "click_id",
-                            col_json(st, 2), "campaign_id", col_json(st, 3), "traffic_source_id", col_json(st, 4),
-                            "offer_id", col_json(st, 5), "partner_id", col_json(st, 6), "txid", col_json(st, 7),
-                            "type", col_json(st, 8), "status", col_json(st, 9), "version", col_json(st, 10),
-                            "revenue", col_money(st, 11), "cost", col_money(st, 13), "payout", col_money(st, 15),
-                            "lead_id", col_json(st, 17));
+    json_t *doc = json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_json(st, 0), "ts",
+        pm__api_jtime(sqlite3_column_int64(st, 1)), "click_id", col_json(st, 2), "campaign_id", col_json(st, 3),
+        "traffic_source_id", col_json(st, 4), "offer_id", col_json(st, 5), "partner_id", col_json(st, 6), "txid",
+        col_json(st, 7), "type", col_json(st, 8), "status", col_json(st, 9), "version", col_json(st, 10), "revenue",
+        col_money(st, 11), "cost", col_money(st, 13), "payout", col_money(st, 15), "lead_id", col_json(st, 17));
     sqlite3_reset(st);
     json_t *history = json_array();
     json_object_set_new(doc, "history", history);
-    if (conversion_history(c, text, history) == PM_OK) pm__api_send(c, 200, doc);
-    else json_decref(doc);
+    if (conversion_history(c, text, history) == PM_OK)
+        pm__api_send(c, 200, doc);
+    else
+        json_decref(doc);
 }
 
 static int parse_revenue(pm__api_ctx_t *c, json_t *v, pm_track_status_t *req)
@@ -112,12 +115,14 @@ static int parse_revenue(pm__api_ctx_t *c, json_t *v, pm_track_status_t *req)
     json_t *amount = json_object_get(v, "amount"), *cur = json_object_get(v, "currency");
     const char *why = "malformed";
     if (!json_is_object(v) || !json_is_string(amount) || json_object_size(v) > 2 || (cur && !json_is_string(cur))) {
-        pm_http_res_error(c->res, 422, "invalid", "revenue", "revenue must be {\"amount\":\"12.50\",\"currency\":\"USD\"}");
+        pm_http_res_error(c->res, 422, "invalid", "revenue",
+                          "revenue must be {\"amount\":\"12.50\",\"currency\":\"USD\"}");
         return PM_EINVAL;
     }
     if (pm_money_parse(json_string_value(amount), json_string_length(amount), false, &req->revenue.micros, &why) !=
         PM_OK) {
-        pm_http_res_error(c->res, 422, "invalid", "revenue.amount", "revenue.amount must be a decimal string (%s)", why);
+        pm_http_res_error(c->res, 422, "invalid", "revenue.amount", "revenue.amount must be a decimal string (%s)",
+                          why);
         return PM_EINVAL;
     }
     if (cur && pm_currency_parse(json_string_value(cur), json_string_length(cur), &req->revenue.currency) != PM_OK) {
@@ -132,7 +137,8 @@ static int patch_body(pm__api_ctx_t *c, json_t *body, pm_track_status_t *req)
 {
     const char *key;
     json_t *v;
-    json_object_foreach(body, key, v) {
+    json_object_foreach(body, key, v)
+    {
         if (strcmp(key, "status") != 0 && strcmp(key, "revenue") != 0) {
             pm_http_res_error(c->res, 422, "unknown_field", key, "unknown field \"%.100s\"", key);
             return PM_EINVAL;
@@ -176,8 +182,8 @@ typedef struct range_s {
 } range_t;
 
 /* `YYYY-MM-DD` (local midnight; `end`: of the next day) or RFC 3339. */
-static int parse_bound(pm__api_ctx_t *c, const pm_qs_t *qs, const char *name, bool end, const pm_tz_t *tz,
-                       int64_t def, int64_t *out)
+static int parse_bound(pm__api_ctx_t *c, const pm_qs_t *qs, const char *name, bool end, const pm_tz_t *tz, int64_t def,
+                       int64_t *out)
 {
     size_t len = 0;
     const char *v = pm_qs_get(qs, name, &len);
@@ -214,8 +220,13 @@ static int parse_range(pm__api_ctx_t *c, const pm_qs_t *qs, range_t *r)
 
 /* --- ledger entries --------------------------------------------------------------- */
 
-static const char *const account_types[] = {PM_ACCOUNT_ADVERTISER, PM_ACCOUNT_SOURCE, PM_ACCOUNT_PARTNER,
-                                            PM_ACCOUNT_REVENUE,    PM_ACCOUNT_COST,   PM_ACCOUNT_PAYOUT, NULL};
+static const char *const account_types[] = {PM_ACCOUNT_ADVERTISER,
+                                            PM_ACCOUNT_SOURCE,
+                                            PM_ACCOUNT_PARTNER,
+                                            PM_ACCOUNT_REVENUE,
+                                            PM_ACCOUNT_COST,
+                                            PM_ACCOUNT_PAYOUT,
+                                            NULL};
 
 static int parse_account(pm__api_ctx_t *c, const pm_qs_t *qs, const char **type, int64_t *id)
 {
@@ -234,8 +245,8 @@ static int parse_account(pm__api_ctx_t *c, const pm_qs_t *qs, const char **type,
 
 void pm__api_ledger_entries(pm__api_ctx_t *c)
 {
-    static const char *const allowed[] = {"from", "to", "tz", "account_type", "account_id", "conversion", "limit",
-                                          "after", NULL};
+    static const char *const allowed[] = {"from",  "to",    "tz", "account_type", "account_id", "conversion",
+                                          "limit", "after", NULL};
     pm_qs_t qs;
     range_t r = {0};
     const char *type = NULL, *conv = NULL;
@@ -271,8 +282,8 @@ void pm__api_ledger_entries(pm__api_ctx_t *c)
             rows, json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_json(st, 0),
                             "movement", col_json(st, 1), "ts", pm__api_jtime(sqlite3_column_int64(st, 2)), "event_id",
                             col_json(st, 3), "event_type", col_json(st, 4), "conversion_id", col_json(st, 5),
-                            "campaign_id", col_json(st, 6), "kind", col_json(st, 7), "account_type",
-                            col_json(st, 8), "account_id", col_json(st, 9), "amount", col_money(st, 10)));
+                            "campaign_id", col_json(st, 6), "kind", col_json(st, 7), "account_type", col_json(st, 8),
+                            "account_id", col_json(st, 9), "amount", col_money(st, 10)));
         n++;
     }
     bool more = step == SQLITE_ROW;
@@ -362,7 +373,8 @@ static json_t *balance_json(pm__api_ctx_t *c, const balance_t *b, const char *re
     json_object_set_new(row, "credits", pm__api_jmoney(b->credits, b->currency));
     json_object_set_new(row, "balance", pm__api_jmoney(b->debits - b->credits, b->currency));
     int64_t rate, conv;
-    if (rate_of(c, b->currency, reporting, &rate) == PM_OK && pm_ledger_convert(b->debits - b->credits, rate, &conv) == PM_OK)
+    if (rate_of(c, b->currency, reporting, &rate) == PM_OK &&
+        pm_ledger_convert(b->debits - b->credits, rate, &conv) == PM_OK)
         json_object_set_new(row, "balance_converted", pm__api_jmoney(conv, reporting));
     else
         json_object_set_new(row, "balance_converted", json_null());
@@ -371,10 +383,10 @@ static json_t *balance_json(pm__api_ctx_t *c, const balance_t *b, const char *re
 
 static int sum_balances(pm__api_ctx_t *c, const range_t *r, const char *type, int64_t id, balances_t *bs)
 {
-    sqlite3_stmt *st = pm__api_stmt(
-        c->api, "SELECT account_type, account_id, currency, ts, amount_micros FROM ledger_entries"
-                " WHERE ts>=?1 AND ts<?2 AND (?3 IS NULL OR account_type=?3) AND (?4 < 0 OR account_id=?4)"
-                " ORDER BY account_type, account_id, currency, ts");
+    sqlite3_stmt *st =
+        pm__api_stmt(c->api, "SELECT account_type, account_id, currency, ts, amount_micros FROM ledger_entries"
+                             " WHERE ts>=?1 AND ts<?2 AND (?3 IS NULL OR account_type=?3) AND (?4 < 0 OR account_id=?4)"
+                             " ORDER BY account_type, account_id, currency, ts");
     if (st == NULL) return pm__api_store_failed(c, "balances");
     sqlite3_bind_int64(st, 1, r->from);
     sqlite3_bind_int64(st, 2, r->to);
@@ -425,7 +437,8 @@ void pm__api_ledger_balances(pm__api_ctx_t *c)
     json_t *rows = json_array();
     for (size_t i = 0; i < bs.n; i++)
         json_array_append_new(rows, balance_json(c, &bs.b[i], reporting));
-    pm__api_send(c, 200, json_pack("{s:s, s:s, s:o}", "currency", reporting, "timezone", pm_tz_name(r.tz), "rows", rows));
+    pm__api_send(c, 200,
+                 json_pack("{s:s, s:s, s:o}", "currency", reporting, "timezone", pm_tz_name(r.tz), "rows", rows));
 out:
     pm_free(bs.b);
     pm_tz_free(r.tz);
@@ -450,11 +463,16 @@ static void rates_answer(pm__api_ctx_t *c)
     }
     sqlite3_reset(st);
     const char *reporting = c->cfg ? pm_config_settings(c->cfg)->currency.code : "USD";
-    if (step == SQLITE_DONE) pm__api_send(c, 200, json_pack("{s:s, s:o}", "currency", reporting, "rates", rates));
-    else json_decref(rates), pm__api_store_failed(c, "rates");
+    if (step == SQLITE_DONE)
+        pm__api_send(c, 200, json_pack("{s:s, s:o}", "currency", reporting, "rates", rates));
+    else
+        json_decref(rates), pm__api_store_failed(c, "rates");
 }
 
-void pm__api_rates_get(pm__api_ctx_t *c) { rates_answer(c); }
+void pm__api_rates_get(pm__api_ctx_t *c)
+{
+    rates_answer(c);
+}
 
 /* One rate: "<currency>": "1.08" (units of the reporting currency per unit). */
 static int put_rate(pm__api_ctx_t *c, const char *key, json_t *v)
@@ -468,9 +486,10 @@ static int put_rate(pm__api_ctx_t *c, const char *key, json_t *v)
         pm_http_res_error(c->res, 422, "invalid", "rates", "rates keys must be ISO 4217 codes");
         return PM_EINVAL;
     }
-    if (!json_is_string(v) || pm_money_parse(json_string_value(v), json_string_length(v), false, &micros, &why) != PM_OK ||
-        micros <= 0) {
-        pm_http_res_error(c->res, 422, "invalid", field, "%s must be a positive decimal string such as \"1.08\"", field);
+    if (!json_is_string(v) ||
+        pm_money_parse(json_string_value(v), json_string_length(v), false, &micros, &why) != PM_OK || micros <= 0) {
+        pm_http_res_error(c->res, 422, "invalid", field, "%s must be a positive decimal string such as \"1.08\"",
+                          field);
         return PM_EINVAL;
     }
     sqlite3_stmt *st = pm__api_stmt(c->api, "INSERT INTO fx_rates(currency, rate_micros, updated_at) VALUES(?1,?2,?3)");
@@ -496,7 +515,8 @@ void pm__api_rates_put(pm__api_ctx_t *c)
     }
     if (pm__api_begin(c) != PM_OK) goto out;
     int rc = pm_store_exec(c->api->store, "DELETE FROM fx_rates") == PM_OK ? PM_OK : pm__api_store_failed(c, "rates");
-    json_object_foreach(rates, key, v) {
+    json_object_foreach(rates, key, v)
+    {
         if (rc == PM_OK) rc = put_rate(c, key, v);
     }
     if (rc != PM_OK) {

@@ -20,22 +20,21 @@
 
 #define MAX_FILE (256u << 20)
 
-static const char usage[] =
-    "usage: perfmark import conversions FILE.csv [--server URL] [--key KEY]\n"
-    "\n"
-    "Send offline conversions (a CRM export) to a running perfmark server.\n"
-    "FILE.csv has a header naming its columns, in any order:\n"
-    "  click_id   the perfmark click id, or\n"
-    "  lead_id    the advertiser's lead id recorded on an earlier conversion of the click\n"
-    "  type       conversion type / stage (lead, qualified, opportunity, won...)\n"
-    "  status     pending | approved | rejected | chargeback | refund (default approved)\n"
-    "  payout     revenue (decimal), currency (ISO 4217), amount (sale value), txid\n"
-    "Good rows are recorded (durably) even when others are bad; bad rows are listed\n"
-    "by line number. Re-importing the same file records nothing new.\n"
-    "\n"
-    "  --server URL   the server (default http://127.0.0.1:8080)\n"
-    "  --key KEY      an admin API key (default: $PERFMARK_KEY)\n"
-    "Exit status: 0 all rows good, 1 some rows bad or the request failed, 2 usage.\n";
+static const char usage[] = "usage: perfmark import conversions FILE.csv [--server URL] [--key KEY]\n"
+                            "\n"
+                            "Send offline conversions (a CRM export) to a running perfmark server.\n"
+                            "FILE.csv has a header naming its columns, in any order:\n"
+                            "  click_id   the perfmark click id, or\n"
+                            "  lead_id    the advertiser's lead id recorded on an earlier conversion of the click\n"
+                            "  type       conversion type / stage (lead, qualified, opportunity, won...)\n"
+                            "  status     pending | approved | rejected | chargeback | refund (default approved)\n"
+                            "  payout     revenue (decimal), currency (ISO 4217), amount (sale value), txid\n"
+                            "Good rows are recorded (durably) even when others are bad; bad rows are listed\n"
+                            "by line number. Re-importing the same file records nothing new.\n"
+                            "\n"
+                            "  --server URL   the server (default http://127.0.0.1:8080)\n"
+                            "  --key KEY      an admin API key (default: $PERFMARK_KEY)\n"
+                            "Exit status: 0 all rows good, 1 some rows bad or the request failed, 2 usage.\n";
 
 static char *read_file(const char *path, size_t *len)
 {
@@ -134,7 +133,8 @@ static int report(const pm_buf_t *resp)
     int rc = status == 200 ? 0 : 1;
     json_t *errors = json_object_get(doc, "errors"), *e;
     size_t i;
-    json_array_foreach(errors, i, e) {
+    json_array_foreach(errors, i, e)
+    {
         fprintf(stderr, "line %lld: %s: %s\n", (long long)json_integer_value(json_object_get(e, "line")),
                 json_string_value(json_object_get(e, "code")), json_string_value(json_object_get(e, "message")));
         rc = 1;
@@ -143,7 +143,7 @@ static int report(const pm_buf_t *resp)
         json_t *err = json_object_get(doc, "error");
         fprintf(stderr, "perfmark import: %d %s\n", status,
                 json_string_value(json_object_get(err, "message")) ? json_string_value(json_object_get(err, "message"))
-                                                                    : "");
+                                                                   : "");
     }
     json_decref(doc);
     return rc;
@@ -161,11 +161,16 @@ static int import_run(int argc, char **argv)
         return 2;
     }
     for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--server") == 0 && i + 1 < argc) server = argv[++i];
-        else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) key = argv[++i];
-        else if (strcmp(argv[i], "--help") == 0) return fputs(usage, stdout), 0;
-        else if (argv[i][0] != '-' && file == NULL) file = argv[i];
-        else return fputs(usage, stderr), 2;
+        if (strcmp(argv[i], "--server") == 0 && i + 1 < argc)
+            server = argv[++i];
+        else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc)
+            key = argv[++i];
+        else if (strcmp(argv[i], "--help") == 0)
+            return fputs(usage, stdout), 0;
+        else if (argv[i][0] != '-' && file == NULL)
+            file = argv[i];
+        else
+            return fputs(usage, stderr), 2;
     }
     if (file == NULL || key == NULL || *key == '\0' || strpbrk(key, "\r\n")) {
         fprintf(stderr, "perfmark import: needs FILE.csv and an API key (--key or $PERFMARK_KEY)\n");

@@ -16,15 +16,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char help[] =
-    "usage: perfmark ledger balances [--data DIR] [--from DATE] [--to DATE] [--tz ZONE]\n"
-    "                                [--account-type TYPE] [--by-day]\n"
-    "\n"
-    "Balances of the double-entry ledger (docs/money.md): debits, credits and\n"
-    "balance per account (advertiser, traffic_source, partner, revenue, cost,\n"
-    "payout) and currency. DATE is YYYY-MM-DD in ZONE (default: the workspace's\n"
-    "time zone), --to inclusive; --by-day splits the sums per local day.\n"
-    "  --data DIR   data directory (default ./data)\n";
+static const char help[] = "usage: perfmark ledger balances [--data DIR] [--from DATE] [--to DATE] [--tz ZONE]\n"
+                           "                                [--account-type TYPE] [--by-day]\n"
+                           "\n"
+                           "Balances of the double-entry ledger (docs/money.md): debits, credits and\n"
+                           "balance per account (advertiser, traffic_source, partner, revenue, cost,\n"
+                           "payout) and currency. DATE is YYYY-MM-DD in ZONE (default: the workspace's\n"
+                           "time zone), --to inclusive; --by-day splits the sums per local day.\n"
+                           "  --data DIR   data directory (default ./data)\n";
 
 typedef struct opts_s {
     const char *data, *from, *to, *tz, *type;
@@ -37,13 +36,20 @@ static int parse(int argc, char **argv, opts_t *o)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         bool more = i + 1 < argc;
-        if (strcmp(a, "--by-day") == 0) o->by_day = true;
-        else if (strcmp(a, "--data") == 0 && more) o->data = argv[++i];
-        else if (strcmp(a, "--from") == 0 && more) o->from = argv[++i];
-        else if (strcmp(a, "--to") == 0 && more) o->to = argv[++i];
-        else if (strcmp(a, "--tz") == 0 && more) o->tz = argv[++i];
-        else if (strcmp(a, "--account-type") == 0 && more) o->type = argv[++i];
-        else return 2;
+        if (strcmp(a, "--by-day") == 0)
+            o->by_day = true;
+        else if (strcmp(a, "--data") == 0 && more)
+            o->data = argv[++i];
+        else if (strcmp(a, "--from") == 0 && more)
+            o->from = argv[++i];
+        else if (strcmp(a, "--to") == 0 && more)
+            o->to = argv[++i];
+        else if (strcmp(a, "--tz") == 0 && more)
+            o->tz = argv[++i];
+        else if (strcmp(a, "--account-type") == 0 && more)
+            o->type = argv[++i];
+        else
+            return 2;
     }
     return 0;
 }
@@ -111,8 +117,10 @@ static int sum(sqlite3 *db, const opts_t *o, const pm_tz_t *tz, int64_t from, in
             snprintf(r.type, sizeof(r.type), "%s", type);
             snprintf(r.cur, sizeof(r.cur), "%s", cur);
         }
-        if (amount >= 0) r.debits += amount;
-        else r.credits -= amount;
+        if (amount >= 0)
+            r.debits += amount;
+        else
+            r.credits -= amount;
     }
     if (r.used) print_row(&r, o->by_day);
     sqlite3_finalize(st);

@@ -51,21 +51,27 @@ static void bind_id(sqlite3_stmt *st, int i, const pm_id_t *id)
 
 static void bind_ref(sqlite3_stmt *st, int i, int64_t v)
 {
-    if (v) sqlite3_bind_int64(st, i, v);
-    else sqlite3_bind_null(st, i);
+    if (v)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
 }
 
 static void bind_str(sqlite3_stmt *st, int i, const pm_str_t *s, bool null_if_empty)
 {
-    if (s->len == 0 && null_if_empty) sqlite3_bind_null(st, i);
-    else sqlite3_bind_text(st, i, s->p ? s->p : "", (int)s->len, SQLITE_STATIC);
+    if (s->len == 0 && null_if_empty)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_text(st, i, s->p ? s->p : "", (int)s->len, SQLITE_STATIC);
 }
 
 static void bind_money(sqlite3_stmt *st, int i, const pm_money_t *m)
 {
     sqlite3_bind_int64(st, i, m->micros);
-    if (m->currency.code[0]) sqlite3_bind_text(st, i + 1, m->currency.code, -1, SQLITE_TRANSIENT);
-    else sqlite3_bind_null(st, i + 1);
+    if (m->currency.code[0])
+        sqlite3_bind_text(st, i + 1, m->currency.code, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i + 1);
 }
 
 /* --- movements ----------------------------------------------------------- */
@@ -119,8 +125,8 @@ static int book_cost(ledger_t *l, const pm_event_t *ev, const pm_money_t *cost, 
 static int book_conversion(ledger_t *l, const pm_event_t *ev, const pm_money_t *revenue, const pm_money_t *cost,
                            const pm_money_t *payout, int sign)
 {
-    int rc = movement(l, ev, "revenue", (account_t){PM_ACCOUNT_ADVERTISER, ev->offer_id}, revenue_account, revenue,
-                      sign);
+    int rc =
+        movement(l, ev, "revenue", (account_t){PM_ACCOUNT_ADVERTISER, ev->offer_id}, revenue_account, revenue, sign);
     if (rc == PM_OK) rc = book_cost(l, ev, cost, sign);
     if (rc == PM_OK && ev->partner_id)
         rc = movement(l, ev, "payout", payout_account, (account_t){PM_ACCOUNT_PARTNER, ev->partner_id}, payout, sign);
@@ -179,7 +185,8 @@ static int apply_change(ledger_t *l, const pm_event_t *ev)
     int rc = save_state(l, &ev->ref_id, ev);
     if (rc == PM_OK) rc = adjust(l, ev, -1, prev, &ev->prev_revenue, &ev->prev_payout, &ev->prev_cost);
     if (rc == PM_OK) rc = adjust(l, ev, 1, now, &ev->revenue, &ev->payout, &ev->cost);
-    if (rc == PM_OK && books(prev)) rc = book_conversion(l, ev, &ev->prev_revenue, &ev->prev_cost, &ev->prev_payout, -1);
+    if (rc == PM_OK && books(prev))
+        rc = book_conversion(l, ev, &ev->prev_revenue, &ev->prev_cost, &ev->prev_payout, -1);
     if (rc == PM_OK && books(now)) rc = book_conversion(l, ev, &ev->revenue, &ev->cost, &ev->payout, 1);
     return rc;
 }
@@ -217,8 +224,10 @@ static int last_movement(ledger_t *l)
 {
     sqlite3_stmt *st = NULL;
     int rc = prepare(l->db, "SELECT coalesce(max(movement), 0) FROM ledger_entries", &st);
-    if (rc == PM_OK && sqlite3_step(st) == SQLITE_ROW) l->next_movement = sqlite3_column_int64(st, 0) + 1;
-    else rc = PM_ESTORE;
+    if (rc == PM_OK && sqlite3_step(st) == SQLITE_ROW)
+        l->next_movement = sqlite3_column_int64(st, 0) + 1;
+    else
+        rc = PM_ESTORE;
     sqlite3_finalize(st);
     return rc;
 }

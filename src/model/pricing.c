@@ -162,7 +162,10 @@ bool pm_status_transition_ok(const char *from, const char *to)
     return false;
 }
 
-bool pm_status_books(const char *status) { return strcmp(status, "approved") == 0; }
+bool pm_status_books(const char *status)
+{
+    return strcmp(status, "approved") == 0;
+}
 
 bool pm_status_initial(const char *status)
 {

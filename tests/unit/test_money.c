@@ -35,7 +35,8 @@ static const char seed_sql[] =
     "INSERT INTO traffic_sources(id,name,postback_url,created_at,updated_at) VALUES(1,'s','',0,0);"
     "INSERT INTO offers(id,name,url,payout_type,payout_micros,payout_currency,payout_percent_micros,created_at,"
     " updated_at) VALUES(1,'o1','https://o.example/','cpa',10000000,'USD',0,0,0),"
-    " (2,'o2','https://o.example/','cps',0,'USD',12500000,0,0), (3,'o3','https://o.example/','cpa',4000000,'EUR',0,0,0);"
+    " (2,'o2','https://o.example/','cps',0,'USD',12500000,0,0), "
+    "(3,'o3','https://o.example/','cpa',4000000,'EUR',0,0,0);"
     "INSERT INTO partners(id,name,payout_model,payout_micros,payout_currency,payout_percent_micros,created_at,"
     " updated_at) VALUES(1,'p1','percent',0,'USD',30000000,0,0),(2,'p2','fixed',2000000,'USD',0,0,0),"
     " (3,'p3','none',0,'USD',0,0,0);"
@@ -112,7 +113,7 @@ static void test_revenue_models(void **state)
     assert_money(price(f, 1, "sale", NULL, NULL).revenue, 0, "USD"); /* no sale value: 0 */
     assert_money(price(f, 1, "lead", NULL, "250").revenue, 10000000, "USD");
     /* The offer's own revenue share, rounded half away from zero. */
-    assert_money(price(f, 3, "sale", NULL, "0.04").revenue, 5000, "USD"); /* 12.5% of 0.04 = 0.005 */
+    assert_money(price(f, 3, "sale", NULL, "0.04").revenue, 5000, "USD");  /* 12.5% of 0.04 = 0.005 */
     assert_money(price(f, 3, "sale", NULL, "0.000004").revenue, 1, "USD"); /* 0.5 micro -> 1 */
     assert_money(price(f, 5, "x", NULL, NULL).revenue, 4000000, "EUR");
 }
@@ -203,8 +204,8 @@ static int64_t q(fixture_t *f, const char *sql)
 
 static pm_event_t conversion(const char *status)
 {
-    pm_event_t ev = {.type = PM_EV_CONVERSION, .ts = 1000, .campaign_id = 1, .traffic_source_id = 1, .offer_id = 1,
-                     .partner_id = 1};
+    pm_event_t ev = {
+        .type = PM_EV_CONVERSION, .ts = 1000, .campaign_id = 1, .traffic_source_id = 1, .offer_id = 1, .partner_id = 1};
     ev.id.b[15] = 1;
     ev.revenue = (pm_money_t){50000000, {"USD"}};
     ev.cost = (pm_money_t){3000000, {"USD"}};
@@ -264,7 +265,8 @@ static void test_ledger_books_and_reverses(void **state)
     assert_int_equal(balance(f, "partner"), -15000000);
     assert_int_equal(q(f, "SELECT sum(amount_micros) FROM ledger_entries"), 0);
     assert_int_equal(q(f, "SELECT count(*) FROM (SELECT movement FROM ledger_entries GROUP BY movement"
-                          " HAVING sum(amount_micros) <> 0 OR count(*) <> 2)"), 0);
+                          " HAVING sum(amount_micros) <> 0 OR count(*) <> 2)"),
+                     0);
     apply_all(f, &cb, 1);
     assert_int_equal(balance(f, "advertiser"), 0);
     assert_int_equal(balance(f, "traffic_source"), -400000); /* the click stays paid */
