@@ -34,6 +34,9 @@ typedef enum pm_event_type_e {
      * what it was before (prev_*), so whoever applies it needs no lookup and
      * changes commute: see docs/money.md. */
     PM_EV_STATUS_CHANGE = 5,
+    /* The cost a traffic source reported for one campaign and local day
+     * (cost model "auto"): the new total, spread over that day's clicks. */
+    PM_EV_COST_REPORT = 6,
     PM_EV__MAX
 } pm_event_type_t;
 
@@ -107,6 +110,7 @@ typedef struct pm_event_s {
     pm_time_t ref_ts;   /* the conversion's time (reports count the change there) */
     int64_t version;    /* 1, 2, ...: the n-th change of this conversion (the conversion itself is 0) */
     pm_money_t prev_cost, prev_revenue, prev_payout; /* the amounts before the change */
+    pm_time_t ref_end;  /* cost report: the day is [ref_ts, ref_end) */
     pm_str_t s[PM_EVS__COUNT];
 } pm_event_t;
 

@@ -80,6 +80,18 @@ int pm_track_set_status(pm_track_t *t, const pm_config_t *cfg, const pm_track_st
 void pm_track_import(pm_track_t *t, const pm_config_t *cfg, const char *params, size_t len, const char *actor,
                      pm_http_res_t *res);
 
+/* A traffic source's reported cost of one campaign and local day (cost
+ * model "auto"): the day's new total, which replaces any earlier report of
+ * the same day (docs/money.md). Journaled; *lsn is what the answer must
+ * wait for (res->wait_lsn). PM_OK or the journal's error. Owning thread. */
+typedef struct pm_track_cost_s {
+    int64_t campaign_id, traffic_source_id;
+    pm_time_t day_start, day_end; /* UTC microseconds of the local day */
+    pm_money_t cost;
+    const char *method, *actor;   /* copied */
+} pm_track_cost_t;
+int pm_track_report_cost(pm_track_t *t, const pm_track_cost_t *req, uint64_t *lsn) PM_MUST_CHECK;
+
 /* The materializer stored `ev`: drop it from the shared maps. Thread-safe. */
 void pm_track_forget(pm_track_shared_t *shared, const pm_event_t *ev);
 

@@ -266,6 +266,7 @@ static const struct {
     {"keys", {{pm__api_keys_list, pm__api_keys_create, NULL, NULL, NULL}}},
     {"rates", {{pm__api_rates_get, NULL, pm__api_rates_put, NULL, NULL}}},
     {"conversions:batch", {{NULL, pm__api_conversions_batch, NULL, NULL, NULL}}},
+    {"costs", {{NULL, pm__api_costs_post, NULL, NULL, NULL}}},
 };
 
 /* Two-segment paths. */

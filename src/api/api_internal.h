@@ -219,6 +219,7 @@ void pm__api_ledger_entries(pm__api_ctx_t *c);
 void pm__api_ledger_balances(pm__api_ctx_t *c);
 void pm__api_rates_get(pm__api_ctx_t *c);
 void pm__api_rates_put(pm__api_ctx_t *c);
+void pm__api_costs_post(pm__api_ctx_t *c);
 void pm__api_conversions_batch(pm__api_ctx_t *c); /* import.c */
 
 #endif

@@ -13,6 +13,7 @@
  */
 #include "api_internal.h"
 
+#include "pm/csv.h"
 #include "pm/id.h"
 #include "pm/ledger.h"
 #include "pm/pricing.h"
@@ -526,4 +527,139 @@ void pm__api_rates_put(pm__api_ctx_t *c)
     if (pm__api_commit(c) == PM_OK) rates_answer(c);
 out:
     json_decref(body);
+}
+
+/* --- reported cost ("auto") ---------------------------------------------------------- */
+
+typedef struct cost_batch_s {
+    pm_tz_t *tz;
+    json_t *errors;
+    int64_t recorded;
+    uint64_t lsn;
+    char actor[32];
+} cost_batch_t;
+
+static void cost_error(cost_batch_t *b, int64_t line, const char *field, const char *msg)
+{
+    json_array_append_new(b->errors, json_pack("{s:I, s:s, s:s, s:s}", "line", (json_int_t)line, "code", "invalid",
+                                               "field", field, "message", msg));
+}
+
+/* One day's cost of one campaign, from text values; `line` names it in errors. */
+static void cost_row(pm__api_ctx_t *c, cost_batch_t *b, int64_t line, const char *campaign, const char *day,
+                     const char *amount, const char *currency)
+{
+    int64_t id = 0;
+    int y, m, d;
+    pm_track_cost_t req = {.method = "api", .actor = b->actor};
+    const pm_campaign_t *k = NULL;
+    if (campaign == NULL || !pm__api_parse_int(campaign, strlen(campaign), 1, INT64_MAX, &id) ||
+        (k = pm_config_campaign_by_id(c->cfg, id)) == NULL)
+        return cost_error(b, line, "campaign_id", "campaign_id must name a live campaign");
+    if (day == NULL || strlen(day) != 10 || pm_date_parse(day, 10, &y, &m, &d) != PM_OK)
+        return cost_error(b, line, "day", "day must be YYYY-MM-DD (in the workspace's time zone)");
+    if (amount == NULL || pm_money_parse(amount, strlen(amount), false, &req.cost.micros, NULL) != PM_OK)
+        return cost_error(b, line, "amount", "amount must be a non-negative decimal string");
+    const char *cur = currency && *currency ? currency : k->cost.currency.code;
+    if (pm_currency_parse(cur, strlen(cur), &req.cost.currency) != PM_OK)
+        return cost_error(b, line, "currency", "currency must be an ISO 4217 code");
+    int64_t days = pm_days_from_civil(y, m, d);
+    req.campaign_id = k->id;
+    req.traffic_source_id = k->source->id;
+    req.day_start = pm_tz_local_to_utc(b->tz, days * 86400) * PM_USEC_PER_SEC;
+    req.day_end = pm_tz_local_to_utc(b->tz, (days + 1) * 86400) * PM_USEC_PER_SEC;
+    uint64_t lsn = 0;
+    if (pm_track_report_cost(c->api->track, &req, &lsn) != PM_OK)
+        return cost_error(b, line, "", "the journal could not record this row; retry");
+    b->recorded++;
+    if (lsn > b->lsn) b->lsn = lsn;
+}
+
+static const char *jtext(json_t *o, const char *key, char *buf, size_t cap)
+{
+    json_t *v = json_object_get(o, key);
+    if (json_is_string(v)) return json_string_value(v);
+    if (json_is_integer(v)) return snprintf(buf, cap, "%lld", (long long)json_integer_value(v)), buf;
+    return NULL;
+}
+
+static void cost_json(pm__api_ctx_t *c, cost_batch_t *b, json_t *body)
+{
+    json_t *rows = json_object_get(body, "rows"), *row;
+    size_t i;
+    if (!json_is_array(rows)) {
+        pm_http_res_error(
+            c->res, 422, "invalid", "rows",
+            "the body must be {\"rows\":[{\"campaign_id\":1,\"day\":\"2026-12-03\",\"amount\":\"12.00\"}]}");
+        return;
+    }
+    json_array_foreach(rows, i, row)
+    {
+        char id[24];
+        cost_row(c, b, (int64_t)i + 1, jtext(row, "campaign_id", id, sizeof(id)), jtext(row, "day", NULL, 0),
+                 jtext(row, "amount", NULL, 0), jtext(row, "currency", NULL, 0));
+    }
+}
+
+/* CSV: a header naming campaign_id, day, amount[, currency]. */
+static void cost_csv(pm__api_ctx_t *c, cost_batch_t *b)
+{
+    static const char *const names[] = {"campaign_id", "day", "amount", "currency"};
+    pm_csv_t *csv = pm_malloc(sizeof(*csv));
+    int col[4] = {-1, -1, -1, -1};
+    pm_csv_init(csv, c->req->body.p ? c->req->body.p : "", c->req->body.len);
+    if (pm_csv_next(csv) == PM_OK) {
+        for (size_t i = 0; i < csv->nfields; i++)
+            for (int k = 0; k < 4; k++)
+                if (strcmp(csv->field[i], names[k]) == 0) col[k] = (int)i;
+    }
+    if (col[0] < 0 || col[1] < 0 || col[2] < 0) {
+        pm_http_res_error(c->res, 422, "invalid", "body", "line 1: the header needs campaign_id, day and amount");
+        pm_free(csv);
+        return;
+    }
+    int rc;
+    while ((rc = pm_csv_next(csv)) != PM_ENOTFOUND) {
+        if (rc != PM_OK) {
+            cost_error(b, (int64_t)csv->line, "", csv->error);
+            continue;
+        }
+        const char *v[4] = {NULL, NULL, NULL, NULL};
+        for (int k = 0; k < 4; k++)
+            if (col[k] >= 0 && (size_t)col[k] < csv->nfields) v[k] = csv->field[col[k]];
+        cost_row(c, b, (int64_t)csv->line, v[0], v[1], v[2], v[3]);
+    }
+    pm_free(csv);
+}
+
+/* POST /api/v1/costs: each row sets one campaign's cost for one local day
+ * (a later report of the same day replaces it). JSON {"rows":[...]} or CSV. */
+void pm__api_costs_post(pm__api_ctx_t *c)
+{
+    cost_batch_t b = {.errors = json_array()};
+    snprintf(b.actor, sizeof(b.actor), "api:%s", c->role ? c->role : "admin");
+    const char *zone = c->cfg ? pm_config_settings(c->cfg)->timezone : "UTC";
+    bool csv = c->req->content_type.len >= 8 && strncmp(c->req->content_type.p, "text/csv", 8) == 0;
+    json_t *body = NULL;
+    if (c->api->track == NULL || c->cfg == NULL) {
+        pm_http_res_error(c->res, 503, "unavailable", NULL, "cost reports need a running server");
+        goto out;
+    }
+    if (pm_tz_load(zone, &b.tz) != PM_OK && pm_tz_load("UTC", &b.tz) != PM_OK) {
+        pm__api_store_failed(c, "time zone");
+        goto out;
+    }
+    if (csv) {
+        cost_csv(c, &b);
+    } else if ((body = pm__api_body(c)) != NULL) {
+        cost_json(c, &b, body);
+    }
+    if (c->res->status == 0) {
+        c->res->wait_lsn = b.lsn;
+        pm__api_send(c, 200, json_pack("{s:I, s:O}", "recorded", (json_int_t)b.recorded, "errors", b.errors));
+    }
+out:
+    json_decref(body);
+    json_decref(b.errors);
+    pm_tz_free(b.tz);
 }

@@ -17,7 +17,7 @@
 
 typedef struct ledger_s {
     sqlite3 *db;
-    sqlite3_stmt *leg, *state, *adjust;
+    sqlite3_stmt *leg, *state, *adjust, *cost_get, *cost_put, *clicks, *nclicks, *cost_adjust;
     int64_t next_movement;
 } ledger_t;
 
@@ -191,6 +191,96 @@ static int apply_change(ledger_t *l, const pm_event_t *ev)
     return rc;
 }
 
+/* --- reported cost ("auto"): a day's total, spread over its clicks ------------ */
+
+/* floor(a * i / n) without overflow. */
+static int64_t share_upto(int64_t a, int64_t i, int64_t n)
+{
+    __int128 p = (__int128)a * i;
+    __int128 q = p / n;
+    if ((p % n != 0) && (p < 0)) q--;
+    return (int64_t)q;
+}
+
+static int cost_row(ledger_t *l, const pm_event_t *ev, sqlite3_stmt *click, int64_t ts, int64_t micros, const char *cur)
+{
+    sqlite3_stmt *st = l->cost_adjust;
+    int i = 1;
+    bind_id(st, i++, &ev->id);
+    sqlite3_bind_int64(st, i++, ts);
+    bind_ref(st, i++, ev->campaign_id);
+    bind_ref(st, i++, ev->traffic_source_id);
+    /* offer, lander, visitor, language, sub1..utm_term, external_id: the click's, or none */
+    for (int k = 0; k < 20; k++, i++) {
+        if (click)
+            sqlite3_bind_value(st, i, sqlite3_column_value(click, 1 + k));
+        else
+            sqlite3_bind_null(st, i);
+    }
+    sqlite3_bind_int64(st, i++, micros);
+    sqlite3_bind_text(st, i, cur, -1, SQLITE_TRANSIENT);
+    return step_done(l, st, "cost adjustment");
+}
+
+/* `delta` of the day's cost spread over the campaign's clicks of the day
+ * (exactly: the shares add up to delta), or on the day itself when it had
+ * no click. */
+static int spread(ledger_t *l, const pm_event_t *ev, int64_t delta, const char *cur)
+{
+    int64_t n = 0;
+    sqlite3_bind_int64(l->nclicks, 1, ev->campaign_id);
+    sqlite3_bind_int64(l->nclicks, 2, ev->ref_ts);
+    sqlite3_bind_int64(l->nclicks, 3, ev->ref_end);
+    if (sqlite3_step(l->nclicks) == SQLITE_ROW) n = sqlite3_column_int64(l->nclicks, 0);
+    sqlite3_reset(l->nclicks);
+    if (n == 0) return delta ? cost_row(l, ev, NULL, ev->ref_ts, delta, cur) : PM_OK;
+    sqlite3_stmt *st = l->clicks;
+    sqlite3_bind_int64(st, 1, ev->campaign_id);
+    sqlite3_bind_int64(st, 2, ev->ref_ts);
+    sqlite3_bind_int64(st, 3, ev->ref_end);
+    int rc = PM_OK, step;
+    for (int64_t i = 0; rc == PM_OK && i < n && (step = sqlite3_step(st)) == SQLITE_ROW; i++) {
+        int64_t share = share_upto(delta, i + 1, n) - share_upto(delta, i, n);
+        if (share) rc = cost_row(l, ev, st, sqlite3_column_int64(st, 0), share, cur);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int apply_cost_report(ledger_t *l, const pm_event_t *ev)
+{
+    char id[PM_ID_LEN + 1];
+    pm_money_t prev = {0};
+    pm_id_format(&ev->id, id);
+    sqlite3_stmt *st = l->cost_get;
+    sqlite3_bind_int64(st, 1, ev->campaign_id);
+    sqlite3_bind_int64(st, 2, ev->ref_ts);
+    int step = sqlite3_step(st);
+    bool newer = false;
+    if (step == SQLITE_ROW) {
+        prev.micros = sqlite3_column_int64(st, 0);
+        snprintf(prev.currency.code, sizeof(prev.currency.code), "%s", (const char *)sqlite3_column_text(st, 1));
+        newer = strcmp((const char *)sqlite3_column_text(st, 2), id) > 0;
+    }
+    sqlite3_reset(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) return step_done(l, st, "cost day");
+    if (newer) return PM_OK; /* a later report of the same day is already applied: it is the total */
+    const char *cur = ev->cost.currency.code[0] ? ev->cost.currency.code : "XXX";
+    st = l->cost_put;
+    sqlite3_bind_int64(st, 1, ev->campaign_id);
+    sqlite3_bind_int64(st, 2, ev->ref_ts);
+    sqlite3_bind_int64(st, 3, ev->cost.micros);
+    sqlite3_bind_text(st, 4, cur, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, id, -1, SQLITE_TRANSIENT);
+    int rc = step_done(l, st, "cost day");
+    if (rc == PM_OK) rc = book_cost(l, ev, &prev, -1);
+    if (rc == PM_OK) rc = book_cost(l, ev, &ev->cost, 1);
+    bool same = prev.micros == 0 || strcmp(prev.currency.code, cur) == 0;
+    if (rc == PM_OK && !same) rc = spread(l, ev, -prev.micros, prev.currency.code);
+    if (rc == PM_OK) rc = spread(l, ev, same ? ev->cost.micros - prev.micros : ev->cost.micros, cur);
+    return rc;
+}
+
 /* --- the sink ------------------------------------------------------------------ */
 
 static int sink_apply(void *state, const pm_event_t *ev)
@@ -206,6 +296,7 @@ static int sink_apply(void *state, const pm_event_t *ev)
         return rc;
     }
     case PM_EV_STATUS_CHANGE: return apply_change(l, ev);
+    case PM_EV_COST_REPORT: return apply_cost_report(l, ev);
     default: return PM_OK;
     }
 }
@@ -217,6 +308,11 @@ static void sink_close(void *state)
     sqlite3_finalize(l->leg);
     sqlite3_finalize(l->state);
     sqlite3_finalize(l->adjust);
+    sqlite3_finalize(l->cost_get);
+    sqlite3_finalize(l->cost_put);
+    sqlite3_finalize(l->clicks);
+    sqlite3_finalize(l->nclicks);
+    sqlite3_finalize(l->cost_adjust);
     pm_free(l);
 }
 
@@ -229,6 +325,35 @@ static int last_movement(ledger_t *l)
     else
         rc = PM_ESTORE;
     sqlite3_finalize(st);
+    return rc;
+}
+
+static int prepare_costs(ledger_t *l)
+{
+    int rc = prepare(l->db,
+                     "SELECT cost_micros, cost_currency, report_id FROM cost_days"
+                     " WHERE campaign_id=? AND day_start=?",
+                     &l->cost_get);
+    if (rc == PM_OK)
+        rc = prepare(l->db,
+                     "INSERT OR REPLACE INTO cost_days(campaign_id, day_start, cost_micros, cost_currency,"
+                     " report_id) VALUES(?,?,?,?,?)",
+                     &l->cost_put);
+    if (rc == PM_OK)
+        rc = prepare(l->db, "SELECT count(*) FROM clicks WHERE campaign_id=? AND ts>=? AND ts<?", &l->nclicks);
+    if (rc == PM_OK)
+        rc = prepare(l->db,
+                     "SELECT ts, offer_id, lander_id, visitor_id, language, sub1, sub2, sub3, sub4, sub5, sub6,"
+                     " sub7, sub8, sub9, sub10, utm_source, utm_medium, utm_campaign, utm_content, utm_term,"
+                     " external_id FROM clicks WHERE campaign_id=? AND ts>=? AND ts<? ORDER BY id",
+                     &l->clicks);
+    if (rc == PM_OK)
+        rc = prepare(l->db,
+                     "INSERT INTO cost_adjustments(report_id, ts, campaign_id, traffic_source_id, offer_id,"
+                     " lander_id, visitor_id, language, sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9,"
+                     " sub10, utm_source, utm_medium, utm_campaign, utm_content, utm_term, external_id,"
+                     " cost_micros, cost_currency) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                     &l->cost_adjust);
     return rc;
 }
 
@@ -260,6 +385,7 @@ static int sink_open(pm_store_t *store, void **state)
                      " cost_micros, cost_currency)"
                      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                      &l->adjust);
+    if (rc == PM_OK) rc = prepare_costs(l);
     if (rc == PM_OK) rc = last_movement(l);
     if (rc != PM_OK) {
         sink_close(l);

@@ -17,8 +17,9 @@
  *   42 ref_ts              8 bytes    47 prev revenue cur.   3 bytes
  *   43 version             8 bytes    48 prev payout micros  8 bytes
  *   44 prev cost micros    8 bytes    49 prev payout cur.    3 bytes
+ *   50 ref_end             8 bytes
  *
- * Tags 15..39 and 50..63 are kept for future fixed-size fields and 64 + PM_EVS__COUNT
+ * Tags 15..39 and 51..63 are kept for future fixed-size fields and 64 + PM_EVS__COUNT
  * onwards for future strings; tag 0 is never used.
  *
  * Integers are two's complement little-endian; ids are copied as their 16
@@ -81,6 +82,7 @@ static const field_t FIELDS[] = {
     [47] = F_CUR(prev_revenue.currency),
     [48] = F_I64(prev_payout.micros),
     [49] = F_CUR(prev_payout.currency),
+    [50] = F_I64(ref_end),
 };
 
 static const char *const TYPE_NAMES[PM_EV__MAX] = {
@@ -89,6 +91,7 @@ static const char *const TYPE_NAMES[PM_EV__MAX] = {
     [PM_EV_CONVERSION] = "conversion",
     [PM_EV_ORPHAN] = "orphan",
     [PM_EV_STATUS_CHANGE] = "status_change",
+    [PM_EV_COST_REPORT] = "cost_report",
 };
 
 static const char *const STR_NAMES[PM_EVS__COUNT] = {

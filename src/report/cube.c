@@ -192,6 +192,7 @@ int pm__rp_cells(const pm_event_t *ev, bool unique, pm__rp_cell_t out[PM__RP_MAX
         out[0].c[PM__RC_CLICKS] = 1;
         out[0].c[PM__RC_UNIQUE_CLICKS] = unique;
         break;
+    case PM_EV_COST_REPORT: break; /* a share of a reported cost: money only */
     case PM_EV_CONVERSION:
         approved = str_is(&ev->s[PM_EVS_STATUS], "approved");
         pending = str_is(&ev->s[PM_EVS_STATUS], "pending");
@@ -322,7 +323,7 @@ int pm__rp_first_col(void)
 }
 
 const pm_event_type_t pm__rp_tables[PM__RP_NTABLES] = {PM_EV_CLICK, PM_EV_IMPRESSION, PM_EV_CONVERSION,
-                                                        PM_EV_STATUS_CHANGE};
+                                                        PM_EV_STATUS_CHANGE, PM_EV_COST_REPORT};
 
 const char *pm__rp_table_name(pm_event_type_t type)
 {
@@ -330,6 +331,7 @@ const char *pm__rp_table_name(pm_event_type_t type)
     case PM_EV_CLICK: return "clicks";
     case PM_EV_IMPRESSION: return "impressions";
     case PM_EV_STATUS_CHANGE: return "conversion_adjustments";
+    case PM_EV_COST_REPORT: return "cost_adjustments";
     default: return "conversions";
     }
 }
@@ -381,7 +383,8 @@ void pm__rp_row_event(sqlite3_stmt *st, pm_event_type_t type, pm_event_t *ev)
 {
     memset(ev, 0, sizeof(*ev));
     ev->type = type == PM_EV_STATUS_CHANGE ? PM_EV_CONVERSION : type; /* an adjustment counts as its conversion */
-    if (type != PM_EV_STATUS_CHANGE) col_id(st, RC_ID, &ev->id); /* adjustments: the id is a rowid */
+    if (type != PM_EV_STATUS_CHANGE && type != PM_EV_COST_REPORT)
+        col_id(st, RC_ID, &ev->id); /* adjustments: the id is a rowid */
     ev->ts = sqlite3_column_int64(st, RC_TS);
     ev->campaign_id = sqlite3_column_int64(st, RC_CAMPAIGN);
     ev->traffic_source_id = sqlite3_column_int64(st, RC_SOURCE);

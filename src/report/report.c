@@ -1170,7 +1170,8 @@ static int raw_table(pm_report_t *r, sqlite3 *db, pm__rq_agg_t *a, pm_event_type
 
 static int run_raw(pm_report_t *r, sqlite3 *db, pm__rq_agg_t *a, int64_t from, int64_t to, pm_report_error_t *err)
 {
-    static const pm_event_type_t types[] = {PM_EV_CLICK, PM_EV_IMPRESSION, PM_EV_CONVERSION, PM_EV_STATUS_CHANGE};
+    static const pm_event_type_t types[] = {PM_EV_CLICK, PM_EV_IMPRESSION, PM_EV_CONVERSION, PM_EV_STATUS_CHANGE,
+                                            PM_EV_COST_REPORT};
     int rc = PM_OK;
     for (size_t i = 0; rc == PM_OK && i < PM_ARRAY_LEN(types); i++)
         rc = raw_table(r, db, a, types[i], from, to, err);

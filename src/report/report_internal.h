@@ -210,7 +210,7 @@ int pm__rp_first_col(void); /* index of the "first" column (clicks, with_first) 
 /* The event tables, in the order rollups consume them. PM_EV_STATUS_CHANGE
  * stands for conversion_adjustments: what status changes do to reports,
  * rows shaped like conversions with a sign (docs/money.md). */
-#define PM__RP_NTABLES 4
+#define PM__RP_NTABLES 5 /* PM_EV_COST_REPORT: cost_adjustments, reported cost spread over clicks */
 extern const pm_event_type_t pm__rp_tables[PM__RP_NTABLES];
 const char *pm__rp_table_name(pm_event_type_t type);
 

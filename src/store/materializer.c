@@ -42,6 +42,8 @@ enum {
     COL_PREV_COST_CURRENCY,
     COL_PREV_PAYOUT_MICROS,
     COL_PREV_PAYOUT_CURRENCY,
+    COL_REF_END,
+    COL_DAY_START,
     COL_STR = 100,
 };
 
@@ -49,7 +51,8 @@ static const char *const fixed_names[] = {
     "id", "ts", "campaign_id", "traffic_source_id", "offer_id", "lander_id", "visitor_id", "click_id",
     "cost_micros", "cost_currency", "revenue_micros", "revenue_currency", "payout_micros", "payout_currency",
     "partner_id", "conversion_id", "conversion_ts", "version", "prev_revenue_micros", "prev_revenue_currency",
-    "prev_cost_micros", "prev_cost_currency", "prev_payout_micros", "prev_payout_currency",
+    "prev_cost_micros", "prev_cost_currency", "prev_payout_micros", "prev_payout_currency", "day_end",
+    "day_start",
 };
 
 #define S(f) (COL_STR + (f))
@@ -80,6 +83,11 @@ static const int orphan_cols[] = {COL_ID,        COL_TS,         S(PM_EVS_REASON
                                   COL_CLICK,     S(PM_EVS_TXID), S(PM_EVS_QUERY),      S(PM_EVS_IP),
                                   S(PM_EVS_USER_AGENT), COL_END};
 
+/* The day of a cost report is [ref_ts, ref_end). */
+static const int cost_report_cols[] = {COL_ID,           COL_TS,         COL_CAMPAIGN,      COL_SOURCE,
+                                       COL_DAY_START,       COL_REF_END,    COL_COST_MICROS,   COL_COST_CURRENCY,
+                                       S(PM_EVS_METHOD), S(PM_EVS_ACTOR), COL_END};
+
 static const struct layout_s {
     const char *table;
     const int *cols;
@@ -89,6 +97,7 @@ static const struct layout_s {
     [PM_EV_CONVERSION] = {"conversions", conversion_cols},
     [PM_EV_ORPHAN] = {"orphan_postbacks", orphan_cols},
     [PM_EV_STATUS_CHANGE] = {"conversion_changes", change_cols},
+    [PM_EV_COST_REPORT] = {"cost_reports", cost_report_cols},
 };
 
 static const char *col_name(int col)
@@ -219,6 +228,8 @@ static void bind_column(sqlite3_stmt *st, int i, int col, const pm_event_t *ev)
     case COL_PREV_COST_CURRENCY: bind_currency(st, i, &ev->prev_cost); break;
     case COL_PREV_PAYOUT_MICROS: sqlite3_bind_int64(st, i, ev->prev_payout.micros); break;
     case COL_PREV_PAYOUT_CURRENCY: bind_currency(st, i, &ev->prev_payout); break;
+    case COL_REF_END: sqlite3_bind_int64(st, i, ev->ref_end); break;
+    case COL_DAY_START: sqlite3_bind_int64(st, i, ev->ref_ts); break;
     default: PM_NEVER(1); sqlite3_bind_null(st, i); break;
     }
 }

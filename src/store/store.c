@@ -199,6 +199,15 @@ static const char schema_v4[] =
     "ALTER TABLE rollup_main_d ADD COLUMN chargebacks INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE rollup_dim_q ADD COLUMN chargebacks INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE rollup_dim_d ADD COLUMN chargebacks INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE cost_reports(id TEXT PRIMARY KEY, ts INTEGER NOT NULL, campaign_id INTEGER NOT NULL,"
+    "  traffic_source_id INTEGER, day_start INTEGER NOT NULL, day_end INTEGER NOT NULL,"
+    "  cost_micros INTEGER NOT NULL, cost_currency TEXT, method TEXT NOT NULL, actor TEXT);"
+    "CREATE TABLE cost_days(campaign_id INTEGER NOT NULL, day_start INTEGER NOT NULL,"
+    "  cost_micros INTEGER NOT NULL, cost_currency TEXT NOT NULL, report_id TEXT NOT NULL,"
+    "  PRIMARY KEY(campaign_id, day_start)) WITHOUT ROWID;"
+    "CREATE TABLE cost_adjustments(id INTEGER PRIMARY KEY, report_id TEXT NOT NULL, ts INTEGER NOT NULL,"
+    "  campaign_id INTEGER, traffic_source_id INTEGER, offer_id INTEGER, lander_id INTEGER, visitor_id TEXT,"
+    "  language TEXT," PM_EVENT_SUB_COLUMNS " cost_micros INTEGER NOT NULL, cost_currency TEXT);"
     "CREATE TABLE fx_rates(currency TEXT PRIMARY KEY, rate_micros INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL);";
 

@@ -1201,6 +1201,23 @@ void pm_track_import(pm_track_t *t, const pm_config_t *cfg, const char *params, 
     conversion_request(t, cfg, &req, &src, res);
 }
 
+int pm_track_report_cost(pm_track_t *t, const pm_track_cost_t *req, uint64_t *lsn)
+{
+    pm_event_t ev = {.type = PM_EV_COST_REPORT};
+    ev.ts = pm_now();
+    ev.id = pm_id_next(&t->ids, ev.ts);
+    ev.campaign_id = req->campaign_id;
+    ev.traffic_source_id = req->traffic_source_id;
+    ev.ref_ts = req->day_start;
+    ev.ref_end = req->day_end;
+    ev.cost = req->cost;
+    pm_event_set(&ev, PM_EVS_METHOD, req->method, strlen(req->method));
+    pm_event_set(&ev, PM_EVS_ACTOR, req->actor, strlen(req->actor));
+    int rc = journal(t, &ev, lsn);
+    if (rc == PM_OK) t->sync_wanted = true; /* money: answered after the fsync */
+    return rc;
+}
+
 int pm_track_set_status(pm_track_t *t, const pm_config_t *cfg, const pm_track_status_t *req, pm_http_res_t *res)
 {
     pm_event_t ev;

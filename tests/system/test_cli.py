@@ -212,7 +212,7 @@ def test_demo_creates_a_working_workspace(tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sanitizer_env(), text=True)
     try:
         import requests
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # simulates and stores 30 days (with the ledger) first
         while True:
             try:
                 if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:

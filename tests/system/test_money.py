@@ -320,3 +320,45 @@ def test_offline_conversions_import(server, tmp_path):
     e = json_error(s.api("POST", url, data="txid,type\nx,y\n"), 422)
     assert "click_id or lead_id" in e["message"]
     assert run_cli("import", "--help").returncode == 0
+
+
+def test_auto_cost_reported_later_spread_over_clicks(server):
+    """Cost model "auto": the source reports a day's cost later (API or
+    CSV); it is booked once per day (a new report replaces the old total)
+    and spread over that day's clicks, exactly, so reports by sub id add up
+    to the ledger."""
+    s = server()
+    w = s.setup_campaign(cost=("auto", "0"))
+    for sub in ("a", "a", "b"):
+        assert s.get(f"/c/{w['token']}", params={"sub1": sub}).status_code == 302
+    s.wait_materialized()
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    camp, src = w["campaign"]["id"], w["source"]["id"]
+    r = ok(s.api("POST", "/costs", {"rows": [{"campaign_id": camp, "day": today, "amount": "10.00"},
+                                             {"campaign_id": 999, "day": today, "amount": "1"},
+                                             {"campaign_id": camp, "day": "yesterday", "amount": "1"}]}))
+    assert r["recorded"] == 1 and [(e["line"], e["field"]) for e in r["errors"]] == [(2, "campaign_id"), (3, "day")]
+    s.wait_materialized()
+
+    def by_sub1():
+        doc = ok(s.api("GET", "/reports", params={"group_by": "sub1", "from": today, "to": today,
+                                                  "metrics": "clicks,cost"}))
+        return {row["sub1"]: dec(row["cost"]) for row in doc["rows"]}, dec(doc["totals"]["cost"])
+
+    rows, total = by_sub1()
+    assert total == D("10.00") and sum(rows.values()) == total, rows
+    # Click i (in id order) of n gets floor(T*(i+1)/n) - floor(T*i/n) micro-units: the shares add up to T.
+    micros = [(10_000_000 * (i + 1)) // 3 - (10_000_000 * i) // 3 for i in range(3)]
+    assert rows["a"] == D(micros[0] + micros[1]) / 10**6 and rows["b"] == D(micros[2]) / 10**6, rows
+    assert balances(s)[("traffic_source", src)] == D("-10.00")
+    # A corrected report replaces the day's total; the same one again changes nothing.
+    csv = f"campaign_id,day,amount\n{camp},{today},12.00\n"
+    for _ in range(2):
+        assert ok(s.api("POST", "/costs", data=csv, headers={"Content-Type": "text/csv"}))["recorded"] == 1
+    s.wait_materialized()
+    rows, total = by_sub1()
+    assert total == D("12.00") and sum(rows.values()) == total, rows
+    assert balances(s)[("traffic_source", src)] == D("-12.00")
+    raw = ok(s.api("GET", "/reports", params={"group_by": "sub1", "from": today, "to": today, "source": "raw",
+                                              "metrics": "clicks,cost"}))
+    assert dec(raw["totals"]["cost"]) == D("12.00")
