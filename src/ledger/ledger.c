@@ -357,6 +357,80 @@ static int prepare_costs(ledger_t *l)
     return rc;
 }
 
+/* --- books for events stored before the ledger existed --------------------------- */
+
+static void row_money(sqlite3_stmt *st, int i, pm_money_t *m)
+{
+    const unsigned char *cur = sqlite3_column_text(st, i + 1);
+    memset(m, 0, sizeof(*m));
+    m->micros = sqlite3_column_int64(st, i);
+    if (cur) snprintf(m->currency.code, sizeof(m->currency.code), "%s", (const char *)cur);
+}
+
+static void row_id(sqlite3_stmt *st, int i, pm_id_t *id)
+{
+    const unsigned char *p = sqlite3_column_text(st, i);
+    if (p == NULL || pm_id_parse((const char *)p, (size_t)sqlite3_column_bytes(st, i), id) != PM_OK)
+        memset(id, 0, sizeof(*id));
+}
+
+/* Book every row of `sql` (id, ts, campaign, source, offer, status, cost,
+ * revenue, payout) as an event of `type` would be booked. */
+static int backfill_table(ledger_t *l, pm_event_type_t type, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(l->db, sql, &st), step;
+    while (rc == PM_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        pm_event_t ev = {.type = type};
+        row_id(st, 0, &ev.id);
+        ev.ts = sqlite3_column_int64(st, 1);
+        ev.campaign_id = sqlite3_column_int64(st, 2);
+        ev.traffic_source_id = sqlite3_column_int64(st, 3);
+        ev.offer_id = sqlite3_column_int64(st, 4);
+        const unsigned char *status = sqlite3_column_text(st, 5);
+        if (status) pm_event_set(&ev, PM_EVS_STATUS, (const char *)status, (size_t)sqlite3_column_bytes(st, 5));
+        row_money(st, 6, &ev.cost);
+        row_money(st, 8, &ev.revenue);
+        row_money(st, 10, &ev.payout);
+        if (type != PM_EV_CONVERSION)
+            rc = book_cost(l, &ev, &ev.cost, 1);
+        else if (books(&ev.s[PM_EVS_STATUS]))
+            rc = book_conversion(l, &ev, &ev.revenue, &ev.cost, &ev.payout, 1);
+    }
+    if (rc == PM_OK && step != SQLITE_DONE) rc = step_done(l, st, "backfill");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* After an upgrade: the events already stored, booked once (their
+ * conversions got their state in the migration). */
+static int backfill(pm_store_t *store, ledger_t *l)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prepare(l->db, "SELECT count(*) FROM report_meta WHERE key='ledger_backfill'", &st);
+    bool wanted = rc == PM_OK && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (rc != PM_OK || !wanted) return rc;
+    pm_info("ledger: booking the events stored before the ledger existed");
+    if ((rc = pm_store_begin(store)) != PM_OK) return rc;
+    rc = backfill_table(l, PM_EV_CLICK,
+                        "SELECT id, ts, campaign_id, traffic_source_id, offer_id, NULL, cost_micros,"
+                        " cost_currency, 0, NULL, 0, NULL FROM clicks WHERE cost_micros<>0");
+    if (rc == PM_OK)
+        rc = backfill_table(l, PM_EV_IMPRESSION,
+                            "SELECT id, ts, campaign_id, traffic_source_id, offer_id, NULL, cost_micros, cost_currency,"
+                            " 0, NULL, 0, NULL FROM impressions WHERE cost_micros<>0");
+    if (rc == PM_OK)
+        rc = backfill_table(l, PM_EV_CONVERSION,
+                            "SELECT id, ts, campaign_id, traffic_source_id, offer_id, status, cost_micros,"
+                            " cost_currency, revenue_micros, revenue_currency, payout_micros, payout_currency"
+                            " FROM conversions WHERE id NOT IN (SELECT conversion_id FROM conversion_changes)");
+    if (rc == PM_OK) rc = pm_store_exec(store, "DELETE FROM report_meta WHERE key='ledger_backfill'");
+    if (rc == PM_OK) rc = pm_store_commit(store);
+    if (rc != PM_OK) pm_store_rollback(store);
+    return rc;
+}
+
 static int sink_open(pm_store_t *store, void **state)
 {
     ledger_t *l = pm_calloc(1, sizeof(*l));
@@ -387,6 +461,7 @@ static int sink_open(pm_store_t *store, void **state)
                      &l->adjust);
     if (rc == PM_OK) rc = prepare_costs(l);
     if (rc == PM_OK) rc = last_movement(l);
+    if (rc == PM_OK) rc = backfill(store, l);
     if (rc != PM_OK) {
         sink_close(l);
         l = NULL;

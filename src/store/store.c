@@ -139,7 +139,8 @@ static const char schema_v3[] =
  * new one with sign +1, at the conversion's own time, in the columns the
  * report feed reads; the rollups consume it like the other event tables.
  * conversion_state, conversion_adjustments and ledger_entries are derived
- * (the ledger sink writes them in the materializer's transaction). */
+ * (the ledger sink writes them in the materializer's transaction); a store
+ * that already holds events is flagged for the sink to book them once. */
 #define PM_ADJUSTMENT_COLUMNS                                                                      \
     "id INTEGER PRIMARY KEY, change_id TEXT NOT NULL, sign INTEGER NOT NULL, ts INTEGER NOT NULL," \
     " campaign_id INTEGER, traffic_source_id INTEGER, offer_id INTEGER, lander_id INTEGER,"       \
@@ -209,7 +210,9 @@ static const char schema_v4[] =
     "  campaign_id INTEGER, traffic_source_id INTEGER, offer_id INTEGER, lander_id INTEGER, visitor_id TEXT,"
     "  language TEXT," PM_EVENT_SUB_COLUMNS " cost_micros INTEGER NOT NULL, cost_currency TEXT);"
     "CREATE TABLE fx_rates(currency TEXT PRIMARY KEY, rate_micros INTEGER NOT NULL,"
-    "  updated_at INTEGER NOT NULL);";
+    "  updated_at INTEGER NOT NULL);"
+    "INSERT INTO report_meta(key, value) SELECT 'ledger_backfill', '1' WHERE EXISTS(SELECT 1 FROM clicks)"
+    "  OR EXISTS(SELECT 1 FROM impressions) OR EXISTS(SELECT 1 FROM conversions);";
 
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4};
 

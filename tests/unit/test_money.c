@@ -290,6 +290,30 @@ static void test_ledger_change_before_conversion(void **state)
     assert_int_equal(q(f, "SELECT status = 'approved' FROM conversion_state"), 1);
 }
 
+/* A store upgraded with events in it: the sink books them once on open. */
+static void test_ledger_backfill(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(
+        pm_store_exec(f->store, "INSERT INTO clicks(id, ts, campaign_id, traffic_source_id, cost_micros, cost_currency)"
+                                " VALUES('01M84TS2N3985ZJT2JJM5TJGRA', 1, 1, 1, 400000, 'USD');"
+                                "INSERT INTO conversions(id, ts, campaign_id, traffic_source_id, offer_id, click_id,"
+                                " txid, status, conversion_type, method, revenue_micros, revenue_currency)"
+                                " VALUES('01M84TS2N3985ZJT2JJM5TJGRB', 2, 1, 1, 1, 'x', 't', 'approved', 'c',"
+                                " 'postback', 10000000, 'USD'), ('01M84TS2N3985ZJT2JJM5TJGRC', 3, 1, 1, 1, 'x', 'u',"
+                                " 'rejected', 'c', 'postback', 5000000, 'USD');"
+                                "INSERT INTO report_meta(key, value) VALUES('ledger_backfill', '1');"),
+        PM_OK);
+    for (int i = 0; i < 2; i++) { /* the second open finds nothing to do */
+        void *sink = NULL;
+        assert_int_equal(pm_ledger_sink.open(f->store, &sink), PM_OK);
+        pm_ledger_sink.close(sink);
+    }
+    assert_int_equal(balance(f, "traffic_source"), -400000);
+    assert_int_equal(balance(f, "advertiser"), 10000000);
+    assert_int_equal(q(f, "SELECT count(*) FROM ledger_entries"), 4);
+}
+
 static void test_convert(void **state)
 {
     (void)state;
@@ -313,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test_setup_teardown(test_ledger_books_and_reverses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ledger_change_before_conversion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ledger_backfill, setup, teardown),
         cmocka_unit_test(test_convert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
