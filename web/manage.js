@@ -22,9 +22,10 @@ function kinds(ctx) {
         { name: 'traffic_source_id', label: 'Traffic source', ref: 'traffic-sources', required: true },
         { name: 'destination.offer_id', label: 'Offer', ref: 'offers', hint: 'An offer, a lander, or both.' },
         { name: 'destination.lander_id', label: 'Lander', ref: 'landers', hint: 'Shown before the offer.' },
-        { name: 'cost.model', label: 'Cost model', options: ['cpc', 'cpm', 'cpa'], required: true },
+        { name: 'cost.model', label: 'Cost model', options: ['cpc', 'cpm', 'cpa', 'revshare', 'auto'], required: true },
         { name: 'cost.amount', label: 'Cost amount', money: true, required: true },
         { name: 'cost.currency', label: 'Cost currency', initial: currency, required: true, size: 3 },
+        { name: 'cost.percent', label: 'Revenue share %', hint: 'revshare: the source’s share of each conversion’s revenue.', optional: true },
         { name: 'status', label: 'Status', options: ['active', 'paused'] },
         { name: 'token', label: 'Token', hint: 'In the tracking URL: 4–64 of A–Z a–z 0–9 _ -. Empty: a random one.', optional: true },
       ],
@@ -260,6 +261,7 @@ export function manageView(root, ctx, kind) {
       if (f.ref) v = v === '' ? null : Number(v);
       if (f.name === 'token' && (v === '' || (entity && v === entity.token))) continue;
       if (f.name === 'status' && !entity && v === 'active') continue;
+      if (f.name === 'cost.percent' && v === '') v = '0';
       setPath(body, f.name, v);
     }
     return body;

@@ -16,6 +16,7 @@
 #include "pm/outbox.h"
 #include "pm/spend.h"
 #include "pm/store.h"
+#include "pm/track.h"
 
 typedef struct pm_api_s pm_api_t;
 
@@ -24,6 +25,7 @@ typedef struct pm_api_config_s {
     pm_confhold_t *confhold;  /* where to publish config changes; borrowed */
     pm_outbox_t *outbox;      /* woken when a postback is re-queued; borrowed, may be NULL */
     pm_spend_t *spend;        /* budget and cap counters shown on campaigns and offers; may be NULL */
+    pm_track_t *track;        /* this loop's tracker, for status changes (journaled); NULL: 503 */
 } pm_api_config_t;
 
 pm_api_t *pm_api_create(const pm_api_config_t *cfg); /* can't fail */

@@ -20,5 +20,7 @@ extern const pm_cli_verb_t pm_cli_experiment; /* src/cli/experiment.c */
 extern const pm_cli_verb_t pm_cli_report; /* src/cli/report.c */
 extern const pm_cli_verb_t pm_cli_clv;    /* src/cli/clv.c */
 extern const pm_cli_verb_t pm_cli_simulate; /* src/cli/simulate.c */
+extern const pm_cli_verb_t pm_cli_import;   /* src/cli/import.c */
+extern const pm_cli_verb_t pm_cli_ledger;   /* src/cli/ledger.c */
 
 #endif

@@ -20,12 +20,15 @@
 #include "pm/tz.h"
 
 typedef enum pm_cost_model_e {
-    PM_COST_CPC, /* per click */
-    PM_COST_CPM, /* per thousand impressions */
-    PM_COST_CPA, /* per approved conversion */
+    PM_COST_CPC,      /* per click */
+    PM_COST_CPM,      /* per thousand impressions */
+    PM_COST_CPA,      /* per approved conversion (optionally of one conversion type) */
+    PM_COST_REVSHARE, /* a percentage of each approved conversion's revenue */
+    PM_COST_AUTO,     /* reported later by the source (cost import), nothing at event time */
 } pm_cost_model_t;
 
-/* Parse/print "cpc" | "cpm" | "cpa". pm_cost_model_parse: PM_EINVAL. */
+/* Parse/print "cpc" | "cpm" | "cpa" | "revshare" | "auto".
+ * pm_cost_model_parse: PM_EINVAL. */
 int pm_cost_model_parse(const char *s, pm_cost_model_t *out) PM_MUST_CHECK;
 const char *pm_cost_model_name(pm_cost_model_t m);
 
@@ -35,7 +38,33 @@ typedef struct pm_offer_s {
     char payout_type[8]; /* "cpa" | "cpl" | "cpi" | "cps" */
     pm_money_t payout;   /* the workspace's revenue per conversion */
     int64_t cap_daily, cap_total; /* conversions per local day / in total; 0 = no cap */
+    int64_t payout_percent; /* > 0: revenue is this share of the sale value instead (percent micros: 1% = 1000000) */
+    bool repeat_conversions; /* every postback without a txid counts (not one per click and type) */
 } pm_offer_t;
+
+/* How a partner is paid by default, and pricing rules that override the
+ * defaults per offer / partner / conversion type (docs/money.md). */
+typedef enum pm_price_model_e { PM_PRICE_NONE, PM_PRICE_FIXED, PM_PRICE_PERCENT } pm_price_model_t;
+
+typedef struct pm_partner_s {
+    int64_t id;
+    char *name;
+    pm_price_model_t model;
+    pm_money_t amount;  /* PM_PRICE_FIXED */
+    int64_t percent;    /* PM_PRICE_PERCENT: of the conversion's revenue, percent micros */
+} pm_partner_t;
+
+typedef enum pm_rule_side_e { PM_RULE_REVENUE, PM_RULE_PAYOUT } pm_rule_side_t;
+
+typedef struct pm_rule_s {
+    int64_t id;
+    pm_rule_side_t side;
+    int64_t offer_id, partner_id; /* 0 = any */
+    char conversion_type[33];     /* "" = any */
+    pm_price_model_t model;       /* FIXED or PERCENT */
+    pm_money_t amount;
+    int64_t percent; /* revenue side: of the sale value; payout side: of the revenue */
+} pm_rule_t;
 
 typedef struct pm_lander_s {
     int64_t id;
@@ -59,6 +88,9 @@ typedef struct pm_campaign_s {
     pm_money_t cost;
     int64_t budget_daily, budget_total; /* micro-units of the cost currency; 0 = no budget */
     char *fallback_url;                 /* "" = the workspace's fallback_url */
+    int64_t cost_percent;            /* PM_COST_REVSHARE: percent micros of revenue */
+    char cost_conversion_type[33];   /* PM_COST_CPA: only this type costs ("" = every type) */
+    const pm_partner_t *partner;     /* who brought the traffic (payouts); may be NULL */
 } pm_campaign_t;
 
 #define PM_MAX_TRUSTED_PROXIES 32
@@ -96,6 +128,9 @@ const struct pm_flow_s *pm_config_flow_by_id(const pm_config_t *c, int64_t id);
 /* Campaigns in id order: i from 0 to pm_config_campaign_count - 1. */
 size_t pm_config_campaign_count(const pm_config_t *c);
 const pm_campaign_t *pm_config_campaign_at(const pm_config_t *c, size_t i);
+const pm_partner_t *pm_config_partner_by_id(const pm_config_t *c, int64_t id);
+/* The pricing rules, in id order (borrowed, *n of them). */
+const pm_rule_t *pm_config_rules(const pm_config_t *c, size_t *n);
 const pm_settings_t *pm_config_settings(const pm_config_t *c);
 /* The workspace time zone (settings.timezone; UTC when it cannot be
  * loaded). Lives as long as the snapshot; never NULL. */

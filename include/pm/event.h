@@ -28,6 +28,15 @@ typedef enum pm_event_type_e {
     PM_EV_IMPRESSION = 2,
     PM_EV_CONVERSION = 3,
     PM_EV_ORPHAN = 4, /* a postback we could not attribute (data-quality report) */
+    /* A conversion's status or money changed (a later postback with the same
+     * txid, PATCH /api/v1/conversions/{id}, an import). It carries the whole
+     * conversion as it now is (ids, dimensions, new status and money) and
+     * what it was before (prev_*), so whoever applies it needs no lookup and
+     * changes commute: see docs/money.md. */
+    PM_EV_STATUS_CHANGE = 5,
+    /* The cost a traffic source reported for one campaign and local day
+     * (cost model "auto"): the new total, spread over that day's clicks. */
+    PM_EV_COST_REPORT = 6,
     PM_EV__MAX
 } pm_event_type_t;
 
@@ -73,6 +82,10 @@ typedef enum pm_event_str_e {
     PM_EVS_BROWSER_VERSION, /* "120.0" */
     PM_EVS_BOT_REASON,      /* empty for humans; else a reason code (ua_crawler, datacenter_ip, velocity, ...) */
     PM_EVS_ROUTE,           /* click: how the destination was chosen (rule, path, option, weights) */
+    /* Money (docs/money.md). */
+    PM_EVS_PREV_STATUS, /* status change: the status before */
+    PM_EVS_ACTOR,       /* status change: who changed it ("postback", "api:key 3", "import:file.csv") */
+    PM_EVS_LEAD_ID,     /* conversion: the advertiser's own id for the lead (CRM imports credit it later) */
     PM_EVS__COUNT
 } pm_event_str_t;
 
@@ -91,6 +104,13 @@ typedef struct pm_event_s {
     pm_money_t cost;    /* what the workspace pays for this event (CPC/CPM) */
     pm_money_t revenue; /* conversion: what the workspace earns */
     pm_money_t payout;  /* conversion: what the workspace pays a partner */
+    int64_t partner_id; /* conversion: the partner the payout goes to (0 = none) */
+    /* Status changes (PM_EV_STATUS_CHANGE): */
+    pm_id_t ref_id;     /* the conversion's own id */
+    pm_time_t ref_ts;   /* the conversion's time (reports count the change there) */
+    int64_t version;    /* 1, 2, ...: the n-th change of this conversion (the conversion itself is 0) */
+    pm_money_t prev_cost, prev_revenue, prev_payout; /* the amounts before the change */
+    pm_time_t ref_end;  /* cost report: the day is [ref_ts, ref_end) */
     pm_str_t s[PM_EVS__COUNT];
 } pm_event_t;
 

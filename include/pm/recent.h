@@ -37,6 +37,21 @@ int pm_recent_put(pm_recent_t *r, const void *key, size_t klen, const void *val,
 typedef int (*pm_recent_check_fn)(void *ctx);
 int pm_recent_put_checked(pm_recent_t *r, const void *key, size_t klen, const void *val, size_t vlen,
                           pm_recent_check_fn check, void *ctx, pm_buf_t *existing) PM_MUST_CHECK;
+/* Read-modify-write of one key under its shard's lock: fn(ctx, cur, curlen,
+ * &val, &vlen) sees the present value (cur NULL when absent) and either sets
+ * *val (borrowed until fn's caller returns) to the value to store in its
+ * place and returns PM_OK, or leaves *val NULL (nothing changes), or returns
+ * an error that is passed back with nothing changed. fn runs under the lock:
+ * it may check the store or append to a journal, so that two loops updating
+ * the same key are serialized. PM_ETOOBIG without calling fn when the key is
+ * absent and the map is full. */
+typedef int (*pm_recent_update_fn)(void *ctx, const void *cur, size_t curlen, const void **val, size_t *vlen);
+int pm_recent_update(pm_recent_t *r, const void *key, size_t klen, pm_recent_update_fn fn, void *ctx) PM_MUST_CHECK;
+/* Remove `key` only if match(ctx, value, vlen) says so (the materializer
+ * forgets a conversion only while the map still holds the version it stored,
+ * not a newer status change). */
+typedef bool (*pm_recent_match_fn)(void *ctx, const void *val, size_t vlen);
+void pm_recent_remove_if(pm_recent_t *r, const void *key, size_t klen, pm_recent_match_fn match, void *ctx);
 /* Append the value of `key` to `out`. PM_OK, PM_ENOTFOUND, or PM_ETOOBIG
  * when out's cap is reached. */
 int pm_recent_get(pm_recent_t *r, const void *key, size_t klen, pm_buf_t *out) PM_MUST_CHECK;

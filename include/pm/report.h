@@ -42,6 +42,7 @@ typedef struct pm_report_counts_s {
     int64_t conversions; /* approved */
     int64_t leads;       /* approved, conversion type "lead" */
     int64_t pending_conversions, rejected_conversions;
+    int64_t chargebacks; /* charged back or refunded after approval */
     int64_t cost, revenue, payout; /* approved revenue and payout; cost of impressions, clicks, approved conversions */
     int64_t pending_revenue;
     int64_t excluded_events; /* events whose money was in another currency */
@@ -71,6 +72,7 @@ pm_report_value_t pm_metric_conversions(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_pending_conversions(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_rejected_conversions(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_pending_revenue(const pm_report_counts_t *c);
+pm_report_value_t pm_metric_chargebacks(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_ctr(const pm_report_counts_t *c); /* clicks / impressions */
 pm_report_value_t pm_metric_cvr(const pm_report_counts_t *c); /* conversions / clicks */
 pm_report_value_t pm_metric_cost(const pm_report_counts_t *c);

@@ -64,12 +64,54 @@ void pm_track_go(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req
  * rest wait for the next. Owning thread. */
 void pm_track_flush(pm_track_t *t);
 
+/* A status change asked for outside a postback (the admin API, an
+ * import): the conversion, its new status, optionally a new revenue. */
+typedef struct pm_track_status_s {
+    pm_id_t conversion_id;
+    const char *status;   /* canonical, from pm_status_name() */
+    bool has_revenue;
+    pm_money_t revenue;
+    const char *method;   /* "api" | "import" */
+    const char *actor;    /* who: "api:key 3" (copied into the event) */
+} pm_track_status_t;
+
+/* Change the status (and/or revenue) of a stored conversion through the
+ * journal, like a postback with the same txid would: an unchanged status
+ * and revenue records nothing; a transition the lifecycle forbids answers
+ * 409; an unknown conversion 404. The answer (postback-style JSON) waits
+ * for the fsync (res->wait_lsn). Returns PM_OK when `res` holds a 200, else
+ * an error (res holds the JSON error). Owning thread. */
+int pm_track_set_status(pm_track_t *t, const pm_config_t *cfg, const pm_track_status_t *req, pm_http_res_t *res);
+
+/* One offline (CRM) conversion, as postback parameters (`params`, an
+ * application/x-www-form-urlencoded string: click_id or lead_id, type,
+ * status, payout, currency, amount, txid, lead_id): recorded, repeated or
+ * changed exactly like a postback with method "import" and `actor`
+ * (copied). A row that names no click may name the lead_id of an earlier
+ * conversion: the click of that conversion gets the credit. A bad row
+ * answers its JSON error in `res` and records nothing (no orphan). A
+ * recorded row sets res->wait_lsn. Owning thread. */
+void pm_track_import(pm_track_t *t, const pm_config_t *cfg, const char *params, size_t len, const char *actor,
+                     pm_http_res_t *res);
+
+/* A traffic source's reported cost of one campaign and local day (cost
+ * model "auto"): the day's new total, which replaces any earlier report of
+ * the same day (docs/money.md). Journaled; *lsn is what the answer must
+ * wait for (res->wait_lsn). PM_OK or the journal's error. Owning thread. */
+typedef struct pm_track_cost_s {
+    int64_t campaign_id, traffic_source_id;
+    pm_time_t day_start, day_end; /* UTC microseconds of the local day */
+    pm_money_t cost;
+    const char *method, *actor;   /* copied */
+} pm_track_cost_t;
+int pm_track_report_cost(pm_track_t *t, const pm_track_cost_t *req, uint64_t *lsn) PM_MUST_CHECK;
+
 /* The materializer stored `ev`: drop it from the shared maps. Thread-safe. */
 void pm_track_forget(pm_track_shared_t *shared, const pm_event_t *ev);
 
 typedef struct pm_track_stats_s {
-    uint64_t clicks, impressions, conversions, duplicate_postbacks, orphan_postbacks, fallback_redirects,
-        journal_errors, capped_redirects, bot_clicks;
+    uint64_t clicks, impressions, conversions, status_changes, duplicate_postbacks, orphan_postbacks,
+        fallback_redirects, journal_errors, capped_redirects, bot_clicks;
     uint64_t flow_clicks, capped_clicks, bot_path_clicks; /* clicks routed by a flow; of them by cap / bot path */
 } pm_track_stats_t;
 /* Add this tracker's counters to *out. Thread-safe. */

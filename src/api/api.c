@@ -34,6 +34,7 @@ pm_api_t *pm_api_create(const pm_api_config_t *cfg)
     api->confhold = cfg->confhold;
     api->outbox = cfg->outbox;
     api->spend = cfg->spend;
+    api->track = cfg->track;
     return api;
 }
 
@@ -267,7 +268,21 @@ static const struct {
     {"clv", {{pm__api_clv_get, NULL, NULL, NULL, NULL}}},
     {"keys", {{pm__api_keys_list, pm__api_keys_create, NULL, NULL, NULL}}},
     {"postbacks", {{pm__api_postbacks_list, NULL, NULL, NULL, NULL}}},
+    {"rates", {{pm__api_rates_get, NULL, pm__api_rates_put, NULL, NULL}}},
+    {"conversions:batch", {{NULL, pm__api_conversions_batch, NULL, NULL, NULL}}},
+    {"costs", {{NULL, pm__api_costs_post, NULL, NULL, NULL}}},
 };
+
+/* Two-segment paths. */
+static const struct {
+    const char *path;
+    endpoint_t ep;
+} nested_routes[] = {
+    {"ledger/balances", {{pm__api_ledger_balances, NULL, NULL, NULL, NULL}}},
+    {"ledger/entries", {{pm__api_ledger_entries, NULL, NULL, NULL, NULL}}},
+};
+
+static const endpoint_t conversion_item_ep = {{pm__api_conversion_get, NULL, NULL, pm__api_conversion_patch, NULL}};
 
 static const endpoint_t key_item_ep = {{NULL, NULL, NULL, NULL, pm__api_keys_revoke}};
 static const endpoint_t postback_item_ep = {{pm__api_postbacks_get, NULL, NULL, NULL, NULL}};
@@ -320,6 +335,15 @@ static const endpoint_t *resolve(pm__api_ctx_t *c)
         bool ok = pm__api_parse_int(id, (size_t)(end - id), 1, INT64_MAX, &c->id);
         return ok ? &item_ep : NULL;
     }
+    for (size_t i = 0; slash && i < PM_ARRAY_LEN(nested_routes); i++)
+        if (segment_eq(seg, (size_t)(end - seg), nested_routes[i].path)) return &nested_routes[i].ep;
+    if (slash && segment_eq(seg, seglen, "conversions")) {
+        size_t n = (size_t)(end - slash - 1);
+        if (n == 0 || n >= sizeof(c->item) || memchr(slash + 1, '/', n)) return NULL;
+        memcpy(c->item, slash + 1, n);
+        c->item[n] = '\0';
+        return &conversion_item_ep;
+    }
     if (slash && segment_eq(seg, seglen, "keys")) {
         const char *id = slash + 1;
         return pm__api_parse_int(id, (size_t)(end - id), 1, INT64_MAX, &c->id) ? &key_item_ep : NULL;
@@ -359,6 +383,7 @@ void pm_api_handle(pm_api_t *api, const pm_config_t *cfg, const pm_http_req_t *r
         method_not_allowed(&c, ep);
         goto out;
     }
+    c.role = role;
     if (m != M_GET && strcmp(role, "admin") != 0) {
         pm_http_res_error(res, 403, "forbidden", NULL, "this API key may only read (role viewer)");
         goto out;

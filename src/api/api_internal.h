@@ -14,6 +14,7 @@
 #define PM_API_INTERNAL_H
 
 #include "pm/api.h"
+#include "pm/id.h"
 #include "pm/qs.h"
 
 #include <jansson.h>
@@ -31,6 +32,7 @@ struct pm_api_s {
     pm_confhold_t *confhold; /* borrowed */
     pm_outbox_t *outbox;     /* borrowed, may be NULL */
     pm_spend_t *spend;       /* borrowed, may be NULL */
+    pm_track_t *track;       /* borrowed; may be NULL (CLI) */
     pm__api_stmt_t *stmts;   /* grows: the SQL texts are fixed by the code */
     size_t nstmts, stmts_cap;
 };
@@ -44,6 +46,8 @@ typedef struct pm__api_ctx_s {
     pm_http_res_t *res;
     const struct pm__api_entity_s *entity; /* for entity routes */
     int64_t id;                            /* for item routes, else 0 */
+    char item[PM_ID_LEN + 8];              /* for items named by a text id (conversions) */
+    const char *role;                      /* the caller's role, "admin" | "viewer" */
 } pm__api_ctx_t;
 
 /* --- statements --------------------------------------------------------- */
@@ -92,7 +96,7 @@ bool pm__api_parse_int(const char *s, size_t len, int64_t min, int64_t max, int6
 
 /* --- records: one entity row as the API moves it ------------------------ */
 
-#define PM__API_MAX_COLS 16
+#define PM__API_MAX_COLS 24
 
 typedef enum pm__api_coltype_e { PM__API_COL_TEXT, PM__API_COL_INT } pm__api_coltype_t;
 
@@ -133,6 +137,9 @@ typedef enum pm__api_kind_e {
     PM__API_F_OBJECT,     /* nested object described by `children` */
     PM__API_F_COUNT,      /* JSON integer, 1 .. 10^12 */
     PM__API_F_JSON,       /* any JSON object or array, stored as its text; the kind's finish hook checks it */
+    PM__API_F_PERCENT,    /* decimal string 0..1000 (percent) -> percent micros (1% = 1000000) */
+    PM__API_F_BOOL,       /* JSON true/false -> 1/0 */
+    PM__API_F_CONV_TYPE,  /* "" or 1-32 characters of a-z, 0-9, '_', '-' */
 } pm__api_kind_t;
 
 enum {
@@ -170,6 +177,7 @@ void pm__api_render(const pm__api_field_t *fields, const pm__api_record_t *rec, 
 bool pm__api_check_name(const char *s, size_t len, const char **why);
 bool pm__api_check_url(const char *s, size_t len, const char **why);
 bool pm__api_check_token(const char *s, size_t len);
+bool pm__api_check_conv_type(const char *s, size_t len); /* "" or [a-z0-9_-]{1,32} */
 
 /* --- entities (kinds.c describes them, entities.c serves them) --------- */
 
@@ -213,5 +221,13 @@ void pm__api_postbacks_retry(pm__api_ctx_t *c);
 void pm__api_keys_create(pm__api_ctx_t *c);
 void pm__api_keys_list(pm__api_ctx_t *c);
 void pm__api_keys_revoke(pm__api_ctx_t *c);
+void pm__api_conversion_get(pm__api_ctx_t *c);   /* money.c */
+void pm__api_conversion_patch(pm__api_ctx_t *c);
+void pm__api_ledger_entries(pm__api_ctx_t *c);
+void pm__api_ledger_balances(pm__api_ctx_t *c);
+void pm__api_rates_get(pm__api_ctx_t *c);
+void pm__api_rates_put(pm__api_ctx_t *c);
+void pm__api_costs_post(pm__api_ctx_t *c);
+void pm__api_conversions_batch(pm__api_ctx_t *c); /* import.c */
 
 #endif

@@ -28,6 +28,7 @@ static const event_table_t event_tables[] = {
     {"impression", "impressions", true},
     {"conversion", "conversions", true},
     {"orphan", "orphan_postbacks", false},
+    {"status_change", "conversion_changes", true},
 };
 
 /* Present on every row, null when the table lacks them or they are unset. */
@@ -56,7 +57,7 @@ static int parse_type(pm__api_ctx_t *c, const pm_qs_t *qs, events_query_t *q)
 {
     const char *type = pm_qs_get(qs, "type", NULL);
     if (type == NULL) {
-        pm_http_res_error(c->res, 422, "required", "type", "type is required: click, impression, conversion or orphan");
+        pm_http_res_error(c->res, 422, "required", "type", "type is required: click, impression, conversion, orphan or status_change");
         return PM_EINVAL;
     }
     for (size_t i = 0; i < PM_ARRAY_LEN(event_tables); i++) {
@@ -64,7 +65,7 @@ static int parse_type(pm__api_ctx_t *c, const pm_qs_t *qs, events_query_t *q)
         q->t = &event_tables[i];
         return PM_OK;
     }
-    pm_http_res_error(c->res, 422, "invalid", "type", "type must be click, impression, conversion or orphan");
+    pm_http_res_error(c->res, 422, "invalid", "type", "type must be click, impression, conversion, orphan or status_change");
     return PM_EINVAL;
 }
 

@@ -49,7 +49,17 @@ static const pm__api_entity_t sources = {
 
 /* --- offers ------------------------------------------------------------ */
 
-enum { OFF_NAME, OFF_URL, OFF_PAYOUT_TYPE, OFF_PAYOUT_MICROS, OFF_PAYOUT_CURRENCY, OFF_CAP_DAILY, OFF_CAP_TOTAL };
+enum {
+    OFF_NAME,
+    OFF_URL,
+    OFF_PAYOUT_TYPE,
+    OFF_PAYOUT_MICROS,
+    OFF_PAYOUT_CURRENCY,
+    OFF_CAP_DAILY,
+    OFF_CAP_TOTAL,
+    OFF_PAYOUT_PERCENT,
+    OFF_REPEATS
+};
 
 static const pm__api_column_t offer_cols[] = {
     [OFF_NAME] = {"name", COL_TEXT},
@@ -59,6 +69,8 @@ static const pm__api_column_t offer_cols[] = {
     [OFF_PAYOUT_CURRENCY] = {"payout_currency", COL_TEXT},
     [OFF_CAP_DAILY] = {"cap_daily", COL_INT},
     [OFF_CAP_TOTAL] = {"cap_total", COL_INT},
+    [OFF_PAYOUT_PERCENT] = {"payout_percent_micros", COL_INT},
+    [OFF_REPEATS] = {"repeat_conversions", COL_INT},
 };
 
 static const char *const payout_types[] = {"cpa", "cpl", "cpi", "cps", NULL};
@@ -68,6 +80,8 @@ static const pm__api_field_t payout_fields[] = {
      .choices = payout_types},
     {.name = "amount", .kind = PM__API_F_AMOUNT, .col = OFF_PAYOUT_MICROS, .flags = PM__API_REQUIRED},
     {.name = "currency", .kind = PM__API_F_CURRENCY, .col = OFF_PAYOUT_CURRENCY, .flags = PM__API_REQUIRED},
+    /* > 0: the revenue is this share of the sale value (postback amount=) instead of `amount`. */
+    {.name = "percent", .kind = PM__API_F_PERCENT, .col = OFF_PAYOUT_PERCENT, .def = "0"},
     {0},
 };
 
@@ -83,6 +97,7 @@ static const pm__api_field_t offer_fields[] = {
     {.name = "url", .kind = PM__API_F_URL, .col = OFF_URL, .flags = PM__API_REQUIRED},
     {.name = "payout", .kind = PM__API_F_OBJECT, .flags = PM__API_REQUIRED, .children = payout_fields},
     {.name = "caps", .kind = PM__API_F_OBJECT, .children = cap_fields},
+    {.name = "repeat_conversions", .kind = PM__API_F_BOOL, .col = OFF_REPEATS, .def = "0"},
     {0},
 };
 
@@ -149,6 +164,7 @@ enum {
     CMP_NAME, CMP_STATUS, CMP_TOKEN, CMP_SOURCE, CMP_OFFER, CMP_LANDER,
     CMP_COST_MODEL, CMP_COST_MICROS, CMP_COST_CURRENCY, CMP_FLOW,
     CMP_BUDGET_DAILY, CMP_BUDGET_TOTAL, CMP_BUDGET_CURRENCY, CMP_FALLBACK_URL,
+    CMP_PARTNER, CMP_COST_PERCENT, CMP_COST_TYPE,
 };
 
 static const pm__api_column_t campaign_cols[] = {
@@ -166,6 +182,9 @@ static const pm__api_column_t campaign_cols[] = {
     [CMP_BUDGET_CURRENCY] = {"budget_currency", COL_TEXT},
     [CMP_FALLBACK_URL] = {"fallback_url", COL_TEXT},
     [CMP_FLOW] = {"flow_id", COL_INT},
+    [CMP_PARTNER] = {"partner_id", COL_INT},
+    [CMP_COST_PERCENT] = {"cost_percent_micros", COL_INT},
+    [CMP_COST_TYPE] = {"cost_conversion_type", COL_TEXT},
 };
 
 static const char *const campaign_statuses[] = {"active", "paused", NULL};
@@ -182,6 +201,8 @@ static const pm__api_field_t cost_fields[] = {
     {.name = "model", .kind = PM__API_F_COST_MODEL, .col = CMP_COST_MODEL, .flags = PM__API_REQUIRED},
     {.name = "amount", .kind = PM__API_F_AMOUNT, .col = CMP_COST_MICROS, .flags = PM__API_REQUIRED},
     {.name = "currency", .kind = PM__API_F_CURRENCY, .col = CMP_COST_CURRENCY, .flags = PM__API_REQUIRED},
+    {.name = "percent", .kind = PM__API_F_PERCENT, .col = CMP_COST_PERCENT, .def = "0"}, /* revshare */
+    {.name = "conversion_type", .kind = PM__API_F_CONV_TYPE, .col = CMP_COST_TYPE, .def = ""}, /* cpa */
     {0},
 };
 
@@ -206,6 +227,8 @@ static const pm__api_field_t campaign_fields[] = {
     /* Where visitors go while the campaign is capped; "" = the workspace's fallback_url. */
     {.name = "fallback_url", .kind = PM__API_F_URL_OPT, .col = CMP_FALLBACK_URL, .def = ""},
     {.name = "flow_id", .kind = PM__API_F_REF, .col = CMP_FLOW, .flags = PM__API_NULLABLE, .ref_table = "flows"},
+    {.name = "partner_id", .kind = PM__API_F_REF, .col = CMP_PARTNER, .flags = PM__API_NULLABLE,
+     .ref_table = "partners"},
     {0},
 };
 
@@ -541,5 +564,98 @@ static const pm__api_entity_t experiments = {
     .decorate = experiment_decorate,
 };
 
-const pm__api_entity_t *const pm__api_entities[] = {&sources, &offers, &landers, &flows,
-                                                    &campaigns, &experiments, NULL};
+
+/* --- partners (docs/money.md) -------------------------------------------- */
+
+enum { PAR_NAME, PAR_MODEL, PAR_MICROS, PAR_CURRENCY, PAR_PERCENT };
+
+static const pm__api_column_t partner_cols[] = {
+    [PAR_NAME] = {"name", COL_TEXT},
+    [PAR_MODEL] = {"payout_model", COL_TEXT},
+    [PAR_MICROS] = {"payout_micros", COL_INT},
+    [PAR_CURRENCY] = {"payout_currency", COL_TEXT},
+    [PAR_PERCENT] = {"payout_percent_micros", COL_INT},
+};
+
+static const char *const partner_models[] = {"none", "fixed", "percent", NULL};
+
+static const pm__api_field_t partner_payout_fields[] = {
+    {.name = "model", .kind = PM__API_F_ENUM, .col = PAR_MODEL, .def = "none", .choices = partner_models},
+    {.name = "amount", .kind = PM__API_F_AMOUNT, .col = PAR_MICROS, .def = "0"},
+    {.name = "currency", .kind = PM__API_F_CURRENCY, .col = PAR_CURRENCY, .def = "USD"},
+    {.name = "percent", .kind = PM__API_F_PERCENT, .col = PAR_PERCENT, .def = "0"},
+    {0},
+};
+
+static const pm__api_field_t partner_fields[] = {
+    {.name = "name", .kind = PM__API_F_NAME, .col = PAR_NAME, .flags = PM__API_REQUIRED},
+    {.name = "payout", .kind = PM__API_F_OBJECT, .children = partner_payout_fields},
+    {0},
+};
+
+static const pm__api_entity_t partners = {
+    .path = "partners",
+    .table = "partners",
+    .singular = "partner",
+    .cols = partner_cols,
+    .ncols = PM_ARRAY_LEN(partner_cols),
+    .fields = partner_fields,
+    .ref_column = "partner_id",
+    .ref_field = "partner_id",
+};
+
+/* --- pricing rules --------------------------------------------------------- */
+
+enum { RUL_SIDE, RUL_OFFER, RUL_PARTNER, RUL_TYPE, RUL_MODEL, RUL_MICROS, RUL_CURRENCY, RUL_PERCENT };
+
+static const pm__api_column_t rule_cols[] = {
+    [RUL_SIDE] = {"side", COL_TEXT},
+    [RUL_OFFER] = {"offer_id", COL_INT},
+    [RUL_PARTNER] = {"partner_id", COL_INT},
+    [RUL_TYPE] = {"conversion_type", COL_TEXT},
+    [RUL_MODEL] = {"model", COL_TEXT},
+    [RUL_MICROS] = {"amount_micros", COL_INT},
+    [RUL_CURRENCY] = {"currency", COL_TEXT},
+    [RUL_PERCENT] = {"percent_micros", COL_INT},
+};
+
+static const char *const rule_sides[] = {"revenue", "payout", NULL};
+static const char *const rule_models[] = {"fixed", "percent", NULL};
+
+static const pm__api_field_t rule_fields[] = {
+    {.name = "side", .kind = PM__API_F_ENUM, .col = RUL_SIDE, .flags = PM__API_REQUIRED, .choices = rule_sides},
+    {.name = "offer_id", .kind = PM__API_F_REF, .col = RUL_OFFER, .flags = PM__API_NULLABLE, .ref_table = "offers"},
+    {.name = "partner_id", .kind = PM__API_F_REF, .col = RUL_PARTNER, .flags = PM__API_NULLABLE,
+     .ref_table = "partners"},
+    {.name = "conversion_type", .kind = PM__API_F_CONV_TYPE, .col = RUL_TYPE, .def = ""},
+    {.name = "model", .kind = PM__API_F_ENUM, .col = RUL_MODEL, .flags = PM__API_REQUIRED, .choices = rule_models},
+    {.name = "amount", .kind = PM__API_F_AMOUNT, .col = RUL_MICROS, .def = "0"},
+    {.name = "currency", .kind = PM__API_F_CURRENCY, .col = RUL_CURRENCY, .flags = PM__API_REQUIRED},
+    {.name = "percent", .kind = PM__API_F_PERCENT, .col = RUL_PERCENT, .def = "0"},
+    {0},
+};
+
+/* A revenue rule names no partner (the workspace is paid by the offer). */
+static int rule_finish(pm__api_ctx_t *c, pm__api_record_t *rec, const pm__api_record_t *old)
+{
+    (void)old;
+    if (strcmp(rec->v[RUL_SIDE].text, "revenue") == 0 && !rec->v[RUL_PARTNER].null) {
+        pm_http_res_error(c->res, 422, "invalid", "partner_id", "a revenue rule applies to offers, not partners");
+        return PM_EINVAL;
+    }
+    return PM_OK;
+}
+
+static const pm__api_entity_t rules = {
+    .path = "pricing-rules",
+    .table = "pricing_rules",
+    .singular = "pricing rule",
+    .cols = rule_cols,
+    .ncols = PM_ARRAY_LEN(rule_cols),
+    .fields = rule_fields,
+    .finish = rule_finish,
+};
+
+
+const pm__api_entity_t *const pm__api_entities[] = {&sources,  &offers,    &landers,     &flows, &partners,
+                                                    &campaigns, &experiments, &rules,  NULL};

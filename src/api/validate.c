@@ -274,7 +274,8 @@ static int apply_cost_model(pm__api_ctx_t *c, const pm__api_field_t *f, const ch
     size_t len = 0;
     pm_cost_model_t m;
     if (want_string(c, path, v, &s, &len) != PM_OK) return PM_EINVAL;
-    if (pm_cost_model_parse(s, &m) != PM_OK) return reject(c, "invalid", path, "%s must be one of cpc, cpm, cpa", path);
+    if (pm_cost_model_parse(s, &m) != PM_OK)
+        return reject(c, "invalid", path, "%s must be one of cpc, cpm, cpa, revshare, auto", path);
     const char *name = pm_cost_model_name(m);
     pm__api_record_set_text(rec, f->col, name, strlen(name));
     return PM_OK;
@@ -296,6 +297,45 @@ static int apply_amount(pm__api_ctx_t *c, const pm__api_field_t *f, const char *
         return reject(c, "invalid", path, "%s must be a decimal string such as \"12.50\" (%s)", path,
                       why ? why : "malformed");
     pm__api_record_set_int(rec, f->col, micros);
+    return PM_OK;
+}
+
+static int apply_percent(pm__api_ctx_t *c, const pm__api_field_t *f, const char *path, json_t *v,
+                         pm__api_record_t *rec)
+{
+    int rc = apply_amount(c, f, path, v, rec);
+    if (rc == PM_OK && rec->v[f->col].i > 1000 * PM_MICROS)
+        return reject(c, "invalid", path, "%s must be a percentage from 0 to 1000", path);
+    return rc;
+}
+
+static int apply_bool(pm__api_ctx_t *c, const pm__api_field_t *f, const char *path, json_t *v,
+                      pm__api_record_t *rec)
+{
+    if (!json_is_boolean(v)) return reject(c, "invalid", path, "%s must be true or false", path);
+    pm__api_record_set_int(rec, f->col, json_is_true(v) ? 1 : 0);
+    return PM_OK;
+}
+
+bool pm__api_check_conv_type(const char *s, size_t len)
+{
+    if (len > 32) return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-')) return false;
+    }
+    return true;
+}
+
+static int apply_conv_type(pm__api_ctx_t *c, const pm__api_field_t *f, const char *path, json_t *v,
+                           pm__api_record_t *rec)
+{
+    const char *s = NULL;
+    size_t len = 0;
+    if (want_string(c, path, v, &s, &len) != PM_OK) return PM_EINVAL;
+    if (!pm__api_check_conv_type(s, len))
+        return reject(c, "invalid", path, "%s must be \"\" or 1-32 characters of a-z, 0-9, _ or -", path);
+    pm__api_record_set_text(rec, f->col, s, len);
     return PM_OK;
 }
 
@@ -362,6 +402,9 @@ static int apply_present(pm__api_ctx_t *c, const pm__api_field_t *f, const char 
     case PM__API_F_TOKEN: return apply_text(c, f, path, v, rec);
     case PM__API_F_ENUM: return apply_enum(c, f, path, v, rec);
     case PM__API_F_COST_MODEL: return apply_cost_model(c, f, path, v, rec);
+    case PM__API_F_PERCENT: return apply_percent(c, f, path, v, rec);
+    case PM__API_F_BOOL: return apply_bool(c, f, path, v, rec);
+    case PM__API_F_CONV_TYPE: return apply_conv_type(c, f, path, v, rec);
     case PM__API_F_AMOUNT: return apply_amount(c, f, path, v, rec);
     case PM__API_F_CURRENCY: return apply_currency(c, f, path, v, rec);
     case PM__API_F_REF: return apply_ref(c, f, path, v, rec);
@@ -437,11 +480,12 @@ static json_t *render_value(const pm__api_field_t *f, const pm__api_record_t *re
     }
     if (v->null) return json_null();
     if (f->kind == PM__API_F_REF || f->kind == PM__API_F_COUNT) return json_integer(v->i);
+    if (f->kind == PM__API_F_BOOL) return json_boolean(v->i != 0);
     if (f->kind == PM__API_F_JSON) {
         json_t *doc = v->text ? json_loads(v->text, 0, NULL) : NULL;
         return doc ? doc : json_null();
     }
-    if (f->kind == PM__API_F_AMOUNT) {
+    if (f->kind == PM__API_F_AMOUNT || f->kind == PM__API_F_PERCENT) {
         char amount[PM_MONEY_STR_MAX];
         size_t n = pm_money_format(v->i, amount);
         return json_stringn(amount, n);

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static const pm_cli_verb_t *const verbs[] = {&pm_cli_serve, &pm_cli_demo, &pm_cli_keys, &pm_cli_attribute, &pm_cli_experiment, &pm_cli_report, &pm_cli_clv, &pm_cli_simulate, &pm_cli_version};
+static const pm_cli_verb_t *const verbs[] = {&pm_cli_serve,  &pm_cli_demo,   &pm_cli_keys,     &pm_cli_attribute,
+                                             &pm_cli_experiment, &pm_cli_report, &pm_cli_clv, &pm_cli_simulate,
+                                             &pm_cli_import, &pm_cli_ledger, &pm_cli_version};
 
 static void usage(FILE *f)
 {

@@ -21,6 +21,7 @@
  */
 #include "pm/event.h"
 #include "pm/journal.h"
+#include "pm/ledger.h"
 #include "pm/materializer.h"
 #include "pm/report.h"
 #include "pm/server.h"
@@ -414,7 +415,7 @@ int pm__cli_report_load(const char *data_dir, uint64_t events, int days, uint64_
     char db_path[4200], jdir[4200];
     gen_t *g = pm_calloc(1, sizeof(*g));
     pm_store_t *store = NULL;
-    const pm_sink_ops_t *const sinks[] = {&pm_report_sink};
+    const pm_sink_ops_t *const sinks[] = {&pm_ledger_sink, &pm_report_sink};
     pm_recovery_t rec;
     int rc = mkdir_p(data_dir);
     g->rng = seed * 0x9E3779B97F4A7C15ull + 1;
@@ -440,7 +441,7 @@ int pm__cli_report_load(const char *data_dir, uint64_t events, int days, uint64_
     int64_t t1 = pm_monotonic_us();
     if (rc == PM_OK) {
         fprintf(stderr, "bench-load: materializing (events and rollups)...\n");
-        rc = pm_materializer_recover(store, jdir, sinks, 1, &rec);
+        rc = pm_materializer_recover(store, jdir, sinks, PM_ARRAY_LEN(sinks), &rec);
     }
     /* What a server start does next: the sink catches up with the last rows. */
     void *sink = NULL;

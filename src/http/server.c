@@ -17,6 +17,7 @@
 #include <h2o.h>
 
 #include "pm/api.h"
+#include "pm/ledger.h"
 #include "pm/materializer.h"
 #include "pm/outbox.h"
 #include "pm/report.h"
@@ -272,6 +273,7 @@ static void metrics(server_t *srv, pm_http_res_t *res)
     metric(b, "clicks_total", "counter", "Clicks journaled.", t.clicks);
     metric(b, "impressions_total", "counter", "Impressions journaled.", t.impressions);
     metric(b, "conversions_total", "counter", "Conversions journaled (first postbacks).", t.conversions);
+    metric(b, "conversion_status_changes_total", "counter", "Conversion status changes recorded.", t.status_changes);
     metric(b, "duplicate_postbacks_total", "counter", "Postbacks answered as repeats.", t.duplicate_postbacks);
     metric(b, "orphan_postbacks_total", "counter", "Postbacks that matched no click.", t.orphan_postbacks);
     metric(b, "fallback_redirects_total", "counter", "Visitors sent to the fallback URL.", t.fallback_redirects);
@@ -493,7 +495,7 @@ static int loop_init(server_t *srv, loop_t *loop, unsigned index)
     loop->track = pm_track_create(loop->journal, loop->store, &srv->shared);
     loop->api =
         pm_api_create(&(pm_api_config_t){.store = loop->store, .confhold = srv->confhold, .outbox = srv->outbox,
-                                                       .spend = srv->shared.spend});
+                                                       .spend = srv->shared.spend, .track = loop->track});
     return PM_OK;
 }
 
@@ -544,9 +546,10 @@ void pm_server_journal_dir(const char *data_dir, char *out, size_t cap)
     snprintf(out, cap, "%s/journal", data_dir);
 }
 
-/* Derived state the materializer maintains with the events (report
- * rollups, the postback outbox). */
-static const pm_sink_ops_t *const sinks[] = {&pm_report_sink, &pm_outbox_sink};
+/* Derived state the materializer maintains with the events. The ledger
+ * first: the report rollups read the adjustments it writes; the outbox
+ * enqueues the postbacks of new conversions. */
+static const pm_sink_ops_t *const sinks[] = {&pm_ledger_sink, &pm_report_sink, &pm_outbox_sink};
 
 /* After a commit: the tracking maps forget what the store holds, routed
  * clicks and their conversions feed auto rotation and audiences, and the

@@ -35,13 +35,17 @@ struct pm_config_s {
     pm_tz_t *tz;        /* settings.timezone, loaded */
     pm_flow_t **flows; /* compiled, by ascending id */
     size_t nflows;
+    pm_partner_t *partners;
+    size_t npartners;
+    pm_rule_t *rules;
+    size_t nrules;
     uint32_t *by_token; /* indexes into campaigns, +1 (0 = empty slot) */
     size_t token_slots; /* power of two */
 };
 
 int pm_cost_model_parse(const char *s, pm_cost_model_t *out)
 {
-    static const char *const names[] = {"cpc", "cpm", "cpa"};
+    static const char *const names[] = {"cpc", "cpm", "cpa", "revshare", "auto"};
     for (size_t i = 0; i < PM_ARRAY_LEN(names); i++) {
         if (strcmp(s, names[i]) == 0) {
             *out = (pm_cost_model_t)i;
@@ -57,6 +61,8 @@ const char *pm_cost_model_name(pm_cost_model_t m)
     case PM_COST_CPC: return "cpc";
     case PM_COST_CPM: return "cpm";
     case PM_COST_CPA: return "cpa";
+    case PM_COST_REVSHARE: return "revshare";
+    case PM_COST_AUTO: return "auto";
     }
     return "cpc";
 }
@@ -122,6 +128,42 @@ static void offer_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
     col_currency(st, 5, &o->payout.currency);
     o->cap_daily = sqlite3_column_int64(st, 6); /* NULL reads as 0: no cap */
     o->cap_total = sqlite3_column_int64(st, 7);
+    o->payout_percent = sqlite3_column_int64(st, 8);
+    o->repeat_conversions = sqlite3_column_int(st, 9) != 0;
+}
+
+static pm_price_model_t price_model(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    if (t && strcmp((const char *)t, "fixed") == 0) return PM_PRICE_FIXED;
+    if (t && strcmp((const char *)t, "percent") == 0) return PM_PRICE_PERCENT;
+    return PM_PRICE_NONE;
+}
+
+static void partner_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
+{
+    pm_partner_t *p = &c->partners[i];
+    p->id = sqlite3_column_int64(st, 0);
+    p->name = col_text(st, 1);
+    p->model = price_model(st, 2);
+    p->amount.micros = sqlite3_column_int64(st, 3);
+    col_currency(st, 4, &p->amount.currency);
+    p->percent = sqlite3_column_int64(st, 5);
+}
+
+static void rule_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
+{
+    pm_rule_t *r = &c->rules[i];
+    const unsigned char *side = sqlite3_column_text(st, 1), *type = sqlite3_column_text(st, 4);
+    r->id = sqlite3_column_int64(st, 0);
+    r->side = side && strcmp((const char *)side, "payout") == 0 ? PM_RULE_PAYOUT : PM_RULE_REVENUE;
+    r->offer_id = sqlite3_column_int64(st, 2);
+    r->partner_id = sqlite3_column_int64(st, 3);
+    snprintf(r->conversion_type, sizeof(r->conversion_type), "%s", type ? (const char *)type : "");
+    r->model = price_model(st, 5);
+    r->amount.micros = sqlite3_column_int64(st, 6);
+    col_currency(st, 7, &r->amount.currency);
+    r->percent = sqlite3_column_int64(st, 8);
 }
 
 static void lander_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
@@ -164,6 +206,16 @@ const pm_campaign_t *pm_config_campaign_at(const pm_config_t *c, size_t i)
     return i < c->ncampaigns ? &c->campaigns[i] : NULL;
 }
 const pm_offer_t *pm_config_offer_by_id(const pm_config_t *c, int64_t id) { FIND_BY_ID(c->offers, c->noffers, id); }
+const pm_partner_t *pm_config_partner_by_id(const pm_config_t *c, int64_t id)
+{
+    FIND_BY_ID(c->partners, c->npartners, id);
+}
+
+const pm_rule_t *pm_config_rules(const pm_config_t *c, size_t *n)
+{
+    *n = c->nrules;
+    return c->rules;
+}
 const pm_campaign_t *pm_config_campaign_by_id(const pm_config_t *c, int64_t id)
 {
     FIND_BY_ID(c->campaigns, c->ncampaigns, id);
@@ -190,6 +242,11 @@ static void campaign_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
     k->budget_total = sqlite3_column_int64(st, 11);
     k->fallback_url = col_text(st, 12);
     k->flow = sqlite3_column_type(st, 13) == SQLITE_NULL ? NULL : pm_config_flow_by_id(c, sqlite3_column_int64(st, 13));
+    k->partner = sqlite3_column_type(st, 14) == SQLITE_NULL ? NULL
+                                                           : pm_config_partner_by_id(c, sqlite3_column_int64(st, 14));
+    k->cost_percent = sqlite3_column_int64(st, 15);
+    const unsigned char *ctype = sqlite3_column_text(st, 16);
+    snprintf(k->cost_conversion_type, sizeof(k->cost_conversion_type), "%s", ctype ? (const char *)ctype : "");
     /* A campaign whose source was deleted under it cannot be attributed:
      * treat it as paused rather than crash on a NULL source. */
     if (PM_NEVER(k->source == NULL)) k->active = false;
@@ -417,6 +474,10 @@ static void config_free(pm_config_t *c)
         pm_free(c->landers[i].name), pm_free(c->landers[i].url);
     for (size_t i = 0; i < c->ncampaigns; i++)
         pm_free(c->campaigns[i].name), pm_free(c->campaigns[i].token), pm_free(c->campaigns[i].fallback_url);
+    for (size_t i = 0; i < c->npartners; i++)
+        pm_free(c->partners[i].name);
+    pm_free(c->partners);
+    pm_free(c->rules);
     pm_free(c->sources);
     pm_free(c->offers);
     pm_free(c->landers);
@@ -448,16 +509,24 @@ int pm_config_load(pm_store_t *store, const char *default_base_url, pm_config_t 
     if ((rc = load_settings(c, store, default_base_url)) != PM_OK ||
         (rc = load_rows(c, db, "traffic_sources", "id, name, postback_url", source_row, (void **)&c->sources,
                         sizeof(pm_source_t), &c->nsources)) != PM_OK ||
-        (rc = load_rows(c, db, "offers", "id, name, url, payout_type, payout_micros, payout_currency, cap_daily, cap_total",
-                        offer_row,
-                        (void **)&c->offers, sizeof(pm_offer_t), &c->noffers)) != PM_OK ||
+        (rc = load_rows(c, db, "offers",
+                        "id, name, url, payout_type, payout_micros, payout_currency, cap_daily, cap_total,"
+                        " payout_percent_micros, repeat_conversions",
+                        offer_row, (void **)&c->offers, sizeof(pm_offer_t), &c->noffers)) != PM_OK ||
+        (rc = load_rows(c, db, "partners",
+                        "id, name, payout_model, payout_micros, payout_currency, payout_percent_micros", partner_row,
+                        (void **)&c->partners, sizeof(pm_partner_t), &c->npartners)) != PM_OK ||
+        (rc = load_rows(c, db, "pricing_rules",
+                        "id, side, offer_id, partner_id, conversion_type, model, amount_micros, currency,"
+                        " percent_micros",
+                        rule_row, (void **)&c->rules, sizeof(pm_rule_t), &c->nrules)) != PM_OK ||
         (rc = load_rows(c, db, "landers", "id, name, url", lander_row, (void **)&c->landers, sizeof(pm_lander_t),
                         &c->nlanders)) != PM_OK ||
         (rc = load_flows(c, db)) != PM_OK ||
         (rc = load_rows(c, db, "campaigns",
                         "id, name, token, status, traffic_source_id, offer_id, lander_id, cost_model,"
                         " cost_micros, cost_currency, budget_daily_micros, budget_total_micros, fallback_url,"
-                        " flow_id",
+                        " flow_id, partner_id, cost_percent_micros, cost_conversion_type",
                         campaign_row, (void **)&c->campaigns, sizeof(pm_campaign_t), &c->ncampaigns)) != PM_OK)
         goto out;
     index_tokens(c);

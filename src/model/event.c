@@ -12,8 +12,14 @@
  *    6 traffic_source_id   8 bytes    14 payout currency     3 bytes
  *    7 offer_id            8 bytes    64 + i  string field i (pm_event_str_t),
  *    8 lander_id           8 bytes            UTF-8 bytes, any length
+ *   40 partner_id          8 bytes    45 prev cost currency  3 bytes
+ *   41 ref_id (conversion)16 bytes    46 prev revenue micros 8 bytes
+ *   42 ref_ts              8 bytes    47 prev revenue cur.   3 bytes
+ *   43 version             8 bytes    48 prev payout micros  8 bytes
+ *   44 prev cost micros    8 bytes    49 prev payout cur.    3 bytes
+ *   50 ref_end             8 bytes
  *
- * Tags 15..63 are kept for future fixed-size fields and 64 + PM_EVS__COUNT
+ * Tags 15..39 and 51..63 are kept for future fixed-size fields and 64 + PM_EVS__COUNT
  * onwards for future strings; tag 0 is never used.
  *
  * Integers are two's complement little-endian; ids are copied as their 16
@@ -65,6 +71,18 @@ static const field_t FIELDS[] = {
     [12] = F_CUR(revenue.currency),
     [13] = F_I64(payout.micros),
     [14] = F_CUR(payout.currency),
+    /* Money (docs/money.md). */
+    [40] = F_I64(partner_id),
+    [41] = F_ID(ref_id),
+    [42] = F_I64(ref_ts),
+    [43] = F_I64(version),
+    [44] = F_I64(prev_cost.micros),
+    [45] = F_CUR(prev_cost.currency),
+    [46] = F_I64(prev_revenue.micros),
+    [47] = F_CUR(prev_revenue.currency),
+    [48] = F_I64(prev_payout.micros),
+    [49] = F_CUR(prev_payout.currency),
+    [50] = F_I64(ref_end),
 };
 
 static const char *const TYPE_NAMES[PM_EV__MAX] = {
@@ -72,6 +90,8 @@ static const char *const TYPE_NAMES[PM_EV__MAX] = {
     [PM_EV_IMPRESSION] = "impression",
     [PM_EV_CONVERSION] = "conversion",
     [PM_EV_ORPHAN] = "orphan",
+    [PM_EV_STATUS_CHANGE] = "status_change",
+    [PM_EV_COST_REPORT] = "cost_report",
 };
 
 static const char *const STR_NAMES[PM_EVS__COUNT] = {
@@ -81,7 +101,7 @@ static const char *const STR_NAMES[PM_EVS__COUNT] = {
     "utm_term",   "external_id", "txid",        "status",      "conversion_type", "method",
     "reason",     "query",      "destination_url", "user_id", "email_hash", "country",
     "region",     "device_type", "os",          "os_version",  "browser",     "browser_version",
-    "bot_reason", "route",
+    "bot_reason", "route",      "prev_status", "actor",      "lead_id",
 };
 
 /* A new string field without a name would silently print as NULL. */
@@ -141,6 +161,7 @@ static bool fixed_present(const pm_event_t *ev, const field_t *f)
 {
     const char *member = (const char *)ev + f->off;
     int64_t v;
+    if (f->size == 0) return false; /* a tag no field uses (yet) */
     if (f->kind == K_ID) return !pm_id_is_zero((const pm_id_t *)member);
     if (f->kind == K_CURRENCY) return member[0] != '\0';
     memcpy(&v, member, sizeof(v));

@@ -28,6 +28,7 @@ const char *const pm__rp_counter_cols[PM__RC_COUNT] = {
     "payout_micros",
     "money_events",
     "bot_clicks",
+    "chargebacks",
 };
 
 /* --- dimensions ------------------------------------------------------------- */
@@ -200,10 +201,14 @@ int pm__rp_cells(const pm_event_t *ev, bool unique, pm__rp_cell_t out[PM__RP_MAX
         out[0].c[PM__RC_CLICKS] = 1;
         out[0].c[PM__RC_UNIQUE_CLICKS] = unique;
         break;
+    case PM_EV_COST_REPORT: break; /* a share of a reported cost: money only */
     case PM_EV_CONVERSION:
         approved = str_is(&ev->s[PM_EVS_STATUS], "approved");
         pending = str_is(&ev->s[PM_EVS_STATUS], "pending");
-        out[0].c[approved ? PM__RC_CONVERSIONS : pending ? PM__RC_PENDING : PM__RC_REJECTED] = 1;
+        if (str_is(&ev->s[PM_EVS_STATUS], "chargeback") || str_is(&ev->s[PM_EVS_STATUS], "refund"))
+            out[0].c[PM__RC_CHARGEBACKS] = 1;
+        else
+            out[0].c[approved ? PM__RC_CONVERSIONS : pending ? PM__RC_PENDING : PM__RC_REJECTED] = 1;
         break;
     default: return 0;
     }
@@ -310,12 +315,17 @@ enum {
     RC_COST_CUR,
     RC_COUNTRY, /* ... the visitor context, in the order of `context` below */
     RC_ROWID = RC_COUNTRY + 6,
+    RC_SIGN,
     RC_FIRST
 };
 
 int pm__rp_rowid_col(void)
 {
     return RC_ROWID;
+}
+int pm__rp_sign_col(void)
+{
+    return RC_SIGN;
 }
 int pm__rp_first_col(void)
 {
@@ -327,11 +337,18 @@ static const pm_event_str_t context[] = {PM_EVS_COUNTRY, PM_EVS_REGION,  PM_EVS_
                                          PM_EVS_OS,      PM_EVS_BROWSER, PM_EVS_BOT_REASON};
 _Static_assert(PM_ARRAY_LEN(context) == RC_ROWID - RC_COUNTRY, "context columns");
 
-const pm_event_type_t pm__rp_tables[PM__RP_NTABLES] = {PM_EV_CLICK, PM_EV_IMPRESSION, PM_EV_CONVERSION};
+const pm_event_type_t pm__rp_tables[PM__RP_NTABLES] = {PM_EV_CLICK, PM_EV_IMPRESSION, PM_EV_CONVERSION,
+                                                        PM_EV_STATUS_CHANGE, PM_EV_COST_REPORT};
 
 const char *pm__rp_table_name(pm_event_type_t type)
 {
-    return type == PM_EV_CLICK ? "clicks" : type == PM_EV_IMPRESSION ? "impressions" : "conversions";
+    switch (type) {
+    case PM_EV_CLICK: return "clicks";
+    case PM_EV_IMPRESSION: return "impressions";
+    case PM_EV_STATUS_CHANGE: return "conversion_adjustments";
+    case PM_EV_COST_REPORT: return "cost_adjustments";
+    default: return "conversions";
+    }
 }
 
 void pm__rp_event_select(pm_event_type_t type, bool with_first, const char *tail, char *out, size_t cap)
@@ -340,10 +357,11 @@ void pm__rp_event_select(pm_event_type_t type, bool with_first, const char *tail
         "SELECT id, ts, campaign_id, traffic_source_id, offer_id, lander_id, visitor_id, language,"
         " sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9, sub10,"
         " utm_source, utm_medium, utm_campaign, utm_content, utm_term, ";
-    const char *conv =
-        type == PM_EV_CONVERSION
-            ? "status, conversion_type, revenue_micros, revenue_currency, payout_micros, payout_currency,"
-            : "NULL, NULL, 0, NULL, 0, NULL,";
+    bool conv_like = type == PM_EV_CONVERSION || type == PM_EV_STATUS_CHANGE;
+    const char *conv = conv_like
+                           ? "status, conversion_type, revenue_micros, revenue_currency, payout_micros, payout_currency,"
+                           : "NULL, NULL, 0, NULL, 0, NULL,";
+    const char *sign = type == PM_EV_STATUS_CHANGE ? "sign" : "1";
     /* The first click of a visitor in a campaign on a UTC day, by id; a
      * click without a visitor is always its own first. */
     const char *first = with_first && type == PM_EV_CLICK
@@ -351,9 +369,9 @@ void pm__rp_event_select(pm_event_type_t type, bool with_first, const char *tail
                               " coalesce(campaign_id, 0), visitor_id, ts / 86400000000 ORDER BY id) = 1 END"
                             : "";
     snprintf(out, cap,
-             "%s%s cost_micros, cost_currency, country, region, device_type, os, browser, bot_reason, rowid%s"
+             "%s%s cost_micros, cost_currency, country, region, device_type, os, browser, bot_reason, rowid, %s%s"
              " FROM %s %s",
-             common, conv, first,
+             common, conv, sign, first,
              pm__rp_table_name(type), tail ? tail : "");
 }
 
@@ -382,8 +400,9 @@ static void col_money(sqlite3_stmt *st, int amount, int cur, pm_money_t *m)
 void pm__rp_row_event(sqlite3_stmt *st, pm_event_type_t type, pm_event_t *ev)
 {
     memset(ev, 0, sizeof(*ev));
-    ev->type = type;
-    col_id(st, RC_ID, &ev->id);
+    ev->type = type == PM_EV_STATUS_CHANGE ? PM_EV_CONVERSION : type; /* an adjustment counts as its conversion */
+    if (type != PM_EV_STATUS_CHANGE && type != PM_EV_COST_REPORT)
+        col_id(st, RC_ID, &ev->id); /* adjustments: the id is a rowid */
     ev->ts = sqlite3_column_int64(st, RC_TS);
     ev->campaign_id = sqlite3_column_int64(st, RC_CAMPAIGN);
     ev->traffic_source_id = sqlite3_column_int64(st, RC_SOURCE);

@@ -75,6 +75,10 @@ pm_report_value_t pm_metric_rejected_conversions(const pm_report_counts_t *c)
 {
     return count(c->rejected_conversions);
 }
+pm_report_value_t pm_metric_chargebacks(const pm_report_counts_t *c)
+{
+    return count(c->chargebacks);
+}
 pm_report_value_t pm_metric_pending_revenue(const pm_report_counts_t *c)
 {
     return money(c->pending_revenue);
@@ -163,6 +167,7 @@ const pm_report_metric_t pm_report_metrics[] = {
     {"pending_revenue", pm_metric_pending_revenue},
     {"rejected_conversions", pm_metric_rejected_conversions},
     {"bot_clicks", pm_metric_bot_clicks},
+    {"chargebacks", pm_metric_chargebacks},
     {NULL, NULL},
 };
 

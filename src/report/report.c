@@ -722,6 +722,7 @@ static void contribute(const pm_report_t *r, pm__rq_agg_t *a, const pm__rp_vals_
     add(a, &k->pending_conversions, sign * c[PM__RC_PENDING]);
     add(a, &k->rejected_conversions, sign * c[PM__RC_REJECTED]);
     add(a, &k->bot_clicks, sign * c[PM__RC_BOT_CLICKS]);
+    add(a, &k->chargebacks, sign * c[PM__RC_CHARGEBACKS]);
     if (strcmp(currency, r->currency) == 0) {
         add(a, &k->cost, sign * c[PM__RC_COST]);
         add(a, &k->revenue, sign * c[PM__RC_REVENUE]);
@@ -1105,11 +1106,11 @@ static void contribute_event(pm_report_t *r, pm__rq_agg_t *a, const pm_event_t *
         contribute(r, a, &v, label, cells[k].currency, cells[k].c, sign);
 }
 
-static void raw_event(pm_report_t *r, pm__rq_agg_t *a, const pm_event_t *ev, bool first)
+static void raw_event(pm_report_t *r, pm__rq_agg_t *a, const pm_event_t *ev, bool first, int sign)
 {
     pm__rp_cell_t cells[PM__RP_MAX_CELLS];
     int n = pm__rp_cells(ev, first, cells);
-    contribute_event(r, a, ev, cells, n, 1);
+    contribute_event(r, a, ev, cells, n, sign);
 }
 
 typedef struct tail_s {
@@ -1161,7 +1162,8 @@ static int raw_table(pm_report_t *r, sqlite3 *db, pm__rq_agg_t *a, pm_event_type
         pm_event_t ev;
         pm__rp_row_event(st, type, &ev);
         if (ev.ts < from || ev.ts >= to) continue;
-        raw_event(r, a, &ev, type == PM_EV_CLICK && sqlite3_column_int(st, first_col));
+        raw_event(r, a, &ev, type == PM_EV_CLICK && sqlite3_column_int(st, first_col),
+                  sqlite3_column_int(st, pm__rp_sign_col()));
     }
     sqlite3_finalize(st);
     return step == SQLITE_DONE ? PM_OK : store_failed(err, db, "raw read");
@@ -1169,7 +1171,8 @@ static int raw_table(pm_report_t *r, sqlite3 *db, pm__rq_agg_t *a, pm_event_type
 
 static int run_raw(pm_report_t *r, sqlite3 *db, pm__rq_agg_t *a, int64_t from, int64_t to, pm_report_error_t *err)
 {
-    static const pm_event_type_t types[] = {PM_EV_CLICK, PM_EV_IMPRESSION, PM_EV_CONVERSION};
+    static const pm_event_type_t types[] = {PM_EV_CLICK, PM_EV_IMPRESSION, PM_EV_CONVERSION, PM_EV_STATUS_CHANGE,
+                                            PM_EV_COST_REPORT};
     int rc = PM_OK;
     for (size_t i = 0; rc == PM_OK && i < PM_ARRAY_LEN(types); i++)
         rc = raw_table(r, db, a, types[i], from, to, err);
@@ -1354,8 +1357,8 @@ static bool group_empty(const pm_report_t *r, const pm__rq_group_t *g)
 {
     const pm_report_counts_t *c = &g->c;
     if (c->impressions || c->clicks || c->unique_clicks || c->conversions || c->leads || c->pending_conversions ||
-        c->rejected_conversions || c->cost || c->revenue || c->payout || c->pending_revenue || c->excluded_events ||
-        c->bot_clicks)
+        c->rejected_conversions || c->chargebacks || c->cost || c->revenue || c->payout || c->pending_revenue ||
+        c->excluded_events || c->bot_clicks)
         return false;
     for (int i = 0; i < r->ntypes; i++)
         if (g->types[i]) return false;
@@ -1377,6 +1380,7 @@ static void sum_totals(const pm_report_t *r, pm__rq_agg_t *a)
         add(a, &t->pending_conversions, c->pending_conversions);
         add(a, &t->rejected_conversions, c->rejected_conversions);
         add(a, &t->bot_clicks, c->bot_clicks);
+        add(a, &t->chargebacks, c->chargebacks);
         add(a, &t->cost, c->cost);
         add(a, &t->revenue, c->revenue);
         add(a, &t->payout, c->payout);

@@ -46,6 +46,7 @@ enum {
     PM__RC_PAYOUT,       /* approved */
     PM__RC_MONEY_EVENTS, /* events that put money into this row */
     PM__RC_BOT_CLICKS,   /* clicks the bot filter flagged: in no other counter */
+    PM__RC_CHARGEBACKS,  /* charged back or refunded (counted nowhere else) */
     PM__RC_COUNT
 };
 extern const char *const pm__rp_counter_cols[PM__RC_COUNT];
@@ -204,10 +205,13 @@ void pm__rp_event_select(pm_event_type_t type, bool with_first, const char *tail
  * next step). */
 void pm__rp_row_event(sqlite3_stmt *st, pm_event_type_t type, pm_event_t *ev);
 int pm__rp_rowid_col(void); /* index of the rowid column */
+int pm__rp_sign_col(void);  /* index of the sign column: -1 or +1 (adjustments), 1 otherwise */
 int pm__rp_first_col(void); /* index of the "first" column (clicks, with_first) */
 
-/* The event tables, in the order rollups consume them. */
-#define PM__RP_NTABLES 3
+/* The event tables, in the order rollups consume them. PM_EV_STATUS_CHANGE
+ * stands for conversion_adjustments: what status changes do to reports,
+ * rows shaped like conversions with a sign (docs/money.md). */
+#define PM__RP_NTABLES 5 /* PM_EV_COST_REPORT: cost_adjustments, reported cost spread over clicks */
 extern const pm_event_type_t pm__rp_tables[PM__RP_NTABLES];
 const char *pm__rp_table_name(pm_event_type_t type);
 

@@ -323,8 +323,8 @@ int pm__rp_feed(const pm__rp_feed_t *f, pm_event_type_t type, int64_t after, int
         *last = sqlite3_column_int64(st, rowid_col);
         (*count)++;
         if (type == PM_EV_CLICK) rc = credit(f, &ev, &unique);
-        int n = pm__rp_cells(&ev, unique, cells);
-        if (rc == PM_OK && n > 0) f->emit(f->ctx, &ev, cells, n, 1);
+        int n = pm__rp_cells(&ev, unique, cells), sign = sqlite3_column_int(st, pm__rp_sign_col());
+        if (rc == PM_OK && n > 0) f->emit(f->ctx, &ev, cells, n, sign);
     }
     if (rc == PM_OK && step != SQLITE_DONE) {
         pm_error("report: feed: %s", sqlite3_errmsg(f->db));
@@ -597,7 +597,7 @@ static int64_t event_count(sqlite3 *db)
     sqlite3_stmt *st = NULL;
     int64_t n = 0;
     const char *sql = "SELECT (SELECT count(*) FROM clicks) + (SELECT count(*) FROM impressions)"
-                      " + (SELECT count(*) FROM conversions)";
+                      " + (SELECT count(*) FROM conversions) + (SELECT count(*) FROM conversion_adjustments)";
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);

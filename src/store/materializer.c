@@ -32,12 +32,27 @@ enum {
     COL_REVENUE_CURRENCY,
     COL_PAYOUT_MICROS,
     COL_PAYOUT_CURRENCY,
+    COL_PARTNER,
+    COL_REF_ID,
+    COL_REF_TS,
+    COL_VERSION,
+    COL_PREV_REVENUE_MICROS,
+    COL_PREV_REVENUE_CURRENCY,
+    COL_PREV_COST_MICROS,
+    COL_PREV_COST_CURRENCY,
+    COL_PREV_PAYOUT_MICROS,
+    COL_PREV_PAYOUT_CURRENCY,
+    COL_REF_END,
+    COL_DAY_START,
     COL_STR = 100,
 };
 
 static const char *const fixed_names[] = {
     "id", "ts", "campaign_id", "traffic_source_id", "offer_id", "lander_id", "visitor_id", "click_id",
     "cost_micros", "cost_currency", "revenue_micros", "revenue_currency", "payout_micros", "payout_currency",
+    "partner_id", "conversion_id", "conversion_ts", "version", "prev_revenue_micros", "prev_revenue_currency",
+    "prev_cost_micros", "prev_cost_currency", "prev_payout_micros", "prev_payout_currency", "day_end",
+    "day_start",
 };
 
 #define S(f) (COL_STR + (f))
@@ -62,10 +77,23 @@ static const int conversion_cols[] = {
     VISITOR_COLS,        COL_CLICK,          S(PM_EVS_TXID),        S(PM_EVS_STATUS),
     S(PM_EVS_CONV_TYPE), S(PM_EVS_METHOD),   COL_REVENUE_MICROS,    COL_REVENUE_CURRENCY,
     COL_PAYOUT_MICROS,   COL_PAYOUT_CURRENCY, COL_COST_MICROS,      COL_COST_CURRENCY,
-    S(PM_EVS_USER_ID),   S(PM_EVS_EMAIL_HASH), CONTEXT_COLS, COL_END};
+    S(PM_EVS_USER_ID),   S(PM_EVS_EMAIL_HASH), COL_PARTNER,         S(PM_EVS_LEAD_ID),
+    CONTEXT_COLS,        COL_END};
+static const int change_cols[] = {
+    COL_ID,       COL_TS,        COL_REF_ID,           COL_VERSION,       COL_REF_TS,
+    COL_CLICK,    COL_CAMPAIGN,  COL_SOURCE,           COL_OFFER,         COL_LANDER,
+    COL_PARTNER,  S(PM_EVS_TXID), S(PM_EVS_CONV_TYPE), S(PM_EVS_PREV_STATUS), S(PM_EVS_STATUS),
+    S(PM_EVS_METHOD), S(PM_EVS_ACTOR), COL_REVENUE_MICROS, COL_REVENUE_CURRENCY, COL_PREV_REVENUE_MICROS,
+    COL_PREV_REVENUE_CURRENCY, COL_COST_MICROS, COL_COST_CURRENCY, COL_PREV_COST_MICROS, COL_PREV_COST_CURRENCY,
+    COL_PAYOUT_MICROS, COL_PAYOUT_CURRENCY, COL_PREV_PAYOUT_MICROS, COL_PREV_PAYOUT_CURRENCY, COL_END};
 static const int orphan_cols[] = {COL_ID,        COL_TS,         S(PM_EVS_REASON),     S(PM_EVS_METHOD),
                                   COL_CLICK,     S(PM_EVS_TXID), S(PM_EVS_QUERY),      S(PM_EVS_IP),
                                   S(PM_EVS_USER_AGENT), COL_END};
+
+/* The day of a cost report is [ref_ts, ref_end). */
+static const int cost_report_cols[] = {COL_ID,           COL_TS,         COL_CAMPAIGN,      COL_SOURCE,
+                                       COL_DAY_START,       COL_REF_END,    COL_COST_MICROS,   COL_COST_CURRENCY,
+                                       S(PM_EVS_METHOD), S(PM_EVS_ACTOR), COL_END};
 
 static const struct layout_s {
     const char *table;
@@ -75,6 +103,8 @@ static const struct layout_s {
     [PM_EV_IMPRESSION] = {"impressions", impression_cols},
     [PM_EV_CONVERSION] = {"conversions", conversion_cols},
     [PM_EV_ORPHAN] = {"orphan_postbacks", orphan_cols},
+    [PM_EV_STATUS_CHANGE] = {"conversion_changes", change_cols},
+    [PM_EV_COST_REPORT] = {"cost_reports", cost_report_cols},
 };
 
 static const char *col_name(int col)
@@ -174,7 +204,7 @@ static void bind_column(sqlite3_stmt *st, int i, int col, const pm_event_t *ev)
          * NULL; other empty fields are NULL, as on every table. */
         pm_event_str_t f = (pm_event_str_t)(col - COL_STR);
         bool required = f == PM_EVS_TXID || f == PM_EVS_STATUS || f == PM_EVS_CONV_TYPE || f == PM_EVS_METHOD ||
-                        f == PM_EVS_REASON;
+                        f == PM_EVS_REASON || f == PM_EVS_PREV_STATUS;
         if (s->len || (required && ev->type != PM_EV_CLICK && ev->type != PM_EV_IMPRESSION))
             sqlite3_bind_text(st, i, s->p ? s->p : "", (int)s->len, SQLITE_STATIC);
         else
@@ -196,6 +226,18 @@ static void bind_column(sqlite3_stmt *st, int i, int col, const pm_event_t *ev)
     case COL_REVENUE_CURRENCY: bind_currency(st, i, &ev->revenue); break;
     case COL_PAYOUT_MICROS: sqlite3_bind_int64(st, i, ev->payout.micros); break;
     case COL_PAYOUT_CURRENCY: bind_currency(st, i, &ev->payout); break;
+    case COL_PARTNER: bind_ref(st, i, ev->partner_id); break;
+    case COL_REF_ID: bind_id(st, i, &ev->ref_id); break;
+    case COL_REF_TS: sqlite3_bind_int64(st, i, ev->ref_ts); break;
+    case COL_VERSION: sqlite3_bind_int64(st, i, ev->version); break;
+    case COL_PREV_REVENUE_MICROS: sqlite3_bind_int64(st, i, ev->prev_revenue.micros); break;
+    case COL_PREV_REVENUE_CURRENCY: bind_currency(st, i, &ev->prev_revenue); break;
+    case COL_PREV_COST_MICROS: sqlite3_bind_int64(st, i, ev->prev_cost.micros); break;
+    case COL_PREV_COST_CURRENCY: bind_currency(st, i, &ev->prev_cost); break;
+    case COL_PREV_PAYOUT_MICROS: sqlite3_bind_int64(st, i, ev->prev_payout.micros); break;
+    case COL_PREV_PAYOUT_CURRENCY: bind_currency(st, i, &ev->prev_payout); break;
+    case COL_REF_END: sqlite3_bind_int64(st, i, ev->ref_end); break;
+    case COL_DAY_START: sqlite3_bind_int64(st, i, ev->ref_ts); break;
     default: PM_NEVER(1); sqlite3_bind_null(st, i); break;
     }
 }

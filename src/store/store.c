@@ -201,7 +201,98 @@ static const char schema_v6[] = PM_VISITOR_CONTEXT_COLUMNS("clicks") PM_VISITOR_
     PM_VISITOR_CONTEXT_COLUMNS("conversions") PM_ROLLUP_BOT_CLICKS("campaign") PM_ROLLUP_BOT_CLICKS("main")
         PM_ROLLUP_BOT_CLICKS("dim");
 
-static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6};
+
+/* Version 7: money (docs/money.md). Pricing on both sides (partners and
+ * their payouts, pricing rules per offer / partner / conversion type, the
+ * campaign's revenue-share and auto cost), the conversion lifecycle
+ * (status changes as events, each conversion's current state) and the
+ * double-entry ledger with its exchange rates. conversion_adjustments holds
+ * what a status change does to reports: the old state with sign -1 and the
+ * new one with sign +1, at the conversion's own time, in the columns the
+ * report feed reads; the rollups consume it like the other event tables.
+ * conversion_state, conversion_adjustments and ledger_entries are derived
+ * (the ledger sink writes them in the materializer's transaction); a store
+ * that already holds events is flagged for the sink to book them once.
+ * Adjustments carry the visitor context of version 6 (a chargeback leaves
+ * the country and device rows of its conversion). */
+#define PM_VISITOR_CONTEXT_DECL                                                                    \
+    " country TEXT, region TEXT, device_type TEXT, os TEXT, os_version TEXT, browser TEXT,"        \
+    " browser_version TEXT, bot_reason TEXT"
+#define PM_ADJUSTMENT_COLUMNS                                                                      \
+    "id INTEGER PRIMARY KEY, change_id TEXT NOT NULL, sign INTEGER NOT NULL, ts INTEGER NOT NULL," \
+    " campaign_id INTEGER, traffic_source_id INTEGER, offer_id INTEGER, lander_id INTEGER,"       \
+    " visitor_id TEXT, language TEXT," PM_EVENT_SUB_COLUMNS                                        \
+    " status TEXT NOT NULL, conversion_type TEXT NOT NULL,"                                        \
+    " revenue_micros INTEGER NOT NULL DEFAULT 0, revenue_currency TEXT,"                          \
+    " payout_micros INTEGER NOT NULL DEFAULT 0, payout_currency TEXT,"                            \
+    " cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT," PM_VISITOR_CONTEXT_DECL
+static const char schema_v7[] =
+    "CREATE TABLE partners(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+    "  payout_model TEXT NOT NULL DEFAULT 'none', payout_micros INTEGER NOT NULL DEFAULT 0,"
+    "  payout_currency TEXT NOT NULL DEFAULT 'USD', payout_percent_micros INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);"
+    "ALTER TABLE campaigns ADD COLUMN partner_id INTEGER REFERENCES partners(id);"
+    "ALTER TABLE campaigns ADD COLUMN cost_percent_micros INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE campaigns ADD COLUMN cost_conversion_type TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE offers ADD COLUMN payout_percent_micros INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE offers ADD COLUMN repeat_conversions INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE pricing_rules(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  side TEXT NOT NULL CHECK(side IN ('revenue','payout')),"
+    "  offer_id INTEGER REFERENCES offers(id), partner_id INTEGER REFERENCES partners(id),"
+    "  conversion_type TEXT NOT NULL DEFAULT '', model TEXT NOT NULL CHECK(model IN ('fixed','percent')),"
+    "  amount_micros INTEGER NOT NULL DEFAULT 0, currency TEXT NOT NULL,"
+    "  percent_micros INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);"
+    "ALTER TABLE conversions ADD COLUMN partner_id INTEGER;"
+    "ALTER TABLE conversions ADD COLUMN lead_id TEXT;"
+    "CREATE INDEX conversions_lead ON conversions(lead_id) WHERE lead_id IS NOT NULL;"
+    "CREATE TABLE conversion_changes(id TEXT PRIMARY KEY, ts INTEGER NOT NULL,"
+    "  conversion_id TEXT NOT NULL, version INTEGER NOT NULL, conversion_ts INTEGER NOT NULL,"
+    "  click_id TEXT, campaign_id INTEGER, traffic_source_id INTEGER, offer_id INTEGER,"
+    "  lander_id INTEGER, partner_id INTEGER, txid TEXT NOT NULL, conversion_type TEXT NOT NULL,"
+    "  prev_status TEXT NOT NULL, status TEXT NOT NULL, method TEXT NOT NULL, actor TEXT,"
+    "  revenue_micros INTEGER NOT NULL DEFAULT 0, revenue_currency TEXT,"
+    "  prev_revenue_micros INTEGER NOT NULL DEFAULT 0, prev_revenue_currency TEXT,"
+    "  cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT,"
+    "  prev_cost_micros INTEGER NOT NULL DEFAULT 0, prev_cost_currency TEXT,"
+    "  payout_micros INTEGER NOT NULL DEFAULT 0, payout_currency TEXT,"
+    "  prev_payout_micros INTEGER NOT NULL DEFAULT 0, prev_payout_currency TEXT,"
+    "  UNIQUE(conversion_id, version));"
+    "CREATE INDEX conversion_changes_ts ON conversion_changes(ts);"
+    "CREATE TABLE conversion_state(conversion_id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+    "  status TEXT NOT NULL, revenue_micros INTEGER NOT NULL, revenue_currency TEXT,"
+    "  cost_micros INTEGER NOT NULL, cost_currency TEXT, payout_micros INTEGER NOT NULL,"
+    "  payout_currency TEXT, updated_ts INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO conversion_state SELECT id, 0, status, revenue_micros, revenue_currency, cost_micros,"
+    "  cost_currency, payout_micros, payout_currency, ts FROM conversions;"
+    "CREATE TABLE conversion_adjustments(" PM_ADJUSTMENT_COLUMNS ");"
+    "CREATE TABLE ledger_entries(id INTEGER PRIMARY KEY, movement INTEGER NOT NULL,"
+    "  ts INTEGER NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL, conversion_id TEXT,"
+    "  campaign_id INTEGER, kind TEXT NOT NULL, account_type TEXT NOT NULL, account_id INTEGER NOT NULL,"
+    "  amount_micros INTEGER NOT NULL, currency TEXT NOT NULL);"
+    "CREATE INDEX ledger_conversion ON ledger_entries(conversion_id) WHERE conversion_id IS NOT NULL;"
+    "ALTER TABLE rollup_campaign_q ADD COLUMN chargebacks INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollup_campaign_d ADD COLUMN chargebacks INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollup_main_q ADD COLUMN chargebacks INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollup_main_d ADD COLUMN chargebacks INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollup_dim_q ADD COLUMN chargebacks INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollup_dim_d ADD COLUMN chargebacks INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE cost_reports(id TEXT PRIMARY KEY, ts INTEGER NOT NULL, campaign_id INTEGER NOT NULL,"
+    "  traffic_source_id INTEGER, day_start INTEGER NOT NULL, day_end INTEGER NOT NULL,"
+    "  cost_micros INTEGER NOT NULL, cost_currency TEXT, method TEXT NOT NULL, actor TEXT);"
+    "CREATE TABLE cost_days(campaign_id INTEGER NOT NULL, day_start INTEGER NOT NULL,"
+    "  cost_micros INTEGER NOT NULL, cost_currency TEXT NOT NULL, report_id TEXT NOT NULL,"
+    "  PRIMARY KEY(campaign_id, day_start)) WITHOUT ROWID;"
+    "CREATE TABLE cost_adjustments(id INTEGER PRIMARY KEY, report_id TEXT NOT NULL, ts INTEGER NOT NULL,"
+    "  campaign_id INTEGER, traffic_source_id INTEGER, offer_id INTEGER, lander_id INTEGER, visitor_id TEXT,"
+    "  language TEXT," PM_EVENT_SUB_COLUMNS " cost_micros INTEGER NOT NULL, cost_currency TEXT," PM_VISITOR_CONTEXT_DECL ");"
+    "CREATE TABLE fx_rates(currency TEXT PRIMARY KEY, rate_micros INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "INSERT INTO report_meta(key, value) SELECT 'ledger_backfill', '1' WHERE EXISTS(SELECT 1 FROM clicks)"
+    "  OR EXISTS(SELECT 1 FROM impressions) OR EXISTS(SELECT 1 FROM conversions);";
+
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4,
+                                          schema_v5, schema_v6, schema_v7};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix", "ip_v6_prefix", "trusted_proxies",

@@ -126,6 +126,66 @@ out:
     return rc;
 }
 
+static entry_t *new_entry(uint64_t h, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    entry_t *e = pm_malloc(sizeof(*e) + klen + vlen);
+    e->hash = h;
+    e->klen = (uint32_t)klen;
+    e->vlen = (uint32_t)vlen;
+    memcpy(e->data, key, klen);
+    memcpy(e->data + klen, val, vlen);
+    e->next = NULL;
+    return e;
+}
+
+int pm_recent_update(pm_recent_t *r, const void *key, size_t klen, pm_recent_update_fn fn, void *ctx)
+{
+    uint64_t h = pm_hash64(key, klen);
+    shard_t *s = shard_of(r, h);
+    const void *val = NULL;
+    size_t vlen = 0;
+    int rc;
+    pthread_mutex_lock(&s->mu);
+    entry_t **pp = find(s, h, key, klen), *old = *pp;
+    if (old == NULL && s->count >= r->max_per_shard) {
+        rc = PM_ETOOBIG;
+        goto out;
+    }
+    rc = fn(ctx, old ? old->data + old->klen : NULL, old ? old->vlen : 0, &val, &vlen);
+    if (rc != PM_OK || val == NULL) goto out;
+    entry_t *e = new_entry(h, key, klen, val, vlen);
+    if (old) {
+        e->next = old->next;
+        *pp = e;
+        pm_free(old);
+        goto out;
+    }
+    *pp = e;
+    if (++s->count > s->nslots) grow(s);
+    atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
+out:
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void pm_recent_remove_if(pm_recent_t *r, const void *key, size_t klen, pm_recent_match_fn match, void *ctx)
+{
+    uint64_t h = pm_hash64(key, klen);
+    shard_t *s = shard_of(r, h);
+    pthread_mutex_lock(&s->mu);
+    entry_t **pp = find(s, h, key, klen);
+    entry_t *e = *pp;
+    if (e && match(ctx, e->data + e->klen, e->vlen)) {
+        *pp = e->next;
+        s->count--;
+        atomic_fetch_sub_explicit(&r->count, 1, memory_order_relaxed);
+    } else {
+        e = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    pm_free(e);
+}
+
 int pm_recent_get(pm_recent_t *r, const void *key, size_t klen, pm_buf_t *out)
 {
     uint64_t h = pm_hash64(key, klen);

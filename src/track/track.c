@@ -10,6 +10,7 @@
  */
 #include "pm/track.h"
 #include "pm/macro.h"
+#include "pm/pricing.h"
 #include "pm/qs.h"
 #include "pm/text.h"
 
@@ -37,8 +38,8 @@ const unsigned char pm_track_gif[43] = {
     0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b};
 
 typedef struct counters_s {
-    _Atomic uint64_t clicks, impressions, conversions, duplicates, orphans, fallbacks, journal_errors, capped,
-        bot_clicks;
+    _Atomic uint64_t clicks, impressions, conversions, status_changes, duplicates, orphans, fallbacks, journal_errors,
+        capped, bot_clicks;
     _Atomic uint64_t flow_clicks, capped_clicks, bot_path_clicks;
 } counters_t;
 
@@ -51,7 +52,7 @@ struct pm_track_s {
     pm_buf_t url;  /* the destination URL being built */
     pm_buf_t tmp;  /* the click record copied out of the shared map */
     pm_buf_t dup;  /* a duplicate conversion's record copied out of it */
-    sqlite3_stmt *click_by_id, *conversion_by_key;
+    sqlite3_stmt *click_by_id, *conversion_by_key, *conversion_by_id, *click_by_lead;
     pm_detect_local_t *detect; /* NULL without detectors */
     pm_visitor_t visitor;      /* the current request's visitor context */
     counters_t n;
@@ -90,6 +91,8 @@ void pm_track_destroy(pm_track_t *t)
     sqlite3_finalize(t->conversion_by_key);
     pm_flow_match_data_free(t->match_data);
     pm_detect_local_destroy(t->detect);
+    sqlite3_finalize(t->conversion_by_id);
+    sqlite3_finalize(t->click_by_lead);
     pm_buf_free(&t->rec);
     pm_buf_free(&t->url);
     pm_buf_free(&t->tmp);
@@ -109,6 +112,7 @@ void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out)
     out->clicks += atomic_load(&t->n.clicks);
     out->impressions += atomic_load(&t->n.impressions);
     out->conversions += atomic_load(&t->n.conversions);
+    out->status_changes += atomic_load(&t->n.status_changes);
     out->duplicate_postbacks += atomic_load(&t->n.duplicates);
     out->orphan_postbacks += atomic_load(&t->n.orphans);
     out->fallback_redirects += atomic_load(&t->n.fallbacks);
@@ -479,7 +483,9 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
     pm_event_t ev = {.type = PM_EV_CLICK};
     pm_ip_t ip;
     bool returning = visitor_event(t, set, req, k, &qs, &ev, &ip);
-    if (k->cost_model == PM_COST_CPC) ev.cost = k->cost;
+    /* A click the bot filter flagged costs nothing: reports, budgets and the
+     * ledger leave bots out of cost alike (docs/metrics.md). */
+    if (k->cost_model == PM_COST_CPC && ev.s[PM_EVS_BOT_REASON].len == 0) ev.cost = k->cost;
     uint64_t lsn;
     int32_t day = pm_spend_day(pm_config_tz(cfg), ev.ts);
     if (!within_limits(t, cfg, k, &ev, day)) {
@@ -638,32 +644,85 @@ static int find_click(pm_track_t *t, const pm_id_t *id, pm_event_t *click)
     return step == SQLITE_ROW ? PM_OK : step == SQLITE_DONE ? PM_ENOTFOUND : PM_ESTORE;
 }
 
-/* A conversion already stored under (offer, txid), rebuilt far enough to
- * give the same answer as the first time. */
-static int find_stored_conversion(pm_track_t *t, int64_t offer_id, pm_str_t txid, pm_event_t *conv)
+/* The columns of a stored conversion as the lifecycle needs it: its own
+ * fields, its current state (conversion_state, kept by the ledger sink) and
+ * the click fields it inherited, in click_fields order. */
+#define CONVERSION_SELECT                                                                                          \
+    "SELECT c.id, c.ts, c.click_id, c.campaign_id, c.traffic_source_id, c.offer_id, c.lander_id, c.visitor_id,"  \
+    " c.partner_id, c.txid, c.conversion_type, c.method, coalesce(s.status, c.status),"                        \
+    " coalesce(s.revenue_micros, c.revenue_micros), coalesce(s.revenue_currency, c.revenue_currency),"          \
+    " coalesce(s.cost_micros, c.cost_micros), coalesce(s.cost_currency, c.cost_currency),"                      \
+    " coalesce(s.payout_micros, c.payout_micros), coalesce(s.payout_currency, c.payout_currency),"              \
+    " coalesce(s.version, 0), c.lead_id, c.email_hash, c.ip, c.user_agent, c.referrer, c.language, c.sub1, c.sub2," \
+    " c.sub3, c.sub4, c.sub5, c.sub6, c.sub7, c.sub8, c.sub9, c.sub10, c.utm_source, c.utm_medium,"             \
+    " c.utm_campaign, c.utm_content, c.utm_term, c.external_id, c.user_id, NULL, c.country, c.region,"          \
+    " c.device_type, c.os, c.os_version, c.browser, c.browser_version, c.bot_reason" /* click_fields' order */  \
+    " FROM conversions c LEFT JOIN conversion_state s ON s.conversion_id = c.id"
+
+static void col_money(sqlite3_stmt *st, int i, pm_money_t *m)
 {
-    int rc = prepare(t, &t->conversion_by_key,
-                     "SELECT id, click_id, status, conversion_type, revenue_micros, revenue_currency, txid"
-                     " FROM conversions WHERE offer_id IS ? AND txid=?");
+    m->micros = sqlite3_column_int64(st, i);
+    col_currency(st, i + 1, &m->currency);
+}
+
+/* Fill *conv (a PM_EV_CONVERSION in its current state, strings in scratch)
+ * from the current row; *version = its number of status changes. */
+static void conversion_row(pm_track_t *t, sqlite3_stmt *st, pm_event_t *conv, int64_t *version)
+{
+    memset(conv, 0, sizeof(*conv));
+    conv->type = PM_EV_CONVERSION;
+    col_id(st, 0, &conv->id);
+    conv->ts = sqlite3_column_int64(st, 1);
+    col_id(st, 2, &conv->click_id);
+    conv->campaign_id = sqlite3_column_int64(st, 3);
+    conv->traffic_source_id = sqlite3_column_int64(st, 4);
+    conv->offer_id = sqlite3_column_int64(st, 5);
+    conv->lander_id = sqlite3_column_int64(st, 6);
+    col_id(st, 7, &conv->visitor_id);
+    conv->partner_id = sqlite3_column_int64(st, 8);
+    col_field(t, st, 9, conv, PM_EVS_TXID);
+    col_field(t, st, 10, conv, PM_EVS_CONV_TYPE);
+    col_field(t, st, 11, conv, PM_EVS_METHOD);
+    col_field(t, st, 12, conv, PM_EVS_STATUS);
+    col_money(st, 13, &conv->revenue);
+    col_money(st, 15, &conv->cost);
+    col_money(st, 17, &conv->payout);
+    *version = sqlite3_column_int64(st, 19);
+    col_field(t, st, 20, conv, PM_EVS_LEAD_ID);
+    col_field(t, st, 21, conv, PM_EVS_EMAIL_HASH);
+    for (size_t i = 0; i < PM_ARRAY_LEN(click_fields); i++)
+        col_field(t, st, 22 + (int)i, conv, click_fields[i]);
+}
+
+/* A conversion already stored under (offer, txid), in its current state. */
+static int find_stored_conversion(pm_track_t *t, int64_t offer_id, pm_str_t txid, pm_event_t *conv,
+                                  int64_t *version)
+{
+    int rc = prepare(t, &t->conversion_by_key, CONVERSION_SELECT " WHERE c.offer_id IS ? AND c.txid=?");
     if (rc != PM_OK) return rc;
     sqlite3_stmt *st = t->conversion_by_key;
     if (offer_id) sqlite3_bind_int64(st, 1, offer_id);
     else sqlite3_bind_null(st, 1);
-    sqlite3_bind_text(st, 2, txid.p, (int)txid.len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, txid.p ? txid.p : "", (int)txid.len, SQLITE_STATIC);
     int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        memset(conv, 0, sizeof(*conv));
-        conv->type = PM_EV_CONVERSION;
-        col_id(st, 0, &conv->id);
-        col_id(st, 1, &conv->click_id);
-        col_field(t, st, 2, conv, PM_EVS_STATUS);
-        col_field(t, st, 3, conv, PM_EVS_CONV_TYPE);
-        conv->revenue.micros = sqlite3_column_int64(st, 4);
-        col_currency(st, 5, &conv->revenue.currency);
-        col_field(t, st, 6, conv, PM_EVS_TXID);
-    }
+    if (step == SQLITE_ROW) conversion_row(t, st, conv, version);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    return step == SQLITE_ROW ? PM_OK : step == SQLITE_DONE ? PM_ENOTFOUND : PM_ESTORE;
+}
+
+/* The stored conversion with event id `id` (for the admin API). */
+static int find_conversion_by_id(pm_track_t *t, const pm_id_t *id, pm_event_t *conv, int64_t *version)
+{
+    int rc = prepare(t, &t->conversion_by_id, CONVERSION_SELECT " WHERE c.id=?");
+    if (rc != PM_OK) return rc;
+    char text[PM_ID_LEN + 1];
+    pm_id_format(id, text);
+    sqlite3_stmt *st = t->conversion_by_id;
+    sqlite3_bind_text(st, 1, text, PM_ID_LEN, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) conversion_row(t, st, conv, version);
+    sqlite3_reset(st);
     return step == SQLITE_ROW ? PM_OK : step == SQLITE_DONE ? PM_ENOTFOUND : PM_ESTORE;
 }
 
@@ -677,14 +736,24 @@ static size_t conversion_key(int64_t offer_id, pm_str_t txid, unsigned char *out
     return n;
 }
 
+/* Does the map still hold the very event the store now has? */
+static bool same_event(void *ctx, const void *val, size_t vlen)
+{
+    const pm_event_t *ev = ctx;
+    pm_event_t held;
+    return pm_event_decode(val, vlen, &held) == PM_OK && memcmp(held.id.b, ev->id.b, sizeof(ev->id.b)) == 0;
+}
+
 void pm_track_forget(pm_track_shared_t *shared, const pm_event_t *ev)
 {
     if (ev->type == PM_EV_CLICK) {
         pm_recent_remove(shared->clicks, ev->id.b, sizeof(ev->id.b));
-    } else if (ev->type == PM_EV_CONVERSION) {
+    } else if (ev->type == PM_EV_CONVERSION || ev->type == PM_EV_STATUS_CHANGE) {
+        /* The entry may hold a later status change than the one stored:
+         * it stays until that one is stored too. */
         unsigned char key[sizeof(int64_t) + CAP_TXID + PM_ID_LEN + 40];
         size_t n = conversion_key(ev->offer_id, ev->s[PM_EVS_TXID], key, sizeof(key));
-        if (n) pm_recent_remove(shared->conversions, key, n);
+        if (n) pm_recent_remove_if(shared->conversions, key, n, same_event, (void *)ev);
     }
 }
 
@@ -710,15 +779,14 @@ static const char *const p_currency[] = {"currency", NULL};
 static const char *const p_secret[] = {"secret", NULL};
 static const char *const p_user_id[] = {"uid", "user_id", NULL};
 static const char *const p_email[] = {"email", NULL};
+static const char *const p_sale[] = {"amount", "sale_amount", "sale", NULL};
+static const char *const p_lead[] = {"lead_id", NULL};
 
-/* The conversion statuses a postback may report. */
+/* The status a postback reports ("approved" when it names none). */
 static const char *normal_status(const char *v, size_t len)
 {
-    static const char *const names[] = {"approved", "pending", "rejected"};
     if (v == NULL || len == 0) return "approved";
-    for (size_t i = 0; i < PM_ARRAY_LEN(names); i++)
-        if (pm_text_ieq(v, len, names[i], strlen(names[i]))) return names[i];
-    return NULL;
+    return pm_status_name(v, len);
 }
 
 static bool valid_type(const char *v, size_t len)
@@ -836,15 +904,30 @@ static void parse_params(const pm_http_req_t *req, postback_t *pb)
     pm_qs_parse(&pb->qs, req->query.p, req->query.len);
 }
 
-/* Fill the money and labels of conversion `ev` from the postback; false
- * (with pb rejected) on a malformed value. */
-static bool conversion_values(pm_track_t *t, const pm_config_t *cfg, postback_t *pb, pm_event_t *ev)
+/* A decimal parameter into micro-units; false (pb rejected) when malformed. */
+static bool amount_param(postback_t *pb, const char *const *names, const char *code, int64_t *out, bool *present)
+{
+    size_t len;
+    const char *why = "not a decimal amount", *v = param(&pb->qs, names, &len);
+    *present = v && len;
+    if (!*present || pm_money_parse(v, len, false, out, &why) == PM_OK) return true;
+    char msg[sizeof(pb->message)];
+    snprintf(msg, sizeof(msg), "%s: %s", names[0], why);
+    reject(pb, 400, code, names[0], msg);
+    return false;
+}
+
+/* Fill the labels of conversion `ev` from the postback and price it
+ * (pm/pricing.h); false (with pb rejected) on a malformed value. */
+static bool conversion_values(pm_track_t *t, const pm_config_t *cfg, postback_t *pb, pm_event_t *ev,
+                              pm_price_in_t *in)
 {
     size_t len;
     const char *v = param(&pb->qs, p_status, &len);
     const char *status = normal_status(v, len);
     if (status == NULL) {
-        reject(pb, 400, "invalid_status", "status", "status must be approved, pending or rejected");
+        reject(pb, 400, "invalid_status", "status",
+               "status must be approved, pending, rejected, chargeback or refund");
         return false;
     }
     pm_event_set(ev, PM_EVS_STATUS, status, strlen(status));
@@ -855,19 +938,14 @@ static bool conversion_values(pm_track_t *t, const pm_config_t *cfg, postback_t 
     }
     if (v) set_text(t, ev, PM_EVS_CONV_TYPE, v, len, 32);
     else pm_event_set(ev, PM_EVS_CONV_TYPE, "conversion", 10);
-    const pm_offer_t *offer = ev->offer_id ? pm_config_offer_by_id(cfg, ev->offer_id) : NULL;
-    if (offer) ev->revenue = offer->payout;
-    else ev->revenue.currency = pm_config_settings(cfg)->currency;
-    const char *why = "not a decimal amount";
-    v = param(&pb->qs, p_payout, &len);
-    if (v && len && pm_money_parse(v, len, false, &ev->revenue.micros, &why) != PM_OK) {
-        char msg[sizeof(pb->message)];
-        snprintf(msg, sizeof(msg), "payout: %s", why);
-        reject(pb, 400, "invalid_payout", "payout", msg);
-        return false;
-    }
+    memset(in, 0, sizeof(*in));
+    in->offer = ev->offer_id ? pm_config_offer_by_id(cfg, ev->offer_id) : NULL;
+    in->campaign = pm_config_campaign_by_id(cfg, ev->campaign_id);
+    in->fallback = pm_config_settings(cfg)->currency;
+    if (!amount_param(pb, p_payout, "invalid_payout", &in->revenue.micros, &in->has_revenue)) return false;
+    if (!amount_param(pb, p_sale, "invalid_amount", &in->sale_micros, &in->has_sale)) return false;
     v = param(&pb->qs, p_currency, &len);
-    if (v && len && pm_currency_parse(v, len, &ev->revenue.currency) != PM_OK) {
+    if (v && len && pm_currency_parse(v, len, &in->revenue.currency) != PM_OK) {
         reject(pb, 400, "invalid_currency", "currency", "currency must be an ISO 4217 code");
         return false;
     }
@@ -876,13 +954,34 @@ static bool conversion_values(pm_track_t *t, const pm_config_t *cfg, postback_t 
         reject(pb, 400, "invalid_txid", "txid", "txid is longer than 128 characters");
         return false;
     }
+    v = param(&pb->qs, p_lead, &len);
+    if (v && len) set_text(t, ev, PM_EVS_LEAD_ID, v, len, CAP_PARAM);
+    return true;
+}
+
+/* Price `ev` (its type string must be NUL-terminated in scratch). */
+static bool conversion_price(const pm_config_t *cfg, postback_t *pb, pm_event_t *ev, pm_price_in_t *in)
+{
+    char type[33];
+    snprintf(type, sizeof(type), "%.*s", (int)ev->s[PM_EVS_CONV_TYPE].len, ev->s[PM_EVS_CONV_TYPE].p);
+    in->type = type;
+    pm_price_t price;
+    if (pm_price_conversion(cfg, in, &price) != PM_OK) {
+        reject(pb, 400, "invalid_payout", "payout", "the amount is out of range");
+        return false;
+    }
+    in->type = NULL; /* the local buffer ends here */
+    ev->revenue = price.revenue;
+    ev->cost = price.cost;
+    ev->payout = price.payout;
+    ev->partner_id = price.partner_id;
     return true;
 }
 
 /* The transaction id: as sent, or "<click id>:<type>" when the advertiser
  * sends none, so a repeated postback for the same click and type is still
  * recognised as the same conversion. */
-static void conversion_txid(pm_track_t *t, postback_t *pb, pm_event_t *ev)
+static void conversion_txid(pm_track_t *t, postback_t *pb, const pm_offer_t *offer, pm_event_t *ev)
 {
     size_t len;
     const char *v = param(&pb->qs, p_txid, &len);
@@ -890,13 +989,22 @@ static void conversion_txid(pm_track_t *t, postback_t *pb, pm_event_t *ev)
         set_text(t, ev, PM_EVS_TXID, v, len, CAP_TXID);
         return;
     }
+    /* An offer that counts repeats from a click: each postback is its own
+     * conversion (":<conversion id>"). */
+    bool repeats = offer && offer->repeat_conversions;
     const pm_str_t *type = &ev->s[PM_EVS_CONV_TYPE];
-    char *p = scratch(t, PM_ID_LEN + 2 + type->len);
+    char *p = scratch(t, 2 * PM_ID_LEN + 3 + type->len);
     if (p == NULL) return;
     pm_id_format(&ev->click_id, p);
     p[PM_ID_LEN] = ':';
     memcpy(p + PM_ID_LEN + 1, type->p, type->len);
-    pm_event_set(ev, PM_EVS_TXID, p, PM_ID_LEN + 1 + type->len);
+    size_t n = PM_ID_LEN + 1 + type->len;
+    if (repeats) {
+        p[n++] = ':';
+        pm_id_format(&ev->id, p + n);
+        n += PM_ID_LEN;
+    }
+    pm_event_set(ev, PM_EVS_TXID, p, n);
 }
 
 /* A postback's own identity parameters: its user id wins over the one
@@ -951,82 +1059,267 @@ static bool click_from_request(const pm_http_req_t *req, postback_t *pb, pm_id_t
     return *present;
 }
 
-/* The store check of a conversion key, run under the recent map's lock. */
-typedef struct stored_check_s {
-    pm_track_t *t;
-    const pm_event_t *ev;
-    pm_event_t *prior; /* filled when the store has the conversion */
-} stored_check_t;
+/* --- the conversion lifecycle ------------------------------------------- */
 
-static int check_stored(void *arg)
+/* What one postback (or API call) does to the conversion under its key,
+ * decided under the key's lock in the shared map (see record_conversion). */
+typedef enum conv_result_e { CONV_NEW, CONV_DUPLICATE, CONV_CHANGE, CONV_INVALID, CONV_MISSING } conv_result_t;
+
+typedef struct conv_op_s {
+    pm_track_t *t;
+    const pm_config_t *cfg;
+    pm_event_t *ev;         /* the conversion as this request reports it (priced) */
+    const pm_price_in_t *in; /* how it was priced (for a change of revenue) */
+    bool has_revenue;       /* the request names an amount: a different one is a change */
+    bool must_exist;        /* API: change an existing conversion only */
+    const char *method, *actor;
+    pm_event_t cur;         /* the conversion's current state (CONVERSION-shaped) */
+    int64_t version;        /* cur's number of changes */
+    pm_event_t change;      /* the status change built, CONV_CHANGE */
+    conv_result_t result;
+    uint64_t lsn;
+    int rc;
+} conv_op_t;
+
+/* The current state from a map value (a conversion or a status change);
+ * strings borrow from t->dup, where the value is copied first. */
+static int state_from_record(conv_op_t *op, const void *val, size_t vlen)
 {
-    stored_check_t *c = arg;
-    int rc = find_stored_conversion(c->t, c->ev->offer_id, c->ev->s[PM_EVS_TXID], c->prior);
-    return rc == PM_OK ? PM_EEXIST : rc == PM_ENOTFOUND ? PM_OK : rc;
+    pm_buf_reset(&op->t->dup);
+    if (pm_buf_append(&op->t->dup, val, vlen) != PM_OK ||
+        pm_event_decode(op->t->dup.data, op->t->dup.len, &op->cur) != PM_OK)
+        return PM_ESTORE;
+    op->version = 0;
+    if (op->cur.type == PM_EV_STATUS_CHANGE) {
+        op->version = op->cur.version;
+        op->cur.type = PM_EV_CONVERSION;
+        op->cur.id = op->cur.ref_id;
+        op->cur.ts = op->cur.ref_ts;
+    }
+    return PM_OK;
 }
 
-/* Journal a new conversion unless (offer, txid) is known; answer either way.
- * The map entry doubles as a reservation against a concurrent duplicate on
- * another event loop; the store is checked under the same lock, so a
- * conversion the materializer is just forgetting cannot slip between. */
-static bool record_conversion(pm_track_t *t, pm_event_t *ev, bool pixel, pm_http_res_t *res)
+static bool same_money(const pm_money_t *a, const pm_money_t *b)
+{
+    return a->micros == b->micros && strcmp(a->currency.code, b->currency.code) == 0;
+}
+
+static bool str_eq(pm_str_t a, pm_str_t b) { return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0); }
+
+/* The status change from op->cur to what op->ev reports. */
+static int build_change(conv_op_t *op)
+{
+    pm_track_t *t = op->t;
+    pm_event_t *c = &op->change;
+    const pm_event_t *cur = &op->cur, *ev = op->ev;
+    *c = *cur; /* every dimension, the txid, the type, the lead id */
+    c->type = PM_EV_STATUS_CHANGE;
+    c->ts = pm_now();
+    c->id = pm_id_next(&t->ids, c->ts);
+    c->ref_id = cur->id;
+    c->ref_ts = cur->ts;
+    c->version = op->version + 1;
+    c->prev_cost = cur->cost;
+    c->prev_revenue = cur->revenue;
+    c->prev_payout = cur->payout;
+    c->s[PM_EVS_PREV_STATUS] = cur->s[PM_EVS_STATUS];
+    c->s[PM_EVS_STATUS] = ev->s[PM_EVS_STATUS];
+    pm_event_set(c, PM_EVS_METHOD, op->method, strlen(op->method));
+    pm_event_set(c, PM_EVS_ACTOR, op->actor, strlen(op->actor));
+    if (!op->has_revenue || same_money(&ev->revenue, &cur->revenue)) return PM_OK;
+    /* A new amount: the fixed cost and payout stay, percentages follow. */
+    pm_price_t price = {.revenue = ev->revenue, .cost = cur->cost, .payout = cur->payout,
+                        .partner_id = cur->partner_id};
+    char type[33];
+    pm_price_in_t in = *op->in;
+    snprintf(type, sizeof(type), "%.*s", (int)cur->s[PM_EVS_CONV_TYPE].len, cur->s[PM_EVS_CONV_TYPE].p);
+    in.type = type;
+    int rc = pm_price_reprice(op->cfg, &in, &price);
+    c->revenue = price.revenue;
+    c->cost = price.cost;
+    c->payout = price.payout;
+    return rc;
+}
+
+/* Journal `ev`, encoded into t->rec; *val and *vlen point at the record. */
+static int journal_conversion(conv_op_t *op, const pm_event_t *ev, const void **val, size_t *vlen)
+{
+    pm_track_t *t = op->t;
+    pm_buf_reset(&t->rec);
+    int rc = pm_event_encode(ev, &t->rec);
+    if (rc != PM_OK) return PM_ETOOBIG;
+    if (pm_journal_append(t->journal, t->rec.data, t->rec.len, &op->lsn) != PM_OK) {
+        count(&t->n.journal_errors);
+        return PM_ESTORE;
+    }
+    *val = t->rec.data;
+    *vlen = t->rec.len;
+    return PM_OK;
+}
+
+/* Decide, journal, and say what the map should hold now. Runs under the
+ * conversion key's lock (or alone when the map is full). */
+static int decide(void *arg, const void *cur, size_t curlen, const void **val, size_t *vlen)
+{
+    conv_op_t *op = arg;
+    const pm_event_t *ev = op->ev;
+    int rc = cur ? state_from_record(op, cur, curlen)
+                 : find_stored_conversion(op->t, ev->offer_id, ev->s[PM_EVS_TXID], &op->cur, &op->version);
+    if (rc == PM_ENOTFOUND) {
+        bool ok = !op->must_exist && pm_status_initial(ev->s[PM_EVS_STATUS].p);
+        op->result = op->must_exist ? CONV_MISSING : ok ? CONV_NEW : CONV_INVALID;
+        return ok ? journal_conversion(op, ev, val, vlen) : PM_OK;
+    }
+    if (rc != PM_OK) return rc;
+    bool same_status = str_eq(op->cur.s[PM_EVS_STATUS], ev->s[PM_EVS_STATUS]);
+    if (same_status && (!op->has_revenue || same_money(&op->cur.revenue, &ev->revenue))) {
+        op->result = CONV_DUPLICATE;
+        return PM_OK;
+    }
+    char from[16];
+    snprintf(from, sizeof(from), "%.*s", (int)op->cur.s[PM_EVS_STATUS].len, op->cur.s[PM_EVS_STATUS].p);
+    if (!pm_status_transition_ok(from, ev->s[PM_EVS_STATUS].p)) {
+        op->result = CONV_INVALID;
+        return PM_OK;
+    }
+    if ((rc = build_change(op)) != PM_OK) return rc;
+    op->result = CONV_CHANGE;
+    return journal_conversion(op, &op->change, val, vlen);
+}
+
+/* Run `decide` for the conversion's key under the shared map's lock (so
+ * two loops cannot both record, or both change, the same conversion; the
+ * store is checked under the same lock, so a conversion the materializer
+ * is just forgetting cannot slip between). */
+static int run_conversion(conv_op_t *op)
 {
     unsigned char key[sizeof(int64_t) + CAP_TXID + PM_ID_LEN + 40];
-    size_t klen = conversion_key(ev->offer_id, ev->s[PM_EVS_TXID], key, sizeof(key));
-    pm_event_t prior;
-    stored_check_t check = {.t = t, .ev = ev, .prior = &prior};
-    pm_buf_reset(&t->rec);
-    if (pm_event_encode(ev, &t->rec) != PM_OK) {
-        pm_http_res_error(res, 400, "too_big", NULL, "postback too large");
-        return false;
+    size_t klen = conversion_key(op->ev->offer_id, op->ev->s[PM_EVS_TXID], key, sizeof(key));
+    int rc = klen ? pm_recent_update(op->t->shared->conversions, key, klen, decide, op) : PM_ETOOBIG;
+    if (rc == PM_ETOOBIG) {
+        /* The map is full: the store alone decides. */
+        const void *val = NULL;
+        size_t vlen = 0;
+        rc = decide(op, NULL, 0, &val, &vlen);
     }
-    pm_buf_reset(&t->dup);
-    memset(&prior, 0, sizeof(prior));
-    int put = klen ? pm_recent_put_checked(t->shared->conversions, key, klen, t->rec.data, t->rec.len, check_stored,
-                                           &check, &t->dup)
-                   : PM_ETOOBIG;
-    if (put == PM_ETOOBIG) put = check_stored(&check); /* map full: the store alone decides */
-    if (put == PM_EEXIST && prior.type == PM_EV_NONE && pm_event_decode(t->dup.data, t->dup.len, &prior) != PM_OK)
-        put = PM_ESTORE;
-    if (put == PM_EEXIST) {
-        count(&t->n.duplicates);
-        answer(&prior, pixel, res);
-        return false;
-    }
-    if (put != PM_OK) {
-        pm_http_res_error(res, 503, "unavailable", NULL, "the conversion could not be checked; retry later");
-        return false;
-    }
-    uint64_t lsn;
-    if (pm_journal_append(t->journal, t->rec.data, t->rec.len, &lsn) != PM_OK) {
-        count(&t->n.journal_errors);
-        if (klen) pm_recent_remove(t->shared->conversions, key, klen);
-        pm_http_res_error(res, 503, "unavailable", NULL, "the conversion could not be recorded; retry later");
-        return false;
-    }
-    count(&t->n.conversions);
-    t->sync_wanted = true; /* asked once per loop pass: see pm_track_flush */
-    res->wait_lsn = lsn;
-    answer(ev, pixel, res);
-    return true;
+    return rc;
 }
 
-/* A new conversion counts toward its offer's caps (unless rejected) and
- * its CPA cost toward its campaign's budget. */
-static void count_conversion(pm_track_t *t, const pm_config_t *cfg, const pm_event_t *ev)
+/* The answer to a conversion, identical for its first and repeated
+ * postbacks: it is built from the recorded conversion alone. */
+static void conversion_answer(conv_op_t *op, bool pixel, pm_http_res_t *res)
+{
+    pm_track_t *t = op->t;
+    if (op->result == CONV_NEW || op->result == CONV_CHANGE) {
+        count(op->result == CONV_NEW ? &t->n.conversions : &t->n.status_changes);
+        t->sync_wanted = true; /* asked once per loop pass: see pm_track_flush */
+        res->wait_lsn = op->lsn;
+    }
+    if (op->result == CONV_DUPLICATE) count(&t->n.duplicates);
+    if (op->result == CONV_CHANGE) {
+        pm_event_t now = op->change;
+        now.id = op->change.ref_id;
+        answer(&now, pixel, res);
+    } else if (op->result == CONV_INVALID) {
+        char from[16];
+        snprintf(from, sizeof(from), "%.*s", (int)op->cur.s[PM_EVS_STATUS].len, op->cur.s[PM_EVS_STATUS].p);
+        if (op->cur.type == PM_EV_NONE)
+            pm_http_res_error(res, 409, "invalid_transition", "status", "a conversion cannot start as %s",
+                              op->ev->s[PM_EVS_STATUS].p);
+        else
+            pm_http_res_error(res, 409, "invalid_transition", "status", "a %s conversion cannot become %s", from,
+                              op->ev->s[PM_EVS_STATUS].p);
+    } else if (op->result == CONV_MISSING) {
+        pm_http_res_error(res, 404, "not_found", NULL, "no such conversion");
+    } else {
+        answer(op->result == CONV_NEW ? op->ev : &op->cur, pixel, res);
+    }
+}
+
+/* Budgets and caps count what was journaled, as pm_spend_load counts the
+ * store at start: a new conversion toward its offer's caps (unless
+ * rejected) and its cost toward its campaign's budget. (A later status
+ * change moves the ledger and the reports, not these counters.) */
+static void count_conversion(pm_track_t *t, const pm_config_t *cfg, const conv_op_t *op)
 {
     pm_spend_t *sp = t->shared->spend;
-    if (sp == NULL) return;
+    const pm_event_t *ev = op->ev;
+    if (sp == NULL || op->result != CONV_NEW) return;
     int32_t day = pm_spend_day(pm_config_tz(cfg), ev->ts);
     if (ev->offer_id && strcmp(ev->s[PM_EVS_STATUS].p, "rejected") != 0) pm_spend_count_conversion(sp, ev->offer_id, day);
     if (ev->cost.micros) pm_spend_add(sp, ev->campaign_id, day, ev->cost.micros);
 }
 
-void pm_track_conversion(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, bool pixel,
-                         pm_http_res_t *res)
+/* How a conversion arrived: postback, pixel or import row. */
+typedef struct conv_source_s {
+    bool pixel, import;
+    const char *method, *actor;
+} conv_source_t;
+
+static void record_conversion(pm_track_t *t, const pm_config_t *cfg, pm_event_t *ev, const pm_price_in_t *in,
+                              const conv_source_t *src, pm_http_res_t *res)
+{
+    conv_op_t op = {.t = t, .cfg = cfg, .ev = ev, .in = in, .has_revenue = in->has_revenue || in->has_sale,
+                    .method = src->method, .actor = src->actor};
+    int rc = run_conversion(&op);
+    if (rc == PM_ETOOBIG) {
+        pm_http_res_error(res, 400, "too_big", NULL, "postback too large");
+        return;
+    }
+    if (rc != PM_OK) {
+        pm_http_res_error(res, 503, "unavailable", NULL, "the conversion could not be recorded; retry later");
+        return;
+    }
+    count_conversion(t, cfg, &op);
+    conversion_answer(&op, src->pixel, res);
+}
+
+/* An import row names the click, or the lead id recorded on an earlier
+ * conversion of that click (a CRM sale closed weeks after the lead). */
+static int click_of_lead(pm_track_t *t, postback_t *pb, pm_id_t *id)
+{
+    size_t len;
+    const char *lead = param(&pb->qs, p_lead, &len);
+    if (lead == NULL || len == 0) return PM_EINVAL;
+    int rc = prepare(t, &t->click_by_lead,
+                     "SELECT click_id FROM conversions WHERE lead_id=? ORDER BY ts, id LIMIT 1");
+    if (rc != PM_OK) return rc;
+    sqlite3_stmt *st = t->click_by_lead;
+    sqlite3_bind_text(st, 1, lead, (int)len, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) col_id(st, 0, id);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return step == SQLITE_ROW ? PM_OK : step == SQLITE_DONE ? PM_ENOTFOUND : PM_ESTORE;
+}
+
+/* The click of a request into *click, or pb rejected. */
+static bool conversion_click(pm_track_t *t, const pm_http_req_t *req, const conv_source_t *src, postback_t *pb,
+                             pm_id_t *click_id, bool *present, pm_event_t *click)
+{
+    size_t len;
+    if (src->import && param(&pb->qs, p_clickid, &len) == NULL) {
+        int rc = click_of_lead(t, pb, click_id);
+        if (rc == PM_EINVAL) reject(pb, 400, "missing_clickid", "click_id", "a row needs click_id or lead_id");
+        else if (rc == PM_ENOTFOUND) reject(pb, 404, "unknown_lead", "lead_id", "no conversion with this lead_id");
+        else if (rc != PM_OK) reject(pb, 503, "unavailable", NULL, "the store could not be read; retry later");
+        if (rc != PM_OK) return false;
+        *present = true;
+    } else if (!click_from_request(req, pb, click_id, present)) {
+        if (*present) reject(pb, 404, "unknown_click", "clickid", "the click id is not a perfmark click id");
+        else reject(pb, 400, "missing_clickid", "clickid", "clickid is required");
+        return false;
+    }
+    if (find_click(t, click_id, click) == PM_OK) return true;
+    reject(pb, 404, "unknown_click", "clickid", "no click with this id");
+    return false;
+}
+
+static void conversion_request(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req,
+                               const conv_source_t *src, pm_http_res_t *res)
 {
     const pm_settings_t *set = pm_config_settings(cfg);
-    postback_t pb = {.pixel = pixel};
+    postback_t pb = {.pixel = src->pixel};
     pm_id_t click_id;
     bool present = false;
     size_t len;
@@ -1034,30 +1327,89 @@ void pm_track_conversion(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
     parse_params(req, &pb);
     const char *secret = param(&pb.qs, p_secret, &len);
     pm_event_t click, ev = {.type = PM_EV_CONVERSION};
-    if (!pixel && set->postback_secret[0] &&
+    pm_price_in_t in;
+    if (!src->pixel && !src->import && set->postback_secret[0] &&
         (secret == NULL || strlen(set->postback_secret) != len || memcmp(secret, set->postback_secret, len) != 0)) {
         reject(&pb, 403, "bad_secret", "secret", "the postback secret is missing or wrong");
-    } else if (!click_from_request(req, &pb, &click_id, &present)) {
-        if (present) reject(&pb, 404, "unknown_click", "clickid", "the click id is not a perfmark click id");
-        else reject(&pb, 400, "missing_clickid", "clickid", "clickid is required");
-    } else if (find_click(t, &click_id, &click) != PM_OK) {
-        reject(&pb, 404, "unknown_click", "clickid", "no click with this id");
-    } else {
+    } else if (conversion_click(t, req, src, &pb, &click_id, &present, &click)) {
         inherit_click(&ev, &click);
-        if (conversion_values(t, cfg, &pb, &ev)) {
+        if (conversion_values(t, cfg, &pb, &ev, &in) && conversion_price(cfg, &pb, &ev, &in)) {
             ev.ts = pm_now();
             ev.id = pm_id_next(&t->ids, ev.ts);
-            pm_event_set(&ev, PM_EVS_METHOD, pixel ? "pixel" : "postback", pixel ? 5 : 8);
-            conversion_txid(t, &pb, &ev);
+            pm_event_set(&ev, PM_EVS_METHOD, src->method, strlen(src->method));
+            conversion_txid(t, &pb, in.offer, &ev);
             conversion_identity(t, &pb, &ev);
-            const pm_campaign_t *k = pm_config_campaign_by_id(cfg, ev.campaign_id);
-            if (k && k->cost_model == PM_COST_CPA && strcmp(ev.s[PM_EVS_STATUS].p, "approved") == 0)
-                ev.cost = k->cost;
-            if (record_conversion(t, &ev, pixel, res)) count_conversion(t, cfg, &ev);
+            record_conversion(t, cfg, &ev, &in, src, res);
         }
     }
-    if (pb.reason) orphan(t, cfg, req, &pb, present ? &click_id : NULL, res);
+    /* Imports report bad rows to their sender; they are no orphans. */
+    if (pb.reason && src->import) pm_http_res_error(res, pb.status, pb.reason, pb.field, "%s", pb.message);
+    else if (pb.reason) orphan(t, cfg, req, &pb, present ? &click_id : NULL, res);
     pm_qs_free(&pb.qs);
+}
+
+void pm_track_conversion(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, bool pixel,
+                         pm_http_res_t *res)
+{
+    conv_source_t src = {.pixel = pixel, .method = pixel ? "pixel" : "postback", .actor = pixel ? "pixel" : "postback"};
+    conversion_request(t, cfg, req, &src, res);
+}
+
+void pm_track_import(pm_track_t *t, const pm_config_t *cfg, const char *params, size_t len, const char *actor,
+                     pm_http_res_t *res)
+{
+    pm_http_req_t req;
+    memset(&req, 0, sizeof(req));
+    req.query = (pm_slice_t){params, len};
+    conv_source_t src = {.import = true, .method = "import", .actor = actor};
+    conversion_request(t, cfg, &req, &src, res);
+}
+
+int pm_track_report_cost(pm_track_t *t, const pm_track_cost_t *req, uint64_t *lsn)
+{
+    pm_event_t ev = {.type = PM_EV_COST_REPORT};
+    ev.ts = pm_now();
+    ev.id = pm_id_next(&t->ids, ev.ts);
+    ev.campaign_id = req->campaign_id;
+    ev.traffic_source_id = req->traffic_source_id;
+    ev.ref_ts = req->day_start;
+    ev.ref_end = req->day_end;
+    ev.cost = req->cost;
+    pm_event_set(&ev, PM_EVS_METHOD, req->method, strlen(req->method));
+    pm_event_set(&ev, PM_EVS_ACTOR, req->actor, strlen(req->actor));
+    int rc = journal(t, &ev, lsn);
+    if (rc == PM_OK) t->sync_wanted = true; /* money: answered after the fsync */
+    return rc;
+}
+
+int pm_track_set_status(pm_track_t *t, const pm_config_t *cfg, const pm_track_status_t *req, pm_http_res_t *res)
+{
+    pm_event_t ev;
+    int64_t version;
+    t->used = 0;
+    int rc = find_conversion_by_id(t, &req->conversion_id, &ev, &version);
+    if (rc == PM_ENOTFOUND) {
+        pm_http_res_error(res, 404, "not_found", NULL, "no such conversion (or not stored yet: retry in a moment)");
+        return rc;
+    }
+    if (rc != PM_OK) {
+        pm_http_res_error(res, 503, "unavailable", NULL, "the conversion could not be read; retry later");
+        return rc;
+    }
+    pm_price_in_t in = {.offer = ev.offer_id ? pm_config_offer_by_id(cfg, ev.offer_id) : NULL,
+                        .campaign = pm_config_campaign_by_id(cfg, ev.campaign_id),
+                        .fallback = pm_config_settings(cfg)->currency};
+    pm_event_set(&ev, PM_EVS_STATUS, req->status, strlen(req->status));
+    if (req->has_revenue) ev.revenue = req->revenue;
+    conv_op_t op = {.t = t, .cfg = cfg, .ev = &ev, .in = &in, .has_revenue = req->has_revenue, .must_exist = true,
+                    .method = req->method, .actor = req->actor};
+    rc = run_conversion(&op);
+    if (rc != PM_OK) {
+        pm_http_res_error(res, 503, "unavailable", NULL, "the change could not be recorded; retry later");
+        return rc;
+    }
+    conversion_answer(&op, false, res);
+    return PM_OK;
 }
 
 /* GET /go: the lander's link to the offer. The click (from ?clickid= or the

@@ -38,7 +38,8 @@ def test_create_all_four_and_read_back(server):
     assert r.headers.get("location") == f"/api/v1/traffic-sources/{src['id']}"
 
     offer = create(s, "/offers", OFFER)
-    assert offer["payout"] == {"type": "cpa", "amount": "12.50", "currency": "USD"}
+    assert offer["payout"] == {"type": "cpa", "amount": "12.50", "currency": "USD", "percent": "0.00"}
+    assert offer["repeat_conversions"] is False
     assert offer["url"] == OFFER["url"]
     lander = create(s, "/landers", LANDER)
     assert lander["url"] == LANDER["url"]
@@ -46,7 +47,9 @@ def test_create_all_four_and_read_back(server):
     camp = create(s, "/campaigns", campaign_body(src["id"], offer_id=offer["id"], lander_id=lander["id"]))
     assert camp["traffic_source_id"] == src["id"]
     assert camp["destination"] == {"offer_id": offer["id"], "lander_id": lander["id"]}
-    assert camp["cost"] == {"model": "cpc", "amount": "0.40", "currency": "USD"}
+    assert camp["cost"] == {"model": "cpc", "amount": "0.40", "currency": "USD", "percent": "0.00",
+                            "conversion_type": ""}
+    assert camp["partner_id"] is None
     assert camp["status"] == "active"
     assert re.fullmatch(r"[A-Za-z0-9_-]{4,64}", camp["token"]), camp["token"]
     assert camp["tracking_url"] == f"{s.base}/c/{camp['token']}"
@@ -102,7 +105,7 @@ def test_replace_patch_delete(server):
     # PATCH: merge; untouched fields stay.
     p = s.api("PATCH", f"/offers/{offer['id']}", {"payout": {"amount": "15"}})
     assert p.status_code == 200, p.text
-    assert p.json()["payout"] == {"type": "cpa", "amount": "15.00", "currency": "USD"}
+    assert p.json()["payout"] == {"type": "cpa", "amount": "15.00", "currency": "USD", "percent": "0.00"}
     assert p.json()["name"] == "Offer A"
     assert p.json()["created_at"] == offer["created_at"]
 
@@ -112,7 +115,7 @@ def test_replace_patch_delete(server):
     put = s.api("PUT", f"/offers/{offer['id']}", {"name": "Offer A2", "url": "https://o2.example/",
                                                    "payout": {"type": "cpl", "amount": "1", "currency": "EUR"}})
     assert put.status_code == 200, put.text
-    assert put.json()["payout"] == {"type": "cpl", "amount": "1.00", "currency": "EUR"}
+    assert put.json()["payout"] == {"type": "cpl", "amount": "1.00", "currency": "EUR", "percent": "0.00"}
     assert s.api("GET", f"/offers/{offer['id']}").json() == put.json()
 
     # The campaign keeps its token across a PUT that does not name one.

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import BIN, free_port, run_cli, sanitizer_env
 
-VERBS = ["serve", "demo", "keys", "version"]
+VERBS = ["serve", "demo", "keys", "version", "import", "ledger"]
 
 # Flags each verb accepts, with a harmless value (None for switches).
 FLAGS = {
@@ -47,7 +47,7 @@ def test_unknown_verb_exits_2():
         assert r.stdout == "", (verb, r.stdout)
 
 
-@pytest.mark.parametrize("verb", ["serve", "demo", "keys", "keys create", "version"])
+@pytest.mark.parametrize("verb", ["serve", "demo", "keys", "keys create", "version", "import", "ledger"])
 def test_verb_help(verb):
     for flag in ("--help", "-h"):
         r = run_cli(*verb.split(), flag)

@@ -46,6 +46,16 @@ static void fill_full(pm_event_t *ev, char strs[PM_EVS__COUNT][48])
     set_currency(&ev->revenue.currency, "EUR");
     ev->payout.micros = -400000;
     set_currency(&ev->payout.currency, "GBP");
+    ev->partner_id = 5;
+    ev->ref_id = make_id(4);
+    ev->ref_ts = INT64_C(1795000000000001);
+    ev->version = 2;
+    ev->prev_cost.micros = 1;
+    set_currency(&ev->prev_cost.currency, "USD");
+    ev->prev_revenue.micros = -2;
+    set_currency(&ev->prev_revenue.currency, "EUR");
+    ev->prev_payout.micros = 3;
+    set_currency(&ev->prev_payout.currency, "GBP");
     for (int i = 0; i < PM_EVS__COUNT; i++) {
         snprintf(strs[i], 48, "value of %s \xc3\xa9", pm_event_str_name((pm_event_str_t)i));
         pm_event_set(ev, (pm_event_str_t)i, strs[i], strlen(strs[i]));
@@ -226,8 +236,8 @@ static void test_truncation_at_every_length(void **state)
         if (rc != PM_OK) assert_int_equal(back.type, PM_EV_NONE); /* zeroed on failure */
         free(copy);
     }
-    /* Header only, then after each of the 14 + 27 fields but the last. */
-    assert_int_equal(valid_cuts, 14 + PM_EVS__COUNT);
+    /* Header only, then after each of the 24 fixed and every string field but the last. */
+    assert_int_equal(valid_cuts, 24 + PM_EVS__COUNT);
     pm_buf_free(&b);
 }
 

@@ -138,8 +138,9 @@ static void test_metric_table(void **state)
     size_t n = 0;
     for (const pm_report_metric_t *m = pm_report_metrics; m->name; m++, n++)
         if (n < PM_ARRAY_LEN(issue_keys)) assert_string_equal(m->name, issue_keys[n]);
-    assert_int_equal(n, PM_ARRAY_LEN(issue_keys) + 5); /* cpl, pending and rejected, bot_clicks */
+    assert_int_equal(n, PM_ARRAY_LEN(issue_keys) + 6); /* cpl, pending and rejected, bot_clicks, chargebacks */
     assert_ptr_equal(pm_report_metric_find("bot_clicks", 10)->fn, pm_metric_bot_clicks);
+    assert_ptr_equal(pm_report_metric_find("chargebacks", 11)->fn, pm_metric_chargebacks);
     assert_ptr_equal(pm_report_metric_find("cpl", 3)->fn, pm_metric_cpl);
     assert_ptr_equal(pm_report_metric_find("roas", 4)->fn, pm_metric_roas);
     assert_null(pm_report_metric_find("ro", 2));

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "pm/ledger.h"
 #include "pm/materializer.h"
 #include "pm/track.h"
 
@@ -198,9 +199,15 @@ static void test_postback_duplicate_and_orphans(void **state)
     snprintf(q, sizeof(q), "clickid=%s&payout=3.25&txid=T1", id);
     postback(f, q, 200, &first);
     assert_non_null(strstr(pm_buf_str(&first), "\"revenue\":{\"amount\":\"3.25\",\"currency\":\"USD\"}"));
+    snprintf(q, sizeof(q), "clickid=%s&payout=3.25&txid=T1", id);
+    postback(f, q, 200, &again);
+    assert_string_equal(pm_buf_str(&first), pm_buf_str(&again)); /* an exact repeat: the same answer */
+    pm_buf_reset(&again);
+    /* A new amount for the same txid is a change of the same conversion. */
     snprintf(q, sizeof(q), "clickid=%s&payout=99&txid=T1", id);
     postback(f, q, 200, &again);
-    assert_string_equal(pm_buf_str(&first), pm_buf_str(&again));
+    assert_non_null(strstr(pm_buf_str(&again), "\"revenue\":{\"amount\":\"99.00\""));
+    assert_memory_equal(strstr(pm_buf_str(&first), "conversion_id"), strstr(pm_buf_str(&again), "conversion_id"), 44);
     postback(f, "clickid=01M84TS2N3985ZJT2JJM5TJGRA", 404, NULL);
     postback(f, "clickid=garbage", 404, NULL);
     postback(f, "payout=1", 400, NULL);
@@ -211,6 +218,7 @@ static void test_postback_duplicate_and_orphans(void **state)
     pm_track_stats_t st = {0};
     pm_track_stats_add(f->track, &st);
     assert_int_equal(st.conversions, 1);
+    assert_int_equal(st.status_changes, 1);
     assert_int_equal(st.duplicate_postbacks, 1);
     assert_int_equal(st.orphan_postbacks, 5);
     pm_buf_free(&first);
@@ -280,6 +288,67 @@ static void test_materializer_and_store_lookup(void **state)
     assert_int_equal(st.conversions, 2);
 }
 
+static void materialize_with_ledger(fixture_t *f)
+{
+    static const pm_sink_ops_t *const sinks[] = {&pm_ledger_sink};
+    pm_materializer_t *m;
+    pm_materializer_config_t mc = {.db_path = f->db, .journal_dir = f->jdir, .journals = &f->journal,
+                                   .njournals = 1, .on_materialized = forget, .arg = &f->shared,
+                                   .sinks = sinks, .nsinks = 1};
+    assert_int_equal(pm_materializer_start(&mc, &m), PM_OK);
+    pm_materializer_stop(m);
+}
+
+/* The lifecycle: a change decided from the shared map before anything is
+ * stored, a repeat, a refused transition, the map keeping the change when
+ * the materializer forgets the older conversion, then a change decided
+ * from the store; the ledger books each state once. */
+static void test_status_changes_map_then_store(void **state)
+{
+    fixture_t *f = *state;
+    char id[PM_ID_LEN + 1], q[128];
+    pm_buf_t body;
+    pm_buf_init(&body, 4096);
+    click(f, "tok1", "", id);
+    snprintf(q, sizeof(q), "clickid=%s&txid=L1&status=pending", id);
+    postback(f, q, 200, &body);
+    const char *cid = strstr(pm_buf_str(&body), "\"conversion_id\":\"") + 17;
+    pm_event_t conv = {.type = PM_EV_CONVERSION, .offer_id = 7};
+    assert_int_equal(pm_id_parse(cid, PM_ID_LEN, &conv.id), PM_OK);
+    pm_event_set(&conv, PM_EVS_TXID, "L1", 2);
+    snprintf(q, sizeof(q), "clickid=%s&txid=L1&status=approved", id);
+    pm_buf_reset(&body);
+    postback(f, q, 200, &body);
+    assert_non_null(strstr(pm_buf_str(&body), "\"status\":\"approved\""));
+    assert_memory_equal(strstr(pm_buf_str(&body), "\"conversion_id\":\"") + 17, cid, PM_ID_LEN);
+    postback(f, q, 200, NULL); /* a repeat */
+    snprintf(q, sizeof(q), "clickid=%s&txid=L1&status=pending", id);
+    postback(f, q, 409, NULL);
+    assert_int_equal(pm_recent_count(f->shared.conversions), 1);
+    pm_track_forget(&f->shared, &conv); /* the map holds the change, not this */
+    assert_int_equal(pm_recent_count(f->shared.conversions), 1);
+    materialize_with_ledger(f);
+    assert_int_equal(pm_recent_count(f->shared.conversions), 0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM conversions WHERE status='pending'"), 1);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM conversion_state WHERE status='approved' AND version=1"), 1);
+    assert_int_equal(count_rows(f, "SELECT sum(amount_micros) FROM ledger_entries WHERE account_type='advertiser'"),
+                     12500000);
+    /* From the store now: approved -> chargeback. */
+    snprintf(q, sizeof(q), "clickid=%s&txid=L1&status=chargeback", id);
+    postback(f, q, 200, NULL);
+    materialize_with_ledger(f);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM conversion_state WHERE status='chargeback' AND version=2"), 1);
+    assert_int_equal(count_rows(f, "SELECT sum(amount_micros) FROM ledger_entries WHERE account_type='advertiser'"),
+                     0);
+    assert_int_equal(count_rows(f, "SELECT count(*) FROM ledger_entries"), 4 + 2); /* revenue, reversal; the click */
+    pm_track_stats_t st = {0};
+    pm_track_stats_add(f->track, &st);
+    assert_int_equal(st.conversions, 1);
+    assert_int_equal(st.status_changes, 2);
+    assert_int_equal(st.duplicate_postbacks, 1);
+    pm_buf_free(&body);
+}
+
 /* The live materializer follows a journal across many rotations, in
  * budget-sized windows, and deletes the segments it has finished. */
 static void test_materializer_follows_rotations(void **state)
@@ -343,6 +412,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_materializer_and_store_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_materializer_follows_rotations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_changes_map_then_store, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
