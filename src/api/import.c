@@ -93,6 +93,8 @@ static int row_params(const pm_csv_t *csv, batch_t *b)
 }
 
 /* One data row through the tracking path; its outcome into the batch. */
+static void submit(pm__api_ctx_t *c, batch_t *b, uint64_t line);
+
 static void row(pm__api_ctx_t *c, const pm_csv_t *csv, batch_t *b)
 {
     if (csv->nfields != b->ncols) {
@@ -103,6 +105,12 @@ static void row(pm__api_ctx_t *c, const pm_csv_t *csv, batch_t *b)
         add_error(b, csv->line, "too_big", NULL, "the row is too long");
         return;
     }
+    submit(c, b, csv->line);
+}
+
+/* The row in b->params through the tracking path; its outcome into b. */
+static void submit(pm__api_ctx_t *c, batch_t *b, uint64_t line)
+{
     pm_http_res_t res;
     pm_http_res_init(&res);
     pm_track_import(c->api->track, c->cfg, pm_buf_str(&b->params), b->params.len, b->actor, &res);
@@ -112,18 +120,60 @@ static void row(pm__api_ctx_t *c, const pm_csv_t *csv, batch_t *b)
         const char *field = json_string_value(json_object_get(err, "field"));
         const char *msg = json_string_value(json_object_get(err, "message"));
         const char *code = json_string_value(json_object_get(err, "code"));
-        add_error(b, csv->line, code ? code : "invalid", field, msg ? msg : "rejected");
+        add_error(b, line, code ? code : "invalid", field, msg ? msg : "rejected");
     } else {
         bool recorded = res.wait_lsn > 0;
         if (res.wait_lsn > b->wait_lsn) b->wait_lsn = res.wait_lsn;
         recorded ? b->recorded++ : b->unchanged++;
-        json_array_append_new(b->results, json_pack("{s:I, s:s, s:O, s:O}", "line", (json_int_t)csv->line, "result",
+        json_array_append_new(b->results, json_pack("{s:I, s:s, s:O, s:O}", "line", (json_int_t)line, "result",
                                                     recorded ? "recorded" : "unchanged", "conversion_id",
                                                     json_object_get(doc, "conversion_id"), "status",
                                                     json_object_get(doc, "status")));
     }
     json_decref(doc);
     pm_http_res_free(&res);
+}
+
+/* JSON {"rows":[{"click_id":"...","type":"sale",...}]}: the same columns as
+ * keys, string values; "line" in the answer is the row's 1-based index. */
+static int json_rows(pm__api_ctx_t *c, batch_t *b, int *n)
+{
+    json_t *body = pm__api_body(c), *rows = body ? json_object_get(body, "rows") : NULL, *r;
+    size_t i;
+    if (body == NULL) return PM_EINVAL;
+    if (!json_is_array(rows) || json_array_size(rows) > MAX_ROWS) {
+        pm_http_res_error(c->res, 422, "invalid", "rows", "the body must be {\"rows\":[...]} with at most %d rows",
+                          MAX_ROWS);
+        json_decref(body);
+        return PM_EINVAL;
+    }
+    json_array_foreach(rows, i, r)
+    {
+        const char *key, *bad = NULL;
+        json_t *v;
+        pm_buf_reset(&b->params);
+        (*n)++;
+        json_object_foreach(r, key, v)
+        {
+            int k = 0;
+            while (columns[k] && strcmp(columns[k], key) != 0)
+                k++;
+            if (columns[k] == NULL || !json_is_string(v))
+                bad = key;
+            else if (pm_buf_printf(&b->params, "%s%s=", b->params.len ? "&" : "", key) != PM_OK ||
+                     encode(&b->params, json_string_value(v), json_string_length(v)) != PM_OK)
+                bad = key;
+            if (bad) break;
+        }
+        if (!json_is_object(r))
+            add_error(b, i + 1, "invalid", NULL, "a row must be an object");
+        else if (bad)
+            add_error(b, i + 1, "invalid", bad, "unknown key, or a value that is not a string");
+        else
+            submit(c, b, i + 1);
+    }
+    json_decref(body);
+    return PM_OK;
 }
 
 void pm__api_conversions_batch(pm__api_ctx_t *c)
@@ -136,8 +186,14 @@ void pm__api_conversions_batch(pm__api_ctx_t *c)
         pm_http_res_error(c->res, 503, "unavailable", NULL, "imports need a running server");
         goto out;
     }
+    pm_slice_t ct = c->req->content_type;
+    int rc = PM_OK, n = 0;
+    if (ct.len >= 16 && strncmp(ct.p, "application/json", 16) == 0) {
+        if (json_rows(c, &b, &n) != PM_OK) goto out;
+        goto answer;
+    }
     pm_csv_init(csv, c->req->body.p ? c->req->body.p : "", c->req->body.len);
-    int rc = header(c, csv, &b), n = 0;
+    rc = header(c, csv, &b);
     while (rc == PM_OK && n < MAX_ROWS) {
         int next = pm_csv_next(csv);
         if (next == PM_ENOTFOUND) break;
@@ -147,11 +203,13 @@ void pm__api_conversions_batch(pm__api_ctx_t *c)
         else
             add_error(&b, csv->line, "invalid", NULL, csv->error);
     }
+    c->res->wait_lsn = b.wait_lsn; /* also for the error below: what was recorded is durable when answered */
     if (rc == PM_OK && n == MAX_ROWS && pm_csv_next(csv) != PM_ENOTFOUND) {
         pm_http_res_error(c->res, 413, "too_big", "body", "more than %d rows: split the file", MAX_ROWS);
         rc = PM_ETOOBIG; /* the rows before were recorded: a re-send of the whole file is harmless */
     }
     if (rc != PM_OK) goto out;
+answer:
     c->res->wait_lsn = b.wait_lsn;
     pm__api_send(c, 200,
                  json_pack("{s:I, s:I, s:I, s:O, s:O}", "rows", (json_int_t)n, "recorded", (json_int_t)b.recorded,

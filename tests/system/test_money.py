@@ -313,6 +313,13 @@ def test_offline_conversions_import(server, tmp_path):
     assert r.returncode == 1, r.stderr
     assert "line 4: unknown_click" in r.stderr and "line 8: invalid" in r.stderr
     assert '"recorded":0' in r.stdout.replace(" ", "")
+    # The same rows as JSON: already there.
+    js = ok(s.api("POST", url, {"rows": [{"click_id": c1, "type": "sale", "status": "approved", "payout": "30.00",
+                                          "txid": "ORD-1"},
+                                         {"lead_id": "LEAD-9", "type": "won", "status": "approved", "payout": "100.00"},
+                                         {"click_id": 5}, "x"]}))
+    assert (js["recorded"], js["unchanged"]) == (0, 2), js
+    assert [(e["line"], e["field"]) for e in js["errors"]] == [(3, "click_id"), (4, None)]
     s.wait_materialized()
     assert balances(s)[("advertiser", w["offer"]["id"])] == D("132.00")
     assert len(s.events("conversion")) == 3
