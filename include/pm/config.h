@@ -54,6 +54,7 @@ typedef struct pm_campaign_s {
     const pm_source_t *source;  /* never NULL */
     const pm_offer_t *offer;    /* may be NULL */
     const pm_lander_t *lander;  /* may be NULL; when set the visitor goes here first */
+    const struct pm_flow_s *flow; /* may be NULL; when set it decides the destination (pm/flow.h) */
     pm_cost_model_t cost_model;
     pm_money_t cost;
     int64_t budget_daily, budget_total; /* micro-units of the cost currency; 0 = no budget */
@@ -88,6 +89,13 @@ void pm_config_release(pm_config_t *c); /* accepts NULL */
 const pm_campaign_t *pm_config_campaign_by_token(const pm_config_t *c, const char *token, size_t len);
 const pm_campaign_t *pm_config_campaign_by_id(const pm_config_t *c, int64_t id);
 const pm_offer_t *pm_config_offer_by_id(const pm_config_t *c, int64_t id);
+const pm_lander_t *pm_config_lander_by_id(const pm_config_t *c, int64_t id);
+/* The compiled flow `id` (a flow whose definition no longer compiles is
+ * left out, with a warning in the log). */
+const struct pm_flow_s *pm_config_flow_by_id(const pm_config_t *c, int64_t id);
+/* Campaigns in id order: i from 0 to pm_config_campaign_count - 1. */
+size_t pm_config_campaign_count(const pm_config_t *c);
+const pm_campaign_t *pm_config_campaign_at(const pm_config_t *c, size_t i);
 const pm_settings_t *pm_config_settings(const pm_config_t *c);
 /* The workspace time zone (settings.timezone; UTC when it cannot be
  * loaded). Lives as long as the snapshot; never NULL. */

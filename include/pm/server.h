@@ -19,6 +19,7 @@ typedef struct pm_server_config_s {
     const char *datacenter_file; /* CIDR list of data-center ranges; NULL = none */
     int bot_velocity;            /* clicks per address per minute; 0 = default (60), -1 = off */
     pm_outbox_policy_t outbox; /* postback retries and limits; zeros = defaults */
+    size_t route_visitors;    /* visitors the frequency-cap and audience tables hold; 0 = 1048576 */
 } pm_server_config_t;
 
 /* Run until SIGINT or SIGTERM. Recovers the journal first; prints a first

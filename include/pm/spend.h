@@ -66,4 +66,10 @@ bool pm_spend_offer_capped(pm_spend_t *s, int64_t id, int32_t day, int64_t daily
  * Call before the event loops start. PM_ESTORE. */
 int pm_spend_load(pm_spend_t *s, pm_store_t *store, const pm_tz_t *tz, pm_time_t now) PM_MUST_CHECK;
 
+/* The workspace's time zone changed: "today" is another window. Recount
+ * every daily counter from the store for day pm_spend_day(tz, now) (the
+ * totals are unchanged). Events journaled but not yet materialized (a few
+ * milliseconds' worth) are missed by the recount. PM_ESTORE. */
+int pm_spend_recount_today(pm_spend_t *s, pm_store_t *store, const pm_tz_t *tz, pm_time_t now) PM_MUST_CHECK;
+
 #endif

@@ -16,9 +16,13 @@
 #ifndef PM_TRACK_H
 #define PM_TRACK_H
 
+#include "pm/audience.h"
+#include "pm/bandit.h"
 #include "pm/config.h"
 #include "pm/detect.h"
 #include "pm/event.h"
+#include "pm/fcap.h"
+#include "pm/flow.h"
 #include "pm/http.h"
 #include "pm/journal.h"
 #include "pm/recent.h"
@@ -32,6 +36,9 @@ typedef struct pm_track_shared_s {
     pm_recent_t *conversions; /* conversion key -> encoded conversion record */
     pm_detect_t *detect;      /* visitor detectors (geo, UA, bots); NULL = none */
     pm_spend_t *spend;        /* budget and cap counters; NULL = none enforced */
+    pm_bandit_t *bandit;      /* auto-rotation counters (pm/bandit.h); may be NULL */
+    pm_fcap_t *fcap;          /* frequency-cap counts (pm/fcap.h); NULL = caps not enforced */
+    pm_audience_t *audience;  /* last click / conversion per visitor (pm/audience.h); may be NULL */
 } pm_track_shared_t;
 
 /* All arguments are borrowed and must outlive the tracker. When
@@ -63,6 +70,7 @@ void pm_track_forget(pm_track_shared_t *shared, const pm_event_t *ev);
 typedef struct pm_track_stats_s {
     uint64_t clicks, impressions, conversions, duplicate_postbacks, orphan_postbacks, fallback_redirects,
         journal_errors, capped_redirects, bot_clicks;
+    uint64_t flow_clicks, capped_clicks, bot_path_clicks; /* clicks routed by a flow; of them by cap / bot path */
 } pm_track_stats_t;
 /* Add this tracker's counters to *out. Thread-safe. */
 void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out);

@@ -132,6 +132,7 @@ typedef enum pm__api_kind_e {
     PM__API_F_TOKEN,      /* [A-Za-z0-9_-]{4,64} */
     PM__API_F_OBJECT,     /* nested object described by `children` */
     PM__API_F_COUNT,      /* JSON integer, 1 .. 10^12 */
+    PM__API_F_JSON,       /* any JSON object or array, stored as its text; the kind's finish hook checks it */
 } pm__api_kind_t;
 
 enum {

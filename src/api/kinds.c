@@ -8,6 +8,8 @@
  */
 #include "api_internal.h"
 
+#include "pm/experiment.h"
+#include "pm/flow.h"
 #include "pm/id.h"
 
 #include <stdio.h>
@@ -145,7 +147,7 @@ static const pm__api_entity_t landers = {
 
 enum {
     CMP_NAME, CMP_STATUS, CMP_TOKEN, CMP_SOURCE, CMP_OFFER, CMP_LANDER,
-    CMP_COST_MODEL, CMP_COST_MICROS, CMP_COST_CURRENCY,
+    CMP_COST_MODEL, CMP_COST_MICROS, CMP_COST_CURRENCY, CMP_FLOW,
     CMP_BUDGET_DAILY, CMP_BUDGET_TOTAL, CMP_BUDGET_CURRENCY, CMP_FALLBACK_URL,
 };
 
@@ -163,6 +165,7 @@ static const pm__api_column_t campaign_cols[] = {
     [CMP_BUDGET_TOTAL] = {"budget_total_micros", COL_INT},
     [CMP_BUDGET_CURRENCY] = {"budget_currency", COL_TEXT},
     [CMP_FALLBACK_URL] = {"fallback_url", COL_TEXT},
+    [CMP_FLOW] = {"flow_id", COL_INT},
 };
 
 static const char *const campaign_statuses[] = {"active", "paused", NULL};
@@ -202,6 +205,7 @@ static const pm__api_field_t campaign_fields[] = {
     {.name = "budget", .kind = PM__API_F_OBJECT, .children = budget_fields},
     /* Where visitors go while the campaign is capped; "" = the workspace's fallback_url. */
     {.name = "fallback_url", .kind = PM__API_F_URL_OPT, .col = CMP_FALLBACK_URL, .def = ""},
+    {.name = "flow_id", .kind = PM__API_F_REF, .col = CMP_FLOW, .flags = PM__API_NULLABLE, .ref_table = "flows"},
     {0},
 };
 
@@ -286,9 +290,9 @@ static int campaign_budget(pm__api_ctx_t *c, pm__api_record_t *rec)
 
 static int campaign_finish(pm__api_ctx_t *c, pm__api_record_t *rec, const pm__api_record_t *old)
 {
-    if (rec->v[CMP_OFFER].null && rec->v[CMP_LANDER].null) {
+    if (rec->v[CMP_OFFER].null && rec->v[CMP_LANDER].null && rec->v[CMP_FLOW].null) {
         pm_http_res_error(c->res, 422, "required", "destination",
-                          "destination needs an offer_id, a lander_id or both");
+                          "destination needs an offer_id, a lander_id or both (or the campaign a flow_id)");
         return PM_EINVAL;
     }
     if (campaign_budget(c, rec) != PM_OK) return PM_EINVAL;
@@ -353,4 +357,189 @@ static const pm__api_entity_t campaigns = {
     .decorate = campaign_decorate,
 };
 
-const pm__api_entity_t *const pm__api_entities[] = {&sources, &offers, &landers, &campaigns, NULL};
+/* --- flows ------------------------------------------------------------- */
+
+enum { FLW_NAME, FLW_RULES, FLW_DEFAULT, FLW_FALLBACK, FLW_BOT, FLW_CAP };
+
+static const pm__api_column_t flow_cols[] = {
+    [FLW_NAME] = {"name", COL_TEXT},          [FLW_RULES] = {"rules", COL_TEXT},
+    [FLW_DEFAULT] = {"default_path", COL_TEXT}, [FLW_FALLBACK] = {"fallback_path", COL_TEXT},
+    [FLW_BOT] = {"bot_path", COL_TEXT},       [FLW_CAP] = {"frequency_cap", COL_TEXT},
+};
+
+static const pm__api_field_t flow_fields[] = {
+    {.name = "name", .kind = PM__API_F_NAME, .col = FLW_NAME, .flags = PM__API_REQUIRED},
+    {.name = "rules", .kind = PM__API_F_JSON, .col = FLW_RULES, .def = "[]"},
+    {.name = "default_path", .kind = PM__API_F_JSON, .col = FLW_DEFAULT, .flags = PM__API_REQUIRED},
+    {.name = "fallback_path", .kind = PM__API_F_JSON, .col = FLW_FALLBACK, .flags = PM__API_NULLABLE},
+    {.name = "bot_path", .kind = PM__API_F_JSON, .col = FLW_BOT, .flags = PM__API_NULLABLE},
+    {.name = "frequency_cap", .kind = PM__API_F_JSON, .col = FLW_CAP, .flags = PM__API_NULLABLE},
+    {0},
+};
+
+/* The definition the compiler reads, from the record's JSON columns. */
+static json_t *flow_definition(const pm__api_record_t *rec)
+{
+    json_t *def = json_object();
+    for (const pm__api_field_t *f = flow_fields + 1; f->name; f++) {
+        const char *text = rec->v[f->col].null ? NULL : rec->v[f->col].text;
+        json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+        if (v) json_object_set_new(def, f->name, v);
+    }
+    return def;
+}
+
+/* Is `id` a live row of `table`? */
+static int live_row(pm__api_ctx_t *c, const char *table, json_int_t id, bool *live)
+{
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SELECT 1 FROM %s WHERE id=?1 AND deleted_at IS NULL", table);
+    sqlite3_stmt *st = pm__api_stmt(c->api, sql);
+    if (st == NULL) return pm__api_store_failed(c, "reference lookup");
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE) return pm__api_store_failed(c, "reference lookup");
+    *live = step == SQLITE_ROW;
+    return PM_OK;
+}
+
+/* Every offer_id and lander_id of one path must name a live row. */
+static int check_path_refs(pm__api_ctx_t *c, json_t *path, const char *where)
+{
+    static const char *const refs[][2] = {{"offer_id", "offers"}, {"lander_id", "landers"}};
+    json_t *opts = json_object_get(path, "options");
+    for (size_t i = 0; i < json_array_size(opts); i++) {
+        for (size_t r = 0; r < PM_ARRAY_LEN(refs); r++) {
+            json_t *v = json_object_get(json_array_get(opts, i), refs[r][0]);
+            bool live = true;
+            if (!json_is_integer(v)) continue;
+            if (live_row(c, refs[r][1], json_integer_value(v), &live) != PM_OK) return PM_ESTORE;
+            if (live) continue;
+            char field[PM_FLOW_FIELD_MAX];
+            snprintf(field, sizeof(field), "%s.options[%zu].%s", where, i, refs[r][0]);
+            pm_http_res_error(c->res, 422, "not_found", field, "%s: %lld does not exist or was deleted", field,
+                              (long long)json_integer_value(v));
+            return PM_EINVAL;
+        }
+    }
+    return PM_OK;
+}
+
+static int check_flow_refs(pm__api_ctx_t *c, json_t *def)
+{
+    static const char *const paths[] = {"default_path", "fallback_path", "bot_path"};
+    json_t *rules = json_object_get(def, "rules");
+    for (size_t i = 0; i < json_array_size(rules); i++) {
+        char where[48];
+        snprintf(where, sizeof(where), "rules[%zu].path", i);
+        int rc = check_path_refs(c, json_object_get(json_array_get(rules, i), "path"), where);
+        if (rc != PM_OK) return rc;
+    }
+    for (size_t i = 0; i < PM_ARRAY_LEN(paths); i++) {
+        json_t *p = json_object_get(def, paths[i]);
+        int rc = p ? check_path_refs(c, p, paths[i]) : PM_OK;
+        if (rc != PM_OK) return rc;
+    }
+    return PM_OK;
+}
+
+/* The whole definition is compiled as the tracker will compile it, so a
+ * flow that is stored is a flow that runs. */
+static int flow_finish(pm__api_ctx_t *c, pm__api_record_t *rec, const pm__api_record_t *old)
+{
+    json_t *def = flow_definition(rec);
+    pm_flow_t *flow = NULL;
+    pm_flow_error_t err;
+    int rc = pm_flow_compile(rec->id, def, &flow, &err);
+    if (rc != PM_OK)
+        pm_http_res_error(c->res, 422, "invalid", err.field[0] ? err.field : NULL, "%s", err.message);
+    else
+        rc = check_flow_refs(c, def);
+    pm_flow_free(flow);
+    json_decref(def);
+    return rc;
+}
+
+static const pm__api_entity_t flows = {
+    .path = "flows",
+    .table = "flows",
+    .singular = "flow",
+    .cols = flow_cols,
+    .ncols = PM_ARRAY_LEN(flow_cols),
+    .fields = flow_fields,
+    .ref_column = "flow_id",
+    .ref_field = "flow_id",
+    .finish = flow_finish,
+};
+
+/* --- experiments --------------------------------------------------------- */
+
+enum { EXP_NAME, EXP_FLOW, EXP_PATH, EXP_GOAL };
+
+static const pm__api_column_t experiment_cols[] = {
+    [EXP_NAME] = {"name", COL_TEXT},
+    [EXP_FLOW] = {"flow_id", COL_INT},
+    [EXP_PATH] = {"path", COL_TEXT},
+    [EXP_GOAL] = {"goal", COL_TEXT},
+};
+
+static const char *const goals[] = {"cvr", "epc", "rpv", NULL};
+
+static const pm__api_field_t experiment_fields[] = {
+    {.name = "name", .kind = PM__API_F_NAME, .col = EXP_NAME, .flags = PM__API_REQUIRED},
+    {.name = "flow_id", .kind = PM__API_F_REF, .col = EXP_FLOW, .flags = PM__API_REQUIRED, .ref_table = "flows"},
+    {.name = "path", .kind = PM__API_F_NAME, .col = EXP_PATH, .flags = PM__API_REQUIRED},
+    {.name = "goal", .kind = PM__API_F_ENUM, .col = EXP_GOAL, .def = "cvr", .choices = goals},
+    {0},
+};
+
+/* The path must exist in the flow as the tracker runs it. */
+static int experiment_finish(pm__api_ctx_t *c, pm__api_record_t *rec, const pm__api_record_t *old)
+{
+    pm_config_t *cfg = NULL;
+    if (c->api->confhold) pm_confhold_refresh(c->api->confhold, &cfg);
+    const pm_flow_t *flow = cfg ? pm_config_flow_by_id(cfg, rec->v[EXP_FLOW].i) : NULL;
+    bool ok = flow && pm_flow_path_by_name(flow, rec->v[EXP_PATH].text);
+    pm_config_release(cfg);
+    if (ok) return PM_OK;
+    pm_http_res_error(c->res, 422, "not_found", "path", "flow %lld has no path named \"%s\"",
+                      (long long)rec->v[EXP_FLOW].i, rec->v[EXP_PATH].text);
+    return PM_EINVAL;
+}
+
+/* A single experiment (GET .../experiments/{id}) carries its live results. */
+static void experiment_decorate(pm__api_ctx_t *c, const pm__api_record_t *rec, json_t *obj)
+{
+    pm_experiment_goal_t goal = PM_GOAL_CVR;
+    /* The hash seed of a split path, for `perfmark experiment assign`. */
+    json_t *seed = json_sprintf("flow-%lld-%s", (long long)rec->v[EXP_FLOW].i,
+                                rec->v[EXP_PATH].text ? rec->v[EXP_PATH].text : "");
+    json_object_set_new(obj, "assignment_seed", seed ? seed : json_null());
+    if (c->id == 0 || !pm_slice_eq(c->req->method, "GET")) return;
+    if (rec->v[EXP_GOAL].text && pm_experiment_goal_parse(rec->v[EXP_GOAL].text, &goal) != PM_OK) goal = PM_GOAL_CVR;
+    pm_config_t *cfg = NULL;
+    if (c->api->confhold) pm_confhold_refresh(c->api->confhold, &cfg);
+    const pm_flow_t *flow = cfg ? pm_config_flow_by_id(cfg, rec->v[EXP_FLOW].i) : NULL;
+    json_t *results = NULL;
+    if (pm_experiment_results(c->api->store, rec->v[EXP_FLOW].i, flow, rec->v[EXP_PATH].text, goal, &results) ==
+        PM_OK)
+        json_object_set_new(obj, "results", results);
+    else
+        json_object_set_new(obj, "results", json_null());
+    pm_config_release(cfg);
+}
+
+static const pm__api_entity_t experiments = {
+    .path = "experiments",
+    .table = "experiments",
+    .singular = "experiment",
+    .cols = experiment_cols,
+    .ncols = PM_ARRAY_LEN(experiment_cols),
+    .fields = experiment_fields,
+    .finish = experiment_finish,
+    .decorate = experiment_decorate,
+};
+
+const pm__api_entity_t *const pm__api_entities[] = {&sources, &offers, &landers, &flows,
+                                                    &campaigns, &experiments, NULL};

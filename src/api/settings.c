@@ -101,6 +101,19 @@ static int write_settings(pm__api_ctx_t *c, json_t *body)
     return pm__api_reload(c);
 }
 
+/* A new time zone makes "today" another window: the budget and cap
+ * counters recount it from the store (docs/budgets.md). */
+static int recount_budgets(pm__api_ctx_t *c, const char *zone)
+{
+    pm_tz_t *tz = NULL;
+    if (c->api->spend == NULL || zone == NULL) return PM_OK;
+    if (pm_tz_load(zone, &tz) != PM_OK) return PM_OK; /* validated: the config falls back to UTC likewise */
+    int rc = pm_spend_recount_today(c->api->spend, c->api->store, tz, pm_now());
+    pm_tz_free(tz);
+    if (rc != PM_OK) return pm__api_store_failed(c, "budget recount");
+    return PM_OK;
+}
+
 void pm__api_settings_patch(pm__api_ctx_t *c)
 {
     const char *key;
@@ -112,6 +125,8 @@ void pm__api_settings_patch(pm__api_ctx_t *c)
         if (check_setting(c, key, value) != PM_OK) goto out;
     }
     if (json_object_size(body) > 0 && write_settings(c, body) != PM_OK) goto out;
+    json_t *zone = json_object_get(body, "timezone");
+    if (zone && recount_budgets(c, json_string_value(zone)) != PM_OK) goto out;
     doc = settings_doc(c);
     if (doc) pm__api_send(c, 200, doc);
 out:

@@ -190,7 +190,8 @@ static bool read_only(const char *key)
 {
     static const char *const keys[] = {"id", "created_at", "updated_at", "tracking_url", "impression_url",
                                        "postback_url", "budget_spent_today", "budget_spent_total", "capped",
-                                       "capped_reason", "conversions_today", "conversions_total", NULL};
+                                       "capped_reason", "conversions_today", "conversions_total", "assignment_seed",
+                                       "results", NULL};
     for (size_t i = 0; keys[i]; i++)
         if (strcmp(keys[i], key) == 0) return true;
     return false;
@@ -333,6 +334,19 @@ static int apply_ref(pm__api_ctx_t *c, const pm__api_field_t *f, const char *pat
     return PM_OK;
 }
 
+/* Structure is the kind's business (its finish hook compiles it); here it
+ * only has to be an object or array, kept as compact text. */
+static int apply_json(pm__api_ctx_t *c, const pm__api_field_t *f, const char *path, json_t *v, pm__api_record_t *rec)
+{
+    if (!json_is_object(v) && !json_is_array(v))
+        return reject(c, "invalid", path, "%s must be a JSON object or array", path);
+    char *text = json_dumps(v, JSON_COMPACT);
+    if (text == NULL) return reject(c, "invalid", path, "%s cannot be serialized", path);
+    pm__api_record_set_text(rec, f->col, text, strlen(text));
+    free(text);
+    return PM_OK;
+}
+
 static int apply_present(pm__api_ctx_t *c, const pm__api_field_t *f, const char *path, json_t *v, bool full,
                          pm__api_record_t *rec)
 {
@@ -359,6 +373,7 @@ static int apply_present(pm__api_ctx_t *c, const pm__api_field_t *f, const char 
     case PM__API_F_OBJECT:
         if (!json_is_object(v)) return reject(c, "invalid", path, "%s must be an object", path);
         return apply_object(c, f->children, v, path, full, rec);
+    case PM__API_F_JSON: return apply_json(c, f, path, v, rec);
     }
     return reject(c, "invalid", path, "%s is not accepted", path);
 }
@@ -422,6 +437,10 @@ static json_t *render_value(const pm__api_field_t *f, const pm__api_record_t *re
     }
     if (v->null) return json_null();
     if (f->kind == PM__API_F_REF || f->kind == PM__API_F_COUNT) return json_integer(v->i);
+    if (f->kind == PM__API_F_JSON) {
+        json_t *doc = v->text ? json_loads(v->text, 0, NULL) : NULL;
+        return doc ? doc : json_null();
+    }
     if (f->kind == PM__API_F_AMOUNT) {
         char amount[PM_MONEY_STR_MAX];
         size_t n = pm_money_format(v->i, amount);

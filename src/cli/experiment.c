@@ -12,12 +12,17 @@
 #include <string.h>
 
 #include "pm/buf.h"
+#include "pm/experiment.h"
+#include "pm/server.h"
 #include "pm/stats_assign.h"
 #include "pm/stats_json.h"
 
+#include <math.h>
+
 static const char experiment_help[] =
     "usage: perfmark experiment analyze [--format table|json] FILE.json\n"
-    "       perfmark experiment assign --experiment KEY [options] VISITOR...\n\n"
+    "       perfmark experiment assign --experiment KEY [options] VISITOR...\n"
+    "       perfmark experiment show [--data DIR] [--format table|json] ID\n\n"
     "Split-test statistics (docs/statistics.md).\n\n"
     "analyze: read a statistics document (\"-\" for stdin) whose sections \"frequentist\",\n"
     "\"sequential\", \"bayesian\" (and \"srm\") list cases comparing arm \"b\" with control \"a\"\n"
@@ -37,6 +42,13 @@ static const char experiment_help[] =
     "  --hash-version 1|2    GrowthBook hash version (default 2)\n"
     "  --seed S              hash seed (default: the key)\n"
     "  --namespace ID:START:END   only visitors in this namespace slice\n\n"
+    "show: the live results of experiment ID (created with POST /api/v1/experiments): per option\n"
+    "of the flow path, visitors, clicks, conversions, the goal's rate or value, uplift against\n"
+    "option 0 with its 95% CI and p-value, the sequential p-value and CI, the chance to beat the\n"
+    "control, the expected loss, and the SRM check (docs/flows.md). The same figures as\n"
+    "GET /api/v1/experiments/ID.\n"
+    "  --data DIR            data directory (default ./data)\n"
+    "  --format table|json   aligned text (default) or the API's JSON document\n\n"
     "  -h, --help            this text\n\n"
     "Exit status: 0 success, 1 bad input or I/O error, 2 usage error.\n";
 
@@ -230,6 +242,89 @@ static int assign_run(int argc, char **argv)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* --- show --------------------------------------------------------------------- */
+
+static double num(json_t *o, const char *path)
+{
+    json_t *v = o;
+    char key[64];
+    for (const char *p = path; v && *p;) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        snprintf(key, sizeof(key), "%.*s", (int)n, p);
+        v = json_is_array(v) ? json_array_get(v, (size_t)atoi(key)) : json_object_get(v, key);
+        p = dot ? dot + 1 : p + n;
+    }
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static void print_table(json_t *doc)
+{
+    json_t *res = json_object_get(doc, "results");
+    printf("experiment %lld \"%s\": flow %lld, path \"%s\", goal %s, control = option 0\n",
+           (long long)json_integer_value(json_object_get(doc, "id")), json_string_value(json_object_get(doc, "name")),
+           (long long)json_integer_value(json_object_get(doc, "flow_id")),
+           json_string_value(json_object_get(doc, "path")), json_string_value(json_object_get(doc, "goal")));
+    printf("%-6s %9s %9s %9s %10s %9s %21s %8s %8s %8s %8s\n", "option", "visitors", "clicks", "convs", "revenue",
+           "value", "uplift [95% CI]", "p", "seq p", "P(beat)", "loss");
+    json_t *opts = json_object_get(res, "options");
+    for (size_t i = 0; i < json_array_size(opts); i++) {
+        json_t *o = json_array_get(opts, i), *vs = json_object_get(o, "vs_control");
+        printf("%-6zu %9.0f %9.0f %9.0f %10s %9.5f", i, num(o, "visitors"), num(o, "clicks"),
+               num(o, "converted_visitors"), json_string_value(json_object_get(o, "revenue")), num(o, "value"));
+        if (json_is_object(vs))
+            printf(" %+6.1f%% [%+6.1f%%,%+6.1f%%] %8.4f %8.4f %8.3f %8.5f\n", 100 * num(vs, "uplift.expected"),
+                   100 * num(vs, "uplift.ci.0"), 100 * num(vs, "uplift.ci.1"), num(vs, "p_value"),
+                   num(vs, "sequential.p_value"), num(vs, "chance_to_beat_control"), num(vs, "expected_loss"));
+        else
+            printf(" %21s\n", "(control)");
+    }
+    json_t *srm = json_object_get(res, "srm");
+    printf("SRM p-value %.4f%s\n", num(srm, "p_value"),
+           json_is_true(json_object_get(srm, "warning")) ? "  WARNING: the observed split does not match the weights"
+                                                          : "");
+}
+
+static int show_run(int argc, char **argv)
+{
+    static const struct option longs[] = {{"data", required_argument, NULL, 'd'},
+                                          {"format", required_argument, NULL, 'f'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
+    const char *data = "./data", *format = "table";
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "d:f:h", longs, NULL)) != -1;) {
+        if (c == 'd') data = optarg;
+        else if (c == 'f') format = optarg;
+        else if (c == 'h') return fputs(experiment_help, stdout) < 0;
+        else return 2;
+    }
+    char *end = NULL;
+    long long id = optind == argc - 1 ? strtoll(argv[optind], &end, 10) : 0;
+    if (id <= 0 || (end && *end) || (strcmp(format, "table") != 0 && strcmp(format, "json") != 0)) {
+        fprintf(stderr, "perfmark experiment show: needs one experiment ID and --format table or json\n");
+        return 2;
+    }
+    char db[4200];
+    pm_store_t *store = NULL;
+    json_t *doc = NULL;
+    pm_server_db_path(data, db, sizeof(db));
+    int rc = pm_store_open(db, &store);
+    if (rc == PM_OK) rc = pm_experiment_show(store, id, &doc);
+    if (rc == PM_ENOTFOUND) fprintf(stderr, "perfmark experiment show: no experiment %lld in %s\n", id, data);
+    else if (rc != PM_OK) fprintf(stderr, "perfmark experiment show: cannot read %s: %s\n", db, pm_strerror(rc));
+    if (rc == PM_OK && strcmp(format, "json") == 0) {
+        char *text = json_dumps(doc, JSON_INDENT(2));
+        puts(text ? text : "null");
+        free(text);
+    } else if (rc == PM_OK) {
+        print_table(doc);
+    }
+    json_decref(doc);
+    pm_store_close(store);
+    return rc == PM_OK ? (fflush(stdout) == 0 ? 0 : 1) : 1;
+}
+
 /* --- verb ---------------------------------------------------------------------- */
 
 static int experiment_run(int argc, char **argv)
@@ -244,9 +339,11 @@ static int experiment_run(int argc, char **argv)
     }
     if (strcmp(argv[1], "analyze") == 0) return analyze_run(argc - 1, argv + 1);
     if (strcmp(argv[1], "assign") == 0) return assign_run(argc - 1, argv + 1);
-    fprintf(stderr, "perfmark experiment: unknown command \"%s\" (analyze or assign; --help for more)\n", argv[1]);
+    if (strcmp(argv[1], "show") == 0) return show_run(argc - 1, argv + 1);
+    fprintf(stderr, "perfmark experiment: unknown command \"%s\" (analyze, assign or show; --help for more)\n",
+            argv[1]);
     return 2;
 }
 
-const pm_cli_verb_t pm_cli_experiment = {"experiment", "split-test statistics: analyze results, assign visitors",
+const pm_cli_verb_t pm_cli_experiment = {"experiment", "split-test statistics: analyze results, assign visitors, show live experiments",
                                          experiment_run};

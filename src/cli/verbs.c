@@ -22,7 +22,7 @@
 /* --- serve ----------------------------------------------------------------- */
 
 static const char serve_help[] =
-    "usage: perfmark serve [--listen HOST:PORT] [--data DIR] [--threads N] [--sync-ms MS]\n"
+    "usage: perfmark serve [--listen HOST:PORT] [--data DIR] [--threads N] [--sync-ms MS] [--visitors N]\n"
     "                      [--geoip FILE] [--datacenter-cidrs FILE] [--bot-velocity N]\n"
     "                      [--postback-backoff-ms MS] [--postback-backoff-max-ms MS]\n"
     "                      [--postback-attempts N] [--postback-max-age S] [--postback-timeout-ms MS]\n"
@@ -34,6 +34,8 @@ static const char serve_help[] =
     "  --threads N         event loops (1-63), one per core by default\n"
     "  --sync-ms MS        journal group-commit period in milliseconds (default 10);\n"
     "                      conversions are always answered after the fsync that covers them\n"
+    "  --visitors N        visitors the flows' frequency-cap and audience tables hold (default\n"
+    "                      1048576, 32 MiB each; 10000000 take 256 MiB each; docs/flows.md)\n"
     "  --geoip FILE        a MaxMind DB (GeoIP2/GeoLite2 Country or City, DB-IP) for the\n"
     "                      visitor's country and region; default: the built-in DB-IP\n"
     "                      country lite database (CC BY 4.0, https://db-ip.com)\n"
@@ -77,6 +79,9 @@ static int parse_outbox_flag(int c, const char *arg, pm_outbox_policy_t *p)
     return 0;
 }
 
+/* Long-only serve flags (no short letter). */
+enum { OPT_BOT_VELOCITY = 0x100 };
+
 static int parse_serve(int argc, char **argv, serve_opts_t *o)
 {
     static const struct option longs[] = {{"listen", required_argument, NULL, 'l'},
@@ -85,13 +90,14 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o)
                                           {"sync-ms", required_argument, NULL, 's'},
                                           {"geoip", required_argument, NULL, 'g'},
                                           {"datacenter-cidrs", required_argument, NULL, 'D'},
-                                          {"bot-velocity", required_argument, NULL, 'V'},
+                                          {"bot-velocity", required_argument, NULL, OPT_BOT_VELOCITY},
                                           {"postback-backoff-ms", required_argument, NULL, 'B'},
                                           {"postback-backoff-max-ms", required_argument, NULL, 'M'},
                                           {"postback-attempts", required_argument, NULL, 'A'},
                                           {"postback-max-age", required_argument, NULL, 'G'},
                                           {"postback-timeout-ms", required_argument, NULL, 'T'},
                                           {"postback-poll-ms", required_argument, NULL, 'P'},
+                                          {"visitors", required_argument, NULL, 'V'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     o->server.listen = DEFAULT_LISTEN;
@@ -103,6 +109,14 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o)
         switch (c) {
         case 'l': o->server.listen = optarg; break;
         case 'd': o->server.data_dir = optarg; break;
+        case 'V':
+            v = strtol(optarg, &end, 10);
+            if (*end || v < 1000 || v > 100000000) {
+                fprintf(stderr, "perfmark serve: --visitors: bad value \"%s\" (1000 to 100000000)\n", optarg);
+                return 2;
+            }
+            o->server.route_visitors = (size_t)v;
+            break;
         case 't':
         case 's':
             v = strtol(optarg, &end, 10);
@@ -115,7 +129,7 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o)
             break;
         case 'g': o->server.geoip_file = optarg; break;
         case 'D': o->server.datacenter_file = optarg; break;
-        case 'V':
+        case OPT_BOT_VELOCITY:
             v = strtol(optarg, &end, 10);
             if (*end || end == optarg || v < 0 || v > 1000000) {
                 fprintf(stderr, "perfmark serve: --bot-velocity: bad value \"%s\" (0-1000000)\n", optarg);

@@ -278,7 +278,11 @@ static void metrics(server_t *srv, pm_http_res_t *res)
     metric(b, "capped_redirects_total", "counter", "Clicks sent to a fallback by a budget or an offer cap.",
            t.capped_redirects);
     metric(b, "journal_append_errors_total", "counter", "Events the journal failed to take.", t.journal_errors);
-    metric(b, "bot_clicks_total", "counter", "Clicks flagged by the bot filter (still redirected).", t.bot_clicks);
+    metric(b, "flow_clicks_total", "counter", "Clicks whose destination a flow chose.", t.flow_clicks);
+    metric(b, "flow_capped_clicks_total", "counter", "Flow clicks sent to the fallback path by a frequency cap.",
+           t.capped_clicks);
+    metric(b, "flow_bot_clicks_total", "counter", "Flow clicks sent to the bot path.", t.bot_path_clicks);
+    metric(b, "bot_clicks_total", "counter", "Clicks flagged by the bot filter (still redirected unless a flow has a bot path).", t.bot_clicks);
     metric(b, "journal_records_total", "counter", "Records appended to the journal.", j.records);
     metric(b, "journal_bytes_total", "counter", "Bytes appended to the journal.", j.bytes);
     metric(b, "journal_fsyncs_total", "counter", "Journal fdatasync calls (group commits).", j.fsyncs);
@@ -544,13 +548,42 @@ void pm_server_journal_dir(const char *data_dir, char *out, size_t cap)
  * rollups, the postback outbox). */
 static const pm_sink_ops_t *const sinks[] = {&pm_report_sink, &pm_outbox_sink};
 
-/* After a commit: the tracking maps forget what the store holds, and the
+/* After a commit: the tracking maps forget what the store holds, routed
+ * clicks and their conversions feed auto rotation and audiences, and the
  * outbox looks at the postbacks the conversions just enqueued. */
 static void on_materialized(void *arg, const pm_event_t *ev)
 {
     server_t *srv = arg;
     pm_track_forget(&srv->shared, ev);
+    if (srv->shared.bandit) pm_bandit_observe(srv->shared.bandit, ev);
+    if (srv->shared.audience) pm_audience_observe(srv->shared.audience, ev);
     if (ev->type == PM_EV_CONVERSION) pm_outbox_wake(srv->outbox);
+}
+
+#define BANDIT_OPTIONS (1u << 16)
+#define ROUTE_VISITORS (1u << 20)
+#define BANDIT_HISTORY_US (30 * 86400 * PM_USEC_PER_SEC)
+
+/* Routing state that lives across configuration snapshots: rotation
+ * counters and frequency caps, rebuilt from the store (which recovery has
+ * just brought up to date with the journal) before anything serves. */
+static int routing_state(server_t *srv, const pm_config_t *cfg)
+{
+    srv->shared.bandit = pm_bandit_create(BANDIT_OPTIONS);
+    size_t visitors = srv->cfg->route_visitors ? srv->cfg->route_visitors : ROUTE_VISITORS;
+    srv->shared.fcap = pm_fcap_create(visitors);
+    srv->shared.audience = pm_audience_create(visitors);
+    int64_t now = pm_now();
+    int rc = pm_bandit_load(srv->shared.bandit, srv->store, now - BANDIT_HISTORY_US);
+    if (rc == PM_OK)
+        rc = pm_audience_load(srv->shared.audience, srv->store, now - PM_AUDIENCE_MAX_DAYS * 86400 * PM_USEC_PER_SEC);
+    for (size_t i = 0; rc == PM_OK && i < pm_config_campaign_count(cfg); i++) {
+        const pm_campaign_t *k = pm_config_campaign_at(cfg, i);
+        const pm_flow_cap_t *cap = k->flow ? pm_flow_cap(k->flow) : NULL;
+        if (cap && cap->max) rc = pm_fcap_load(srv->shared.fcap, srv->store, k->id, cap->per, cap->impressions, now);
+    }
+    if (rc != PM_OK) pm_error("serve: cannot rebuild the routing state from the store");
+    return rc;
 }
 
 static void setup_h2o(server_t *srv)
@@ -643,6 +676,7 @@ static int server_start(server_t *srv)
     srv->confhold = pm_confhold_create(cfg);
     /* Before any other thread: the outbox initialises libcurl. */
     if ((rc = pm_outbox_start(srv->db_path, &srv->cfg->outbox, &srv->outbox)) != PM_OK) return rc;
+    if ((rc = routing_state(srv, cfg)) != PM_OK) return rc;
     srv->shared.clicks = pm_recent_create(4u << 20);
     srv->shared.conversions = pm_recent_create(1u << 20);
     pm_detect_config_t dc = {.geoip_file = srv->cfg->geoip_file,
@@ -697,6 +731,9 @@ static void server_stop(server_t *srv)
     pm_recent_destroy(srv->shared.conversions);
     pm_detect_destroy(srv->shared.detect);
     pm_spend_destroy(srv->shared.spend);
+    pm_bandit_destroy(srv->shared.bandit);
+    pm_fcap_destroy(srv->shared.fcap);
+    pm_audience_destroy(srv->shared.audience);
     pm_confhold_destroy(srv->confhold);
     pm_store_close(srv->store);
     if (srv->lock_fd > 0) close(srv->lock_fd);

@@ -9,6 +9,7 @@
  * the mutex only when it moved.
  */
 #include "pm/config.h"
+#include "pm/flow.h"
 #include "pm/hash.h"
 
 #include <sqlite3.h>
@@ -32,6 +33,8 @@ struct pm_config_s {
     pm_campaign_t *campaigns;
     size_t ncampaigns;
     pm_tz_t *tz;        /* settings.timezone, loaded */
+    pm_flow_t **flows; /* compiled, by ascending id */
+    size_t nflows;
     uint32_t *by_token; /* indexes into campaigns, +1 (0 = empty slot) */
     size_t token_slots; /* power of two */
 };
@@ -141,7 +144,25 @@ static void lander_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
     } while (0)
 
 static const pm_source_t *source_by_id(const pm_config_t *c, int64_t id) { FIND_BY_ID(c->sources, c->nsources, id); }
-static const pm_lander_t *lander_by_id(const pm_config_t *c, int64_t id) { FIND_BY_ID(c->landers, c->nlanders, id); }
+const pm_lander_t *pm_config_lander_by_id(const pm_config_t *c, int64_t id) { FIND_BY_ID(c->landers, c->nlanders, id); }
+static const pm_lander_t *lander_by_id(const pm_config_t *c, int64_t id) { return pm_config_lander_by_id(c, id); }
+
+const pm_flow_t *pm_config_flow_by_id(const pm_config_t *c, int64_t id)
+{
+    size_t lo = 0, hi = c->nflows;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (pm_flow_id(c->flows[mid]) < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < c->nflows && pm_flow_id(c->flows[lo]) == id ? c->flows[lo] : NULL;
+}
+
+size_t pm_config_campaign_count(const pm_config_t *c) { return c->ncampaigns; }
+const pm_campaign_t *pm_config_campaign_at(const pm_config_t *c, size_t i)
+{
+    return i < c->ncampaigns ? &c->campaigns[i] : NULL;
+}
 const pm_offer_t *pm_config_offer_by_id(const pm_config_t *c, int64_t id) { FIND_BY_ID(c->offers, c->noffers, id); }
 const pm_campaign_t *pm_config_campaign_by_id(const pm_config_t *c, int64_t id)
 {
@@ -168,6 +189,7 @@ static void campaign_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
     k->budget_daily = sqlite3_column_int64(st, 10);
     k->budget_total = sqlite3_column_int64(st, 11);
     k->fallback_url = col_text(st, 12);
+    k->flow = sqlite3_column_type(st, 13) == SQLITE_NULL ? NULL : pm_config_flow_by_id(c, sqlite3_column_int64(st, 13));
     /* A campaign whose source was deleted under it cannot be attributed:
      * treat it as paused rather than crash on a NULL source. */
     if (PM_NEVER(k->source == NULL)) k->active = false;
@@ -335,6 +357,54 @@ out:
     return rc;
 }
 
+/* --- flows ------------------------------------------------------------- */
+
+/* The stored definition of a flow row as one JSON object (each column
+ * holds the JSON text of one member; NULL columns are left out). */
+static json_t *flow_definition(sqlite3_stmt *st)
+{
+    static const char *const members[] = {"rules", "default_path", "fallback_path", "bot_path", "frequency_cap"};
+    json_t *def = json_object();
+    for (size_t i = 0; i < PM_ARRAY_LEN(members); i++) {
+        const char *text = (const char *)sqlite3_column_text(st, (int)i + 1);
+        json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+        if (v) json_object_set_new(def, members[i], v);
+    }
+    return def;
+}
+
+/* Compile every live flow. One that no longer compiles (an edit by hand,
+ * a time zone gone from tzdata) is skipped with a warning: its campaigns
+ * fall back to their own destination rather than the tracker failing. */
+static int load_flows(pm_config_t *c, sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, rules, default_path, fallback_path, bot_path, frequency_cap FROM flows"
+                           " WHERE deleted_at IS NULL ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        pm_error("config: loading flows: %s", sqlite3_errmsg(db));
+        return PM_ESTORE;
+    }
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        json_t *def = flow_definition(st);
+        pm_flow_error_t err;
+        pm_flow_t *f = NULL;
+        if (pm_flow_compile(id, def, &f, &err) != PM_OK) {
+            pm_warn("config: flow %lld ignored: %s: %s", (long long)id, err.field, err.message);
+        } else {
+            if (c->nflows == cap) c->flows = pm_realloc(c->flows, (cap = cap ? cap * 2 : 8) * sizeof(*c->flows));
+            c->flows[c->nflows++] = f;
+        }
+        json_decref(def);
+    }
+    sqlite3_finalize(st);
+    return step == SQLITE_DONE ? PM_OK : PM_ESTORE;
+}
+
 /* --- load, reference counting ----------------------------------------- */
 
 static void config_free(pm_config_t *c)
@@ -351,6 +421,9 @@ static void config_free(pm_config_t *c)
     pm_free(c->offers);
     pm_free(c->landers);
     pm_free(c->campaigns);
+    for (size_t i = 0; i < c->nflows; i++)
+        pm_flow_free(c->flows[i]);
+    pm_free(c->flows);
     pm_free(c->by_token);
     pm_tz_free(c->tz);
     pm_free(c->settings.fallback_url);
@@ -380,9 +453,11 @@ int pm_config_load(pm_store_t *store, const char *default_base_url, pm_config_t 
                         (void **)&c->offers, sizeof(pm_offer_t), &c->noffers)) != PM_OK ||
         (rc = load_rows(c, db, "landers", "id, name, url", lander_row, (void **)&c->landers, sizeof(pm_lander_t),
                         &c->nlanders)) != PM_OK ||
+        (rc = load_flows(c, db)) != PM_OK ||
         (rc = load_rows(c, db, "campaigns",
                         "id, name, token, status, traffic_source_id, offer_id, lander_id, cost_model,"
-                        " cost_micros, cost_currency, budget_daily_micros, budget_total_micros, fallback_url",
+                        " cost_micros, cost_currency, budget_daily_micros, budget_total_micros, fallback_url,"
+                        " flow_id",
                         campaign_row, (void **)&c->campaigns, sizeof(pm_campaign_t), &c->ncampaigns)) != PM_OK)
         goto out;
     index_tokens(c);

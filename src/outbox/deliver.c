@@ -24,8 +24,14 @@
 
 #define COUNTS_EVERY_US PM_USEC_PER_SEC
 
+typedef struct outcome_s {
+    long http;         /* 0 when no response */
+    const char *error; /* NULL on a 2xx */
+    char text[CURL_ERROR_SIZE + 32];
+} outcome_t;
+
 typedef struct transfer_s {
-    bool used;
+    bool used, finished;
     int64_t id;
     unsigned attempts, budget_start;
     int64_t queued_at;
@@ -33,6 +39,10 @@ typedef struct transfer_s {
     CURL *easy;
     char *url;
     char err[CURL_ERROR_SIZE];
+    /* Set when curl reports the end, until the batch is recorded. */
+    outcome_t oc;
+    int64_t finished_at, duration_us, next_at;
+    const char *state; /* "delivered" | "pending" | "failed" */
 } transfer_t;
 
 struct pm_outbox_s {
@@ -46,6 +56,7 @@ struct pm_outbox_s {
     transfer_t *slots;
     unsigned nflight;
     int64_t next_scan_mono, next_counts_mono;
+    uint64_t delivered_at_start;
     uint64_t rng;
 };
 
@@ -78,7 +89,7 @@ static int prepare_all(pm_outbox_t *o)
                      "UPDATE postbacks SET attempts=?2, status=?3, next_attempt_at=?4, updated_at=?5,"
                      " delivered_at=?6, last_http_status=?7, last_error=?8 WHERE id=?1 AND status='pending'",
                      &o->update);
-    if (rc == PM_OK) rc = prepare(o, "SELECT status, count(*) FROM postbacks GROUP BY status", &o->counts);
+    if (rc == PM_OK) rc = prepare(o, "SELECT count(*) FROM postbacks WHERE status=?", &o->counts);
     return rc;
 }
 
@@ -199,14 +210,9 @@ static uint64_t next_random(pm_outbox_t *o)
     return z ^ (z >> 31);
 }
 
-typedef struct outcome_s {
-    long http;         /* 0 when no response */
-    const char *error; /* NULL on a 2xx */
-    char text[CURL_ERROR_SIZE + 32];
-} outcome_t;
-
-static void outcome_of(transfer_t *t, CURLcode res, outcome_t *out)
+static void outcome_of(transfer_t *t, CURLcode res)
 {
+    outcome_t *out = &t->oc;
     out->http = 0;
     out->error = NULL;
     if (res == CURLE_OK) curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &out->http);
@@ -227,108 +233,125 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
-/* Record the attempt and the row's next state in one transaction. */
-static int record(pm_outbox_t *o, const transfer_t *t, const outcome_t *oc, const char **state)
+static void bind_int_or_null(sqlite3_stmt *st, int i, int64_t v, bool null)
 {
-    int64_t now = pm_now(), duration = pm_monotonic_us() - t->started_mono;
-    unsigned attempts = t->attempts + 1, used = attempts - t->budget_start;
-    int64_t next = 0;
-    *state = "delivered";
-    if (oc->error) {
-        next = now + pm_outbox_backoff_us(&o->pol, used, next_random(o));
-        *state = pm_outbox_give_up(&o->pol, used, t->queued_at, next) ? "failed" : "pending";
-    }
-    int rc = pm_store_begin(o->store);
-    if (rc != PM_OK) return rc;
-    sqlite3_stmt *a = o->add_attempt, *u = o->update;
-    sqlite3_bind_int64(a, 1, t->id);
-    sqlite3_bind_int64(a, 2, attempts);
-    sqlite3_bind_int64(a, 3, t->started_at);
-    sqlite3_bind_int64(a, 4, duration);
-    if (oc->http)
-        sqlite3_bind_int64(a, 5, oc->http);
+    if (null)
+        sqlite3_bind_null(st, i);
     else
-        sqlite3_bind_null(a, 5);
+        sqlite3_bind_int64(st, i, v);
+}
+
+/* Decide what finished transfer `t` leads to (t->state, t->next_at). */
+static void decide(pm_outbox_t *o, transfer_t *t)
+{
+    unsigned used = t->attempts + 1 - t->budget_start;
+    t->next_at = 0;
+    t->state = "delivered";
+    if (t->oc.error == NULL) return;
+    t->next_at = t->finished_at + pm_outbox_backoff_us(&o->pol, used, next_random(o));
+    t->state = pm_outbox_give_up(&o->pol, used, t->queued_at, t->next_at) ? "failed" : "pending";
+}
+
+/* The attempt row and the postback's new state of `t` (in the open
+ * transaction). PM_ESTORE. */
+static int record_one(pm_outbox_t *o, const transfer_t *t)
+{
+    sqlite3_stmt *a = o->add_attempt, *u = o->update;
+    const outcome_t *oc = &t->oc;
+    sqlite3_bind_int64(a, 1, t->id);
+    sqlite3_bind_int64(a, 2, t->attempts + 1);
+    sqlite3_bind_int64(a, 3, t->started_at);
+    sqlite3_bind_int64(a, 4, t->duration_us);
+    bind_int_or_null(a, 5, oc->http, oc->http == 0);
     bind_text_or_null(a, 6, oc->error);
     int s1 = sqlite3_step(a);
     sqlite3_bind_int64(u, 1, t->id);
-    sqlite3_bind_int64(u, 2, attempts);
-    sqlite3_bind_text(u, 3, *state, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(u, 4, next);
-    sqlite3_bind_int64(u, 5, now);
-    if (oc->error)
-        sqlite3_bind_null(u, 6);
-    else
-        sqlite3_bind_int64(u, 6, now);
-    if (oc->http)
-        sqlite3_bind_int64(u, 7, oc->http);
-    else
-        sqlite3_bind_null(u, 7);
+    sqlite3_bind_int64(u, 2, t->attempts + 1);
+    sqlite3_bind_text(u, 3, t->state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(u, 4, t->next_at);
+    sqlite3_bind_int64(u, 5, t->finished_at);
+    bind_int_or_null(u, 6, t->finished_at, oc->error != NULL);
+    bind_int_or_null(u, 7, oc->http, oc->http == 0);
     bind_text_or_null(u, 8, oc->error);
     int s2 = s1 == SQLITE_DONE ? sqlite3_step(u) : s1;
     sqlite3_reset(a);
     sqlite3_clear_bindings(a);
     sqlite3_reset(u);
     sqlite3_clear_bindings(u);
-    if (s1 != SQLITE_DONE || s2 != SQLITE_DONE) {
-        pm_error("outbox: recording an attempt: %s", sqlite3_errmsg(pm_store_db(o->store)));
-        pm_store_rollback(o->store);
-        return PM_ESTORE;
-    }
-    return pm_store_commit(o->store);
+    if (s1 == SQLITE_DONE && s2 == SQLITE_DONE) return PM_OK;
+    pm_error("outbox: recording an attempt: %s", sqlite3_errmsg(pm_store_db(o->store)));
+    return PM_ESTORE;
 }
 
-static void finish(pm_outbox_t *o, transfer_t *t, CURLcode res)
+/* Record every finished transfer in one transaction (one fsync for a whole
+ * burst of answers), then free their slots. On a store failure they all
+ * stay pending, to be sent again. */
+static void record_finished(pm_outbox_t *o, unsigned n)
 {
-    outcome_t oc;
-    const char *state = "pending";
-    outcome_of(t, res, &oc);
-    atomic_fetch_add(&o->attempts, 1);
-    if (record(o, t, &oc, &state) != PM_OK) {
-        pm_error("outbox: postback %lld: the attempt could not be recorded; it stays pending", (long long)t->id);
-    } else if (strcmp(state, "delivered") == 0) {
-        atomic_fetch_add(&o->delivered, 1);
-    } else if (strcmp(state, "failed") == 0) {
-        atomic_fetch_add(&o->failed, 1);
-        pm_warn("outbox: postback %lld failed for good after %u attempts (%s)", (long long)t->id, t->attempts + 1,
-                oc.error);
+    int rc = pm_store_begin(o->store);
+    for (unsigned i = 0; rc == PM_OK && i < o->pol.concurrency; i++)
+        if (o->slots[i].finished) rc = record_one(o, &o->slots[i]);
+    if (rc == PM_OK) rc = pm_store_commit(o->store);
+    if (rc != PM_OK) {
+        pm_store_rollback(o->store);
+        pm_error("outbox: %u attempts could not be recorded; their postbacks stay pending", n);
     }
-    release(o, t);
-    o->next_scan_mono = 0; /* a slot is free: look at the queue again */
+    for (unsigned i = 0; i < o->pol.concurrency; i++) {
+        transfer_t *t = &o->slots[i];
+        if (!t->finished) continue;
+        if (rc == PM_OK && strcmp(t->state, "delivered") == 0) atomic_fetch_add(&o->delivered, 1);
+        if (rc == PM_OK && strcmp(t->state, "failed") == 0) {
+            atomic_fetch_add(&o->failed, 1);
+            pm_warn("outbox: postback %lld failed for good after %u attempts (%s)", (long long)t->id, t->attempts + 1,
+                    t->oc.error);
+        }
+        release(o, t);
+    }
+    o->next_scan_mono = 0; /* slots are free: look at the queue again */
 }
 
+/* Take the answers curl has, then record them together. */
 static void collect(pm_outbox_t *o)
 {
     CURLMsg *msg;
     int left;
+    unsigned n = 0;
     while ((msg = curl_multi_info_read(o->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE) continue;
         transfer_t *t = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-        CURLcode res = msg->data.result;
-        if (PM_ALWAYS(t != NULL)) finish(o, t, res);
+        if (PM_NEVER(t == NULL)) continue;
+        outcome_of(t, msg->data.result);
+        t->finished = true;
+        t->finished_at = pm_now();
+        t->duration_us = pm_monotonic_us() - t->started_mono;
+        atomic_fetch_add(&o->attempts, 1);
+        decide(o, t);
+        n++;
     }
+    if (n) record_finished(o, n);
 }
 
 /* --- the thread --------------------------------------------------------------- */
 
+/* Rows in `status` (a range of the (status, next_attempt_at) index). */
+static uint64_t count_status(pm_outbox_t *o, const char *status)
+{
+    sqlite3_bind_text(o->counts, 1, status, -1, SQLITE_STATIC);
+    uint64_t n = sqlite3_step(o->counts) == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(o->counts, 0) : 0;
+    sqlite3_reset(o->counts);
+    return n;
+}
+
+/* The gauges. Pending and failed rows are counted each time (the queue and
+ * what awaits a retry by hand stay small); delivered rows only grow, so
+ * they are counted once at start and followed from there, never scanned
+ * every second. */
 static void refresh_counts(pm_outbox_t *o)
 {
-    uint64_t pending = 0, delivered = 0, failed = 0;
-    while (sqlite3_step(o->counts) == SQLITE_ROW) {
-        const char *s = (const char *)sqlite3_column_text(o->counts, 0);
-        uint64_t n = (uint64_t)sqlite3_column_int64(o->counts, 1);
-        if (s && strcmp(s, "pending") == 0)
-            pending = n;
-        else if (s && strcmp(s, "delivered") == 0)
-            delivered = n;
-        else if (s && strcmp(s, "failed") == 0)
-            failed = n;
-    }
-    sqlite3_reset(o->counts);
-    atomic_store(&o->pending_rows, pending);
-    atomic_store(&o->delivered_rows, delivered);
-    atomic_store(&o->failed_rows, failed);
+    atomic_store(&o->pending_rows, count_status(o, "pending"));
+    atomic_store(&o->failed_rows, count_status(o, "failed"));
+    atomic_store(&o->delivered_rows, o->delivered_at_start + atomic_load(&o->delivered));
 }
 
 /* One turn: maybe scan, drive transfers, collect, then wait. */
@@ -394,6 +417,7 @@ int pm_outbox_start(const char *db_path, const pm_outbox_policy_t *policy, pm_ou
     }
     if (rc == PM_OK) rc = pm_store_open(db_path, &o->store);
     if (rc == PM_OK) rc = prepare_all(o);
+    if (rc == PM_OK) o->delivered_at_start = count_status(o, "delivered");
     if (rc == PM_OK && (rc = -pthread_create(&o->thread, NULL, run, o)) != PM_OK)
         pm_error("outbox: cannot start the worker: %s", pm_strerror(rc));
     if (rc != PM_OK) {

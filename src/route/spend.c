@@ -215,8 +215,24 @@ bool pm_spend_offer_capped(pm_spend_t *s, int64_t id, int32_t day, int64_t daily
 
 /* --- rebuild ---------------------------------------------------------------------- */
 
+/* How a row of a rebuild query lands in a slot. */
+typedef enum load_mode_e { LOAD_ADD, LOAD_SET_TODAY } load_mode_t;
+
+static void load_row(slot_t *sl, load_mode_t mode, int32_t day, int64_t total, int64_t today)
+{
+    if (mode == LOAD_SET_TODAY) {
+        uint64_t old = atomic_load(&sl->daily);
+        /* Our own charges since the query started count too. */
+        while (!atomic_compare_exchange_weak(&sl->daily, &old, pack(day, today + value_on(old, day))))
+            ;
+        return;
+    }
+    atomic_fetch_add(&sl->total, total);
+    pm_ignore_rc(daily_add(sl, day, today, 0));
+}
+
 /* Run `sql` (?1 = start of today) and add each row (id, total, today) to `t`. */
-static int load_sums(table_t *t, sqlite3 *db, const char *sql, int32_t day, pm_time_t day_start)
+static int load_sums(table_t *t, sqlite3 *db, const char *sql, int32_t day, pm_time_t day_start, load_mode_t mode)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -227,9 +243,7 @@ static int load_sums(table_t *t, sqlite3 *db, const char *sql, int32_t day, pm_t
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         slot_t *sl = find(t, sqlite3_column_int64(st, 0), true);
-        if (sl == NULL) continue;
-        atomic_fetch_add(&sl->total, sqlite3_column_int64(st, 1));
-        pm_ignore_rc(daily_add(sl, day, sqlite3_column_int64(st, 2), 0));
+        if (sl) load_row(sl, mode, day, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2));
     }
     sqlite3_finalize(st);
     if (step == SQLITE_DONE) return PM_OK;
@@ -237,7 +251,7 @@ static int load_sums(table_t *t, sqlite3 *db, const char *sql, int32_t day, pm_t
     return PM_ESTORE;
 }
 
-int pm_spend_load(pm_spend_t *s, pm_store_t *store, const pm_tz_t *tz, pm_time_t now)
+static int load(pm_spend_t *s, pm_store_t *store, const pm_tz_t *tz, pm_time_t now, load_mode_t mode)
 {
     static const char *const tables[] = {"clicks", "impressions", "conversions"};
     sqlite3 *db = pm_store_db(store);
@@ -250,12 +264,33 @@ int pm_spend_load(pm_spend_t *s, pm_store_t *store, const pm_tz_t *tz, pm_time_t
                  "SELECT campaign_id, sum(cost_micros), sum(CASE WHEN ts>=?1 THEN cost_micros ELSE 0 END) FROM %s"
                  " WHERE campaign_id IS NOT NULL AND cost_micros<>0 GROUP BY campaign_id",
                  tables[i]);
-        rc = load_sums(&s->campaigns, db, sql, day, start);
+        rc = load_sums(&s->campaigns, db, sql, day, start, mode);
     }
     if (rc == PM_OK)
         rc = load_sums(&s->offers, db,
                        "SELECT offer_id, count(*), sum(ts>=?1) FROM conversions"
                        " WHERE offer_id IS NOT NULL AND status<>'rejected' GROUP BY offer_id",
-                       day, start);
+                       day, start, mode);
     return rc;
+}
+
+int pm_spend_load(pm_spend_t *s, pm_store_t *store, const pm_tz_t *tz, pm_time_t now)
+{
+    return load(s, store, tz, now, LOAD_ADD);
+}
+
+/* Every slot starts the new window at zero, then the store's sums of the
+ * window are added: a campaign with no event in it stays at zero. */
+static void zero_today(table_t *t, int32_t day)
+{
+    for (size_t i = 0; i <= t->mask; i++)
+        if (atomic_load(&t->slots[i].key)) atomic_store(&t->slots[i].daily, pack(day, 0));
+}
+
+int pm_spend_recount_today(pm_spend_t *s, pm_store_t *store, const pm_tz_t *tz, pm_time_t now)
+{
+    int32_t day = pm_spend_day(tz, now);
+    zero_today(&s->campaigns, day);
+    zero_today(&s->offers, day);
+    return load(s, store, tz, now, LOAD_SET_TODAY);
 }

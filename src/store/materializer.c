@@ -55,7 +55,7 @@ static const char *const fixed_names[] = {
         S(PM_EVS_BROWSER), S(PM_EVS_BROWSER_VERSION), S(PM_EVS_BOT_REASON)
 
 static const int click_cols[] = {VISITOR_COLS, S(PM_EVS_DEST_URL), COL_COST_MICROS, COL_COST_CURRENCY,
-                                 S(PM_EVS_USER_ID), CONTEXT_COLS, COL_END};
+                                 S(PM_EVS_USER_ID), S(PM_EVS_ROUTE), CONTEXT_COLS, COL_END};
 static const int impression_cols[] = {VISITOR_COLS, COL_COST_MICROS, COL_COST_CURRENCY, S(PM_EVS_USER_ID),
                                       CONTEXT_COLS, COL_END};
 static const int conversion_cols[] = {

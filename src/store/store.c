@@ -160,7 +160,26 @@ static const char schema_v4[] =
     "ALTER TABLE offers ADD COLUMN cap_daily INTEGER;"
     "ALTER TABLE offers ADD COLUMN cap_total INTEGER;";
 
-/* Version 5: the visitor context the detectors fill on the click path
+/* Version 5: flows (src/route, docs/flows.md). A flow row keeps each member
+ * of its JSON definition as JSON text, checked by the flow compiler before
+ * it is written; a campaign may point at one. A click records how its
+ * destination was chosen (route: compact JSON with the flow, path, option
+ * and option key), indexed by flow and path for experiment results (a
+ * partial index: clicks without a flow cost nothing). Experiments compare
+ * the options of one flow path. */
+static const char schema_v5[] =
+    "CREATE TABLE flows(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+    "  rules TEXT NOT NULL DEFAULT '[]', default_path TEXT NOT NULL, fallback_path TEXT, bot_path TEXT,"
+    "  frequency_cap TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);"
+    "ALTER TABLE campaigns ADD COLUMN flow_id INTEGER REFERENCES flows(id);"
+    "ALTER TABLE clicks ADD COLUMN route TEXT;"
+    "CREATE INDEX clicks_route ON clicks(json_extract(route,'$.flow'), json_extract(route,'$.path'))"
+    "  WHERE route IS NOT NULL;"
+    "CREATE TABLE experiments(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+    "  flow_id INTEGER NOT NULL REFERENCES flows(id), path TEXT NOT NULL, goal TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);";
+
+/* Version 6: the visitor context the detectors fill on the click path
  * (src/route, docs/routing.md): geo, device, OS, browser and the bot
  * filter's reason code (NULL for humans). Conversions inherit them from
  * their click, so reports by country or device need no join. */
@@ -178,11 +197,11 @@ static const char schema_v4[] =
     "ALTER TABLE rollup_" t "_d ADD COLUMN bot_clicks INTEGER NOT NULL DEFAULT 0;"
 /* Reports count flagged clicks apart (bot_clicks); the rollups' codes
  * signature changes with the new dimensions, so they are rebuilt once. */
-static const char schema_v5[] = PM_VISITOR_CONTEXT_COLUMNS("clicks") PM_VISITOR_CONTEXT_COLUMNS("impressions")
+static const char schema_v6[] = PM_VISITOR_CONTEXT_COLUMNS("clicks") PM_VISITOR_CONTEXT_COLUMNS("impressions")
     PM_VISITOR_CONTEXT_COLUMNS("conversions") PM_ROLLUP_BOT_CLICKS("campaign") PM_ROLLUP_BOT_CLICKS("main")
         PM_ROLLUP_BOT_CLICKS("dim");
 
-static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5};
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5, schema_v6};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix", "ip_v6_prefix", "trusted_proxies",

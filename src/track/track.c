@@ -29,6 +29,7 @@
 #define CAP_TXID 128
 #define CAP_ORPHAN_QUERY 2048
 #define CAP_EMAIL 320 /* RFC 5321: 64 + @ + 255 */
+#define CAP_ROUTE 1024 /* the route reason of a click (pm_flow_route) */
 
 const unsigned char pm_track_gif[43] = {
     0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,
@@ -38,6 +39,7 @@ const unsigned char pm_track_gif[43] = {
 typedef struct counters_s {
     _Atomic uint64_t clicks, impressions, conversions, duplicates, orphans, fallbacks, journal_errors, capped,
         bot_clicks;
+    _Atomic uint64_t flow_clicks, capped_clicks, bot_path_clicks;
 } counters_t;
 
 struct pm_track_s {
@@ -54,6 +56,8 @@ struct pm_track_s {
     pm_visitor_t visitor;      /* the current request's visitor context */
     counters_t n;
     bool sync_wanted; /* a conversion waits for an fsync not yet asked for */
+    void *match_data; /* flow regexes (pcre2 match data), made once */
+    uint64_t rng;     /* rotation's PRNG state */
     size_t used;   /* bump allocator over scratch, reset per request */
     char scratch[SCRATCH_SIZE];
 };
@@ -67,6 +71,10 @@ pm_track_t *pm_track_create(pm_journal_t *journal, pm_store_t *store, pm_track_s
     t->store = store;
     t->shared = shared;
     pm_idgen_init(&t->ids);
+    t->match_data = pm_flow_match_data_create();
+    uint64_t seed = 0;
+    pm_ignore_rc(pm_random_bytes((uint8_t *)&seed, sizeof(seed)));
+    pm_flow_rng_seed(&t->rng, seed);
     pm_buf_init(&t->rec, PM_JOURNAL_MAX_RECORD);
     pm_buf_init(&t->url, MAX_URL);
     pm_buf_init(&t->tmp, PM_JOURNAL_MAX_RECORD);
@@ -80,6 +88,7 @@ void pm_track_destroy(pm_track_t *t)
     if (t == NULL) return;
     sqlite3_finalize(t->click_by_id);
     sqlite3_finalize(t->conversion_by_key);
+    pm_flow_match_data_free(t->match_data);
     pm_detect_local_destroy(t->detect);
     pm_buf_free(&t->rec);
     pm_buf_free(&t->url);
@@ -105,6 +114,9 @@ void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out)
     out->fallback_redirects += atomic_load(&t->n.fallbacks);
     out->journal_errors += atomic_load(&t->n.journal_errors);
     out->capped_redirects += atomic_load(&t->n.capped);
+    out->flow_clicks += atomic_load(&t->n.flow_clicks);
+    out->capped_clicks += atomic_load(&t->n.capped_clicks);
+    out->bot_path_clicks += atomic_load(&t->n.bot_path_clicks);
     out->bot_clicks += atomic_load(&t->n.bot_clicks);
 }
 
@@ -392,12 +404,17 @@ static void detect_visitor(pm_track_t *t, const pm_http_req_t *req, const pm_ip_
     set_str(ev, PM_EVS_BOT_REASON, v->bot_reason);
 }
 
-static void visitor_event(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req,
-                          const pm_campaign_t *k, const pm_qs_t *qs, pm_event_t *ev)
+/* Fill the visitor's side of a click or impression, with the visitor
+ * context from the detectors. True when the visitor brought a perfmark
+ * cookie (returning); `ip` (may be NULL) gets the full client address, for
+ * the flows' IP rules (only the truncated one is stored). */
+static bool visitor_event(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req,
+                          const pm_campaign_t *k, const pm_qs_t *qs, pm_event_t *ev, pm_ip_t *ip)
 {
     ev->ts = pm_now();
     ev->id = pm_id_next(&t->ids, ev->ts);
-    if (!cookie_id(req, "pmv", &ev->visitor_id)) ev->visitor_id = pm_id_next(&t->ids, ev->ts);
+    bool returning = cookie_id(req, "pmv", &ev->visitor_id);
+    if (!returning) ev->visitor_id = pm_id_next(&t->ids, ev->ts);
     ev->campaign_id = k->id;
     ev->traffic_source_id = k->source->id;
     ev->offer_id = k->offer ? k->offer->id : 0;
@@ -406,6 +423,45 @@ static void visitor_event(pm_track_t *t, const pm_settings_t *set, const pm_http
     record_visitor(t, set, req, ev, &client);
     record_params(t, qs, ev);
     detect_visitor(t, req, &client, ev);
+    if (ip) *ip = client;
+    return returning;
+}
+
+/* A campaign with a flow: the flow picks the path and option (recorded in
+ * the click's route field), and the option gives the destination. The URL
+ * is left in t->url; PM_ENOTFOUND when the option's lander or offer is gone
+ * from the configuration. */
+static int route_click(pm_track_t *t, const pm_config_t *cfg, const pm_campaign_t *k, const pm_qs_t *qs,
+                       const pm_ip_t *ip, bool returning, pm_event_t *ev)
+{
+    const pm_settings_t *set = pm_config_settings(cfg);
+    const pm_flow_t *flow = k->flow;
+    const pm_flow_cap_t *cap = pm_flow_cap(flow);
+    pm_fcap_t *fcap = cap->max ? t->shared->fcap : NULL;
+    bool over = fcap && (cap->impressions ? pm_fcap_peek(fcap, k->id, &ev->visitor_id, cap->per, ev->ts)
+                                          : pm_fcap_count(fcap, k->id, &ev->visitor_id, cap->per, ev->ts)) >= cap->max;
+    pm_audience_visitor_t history = {0, 0};
+    if (t->shared->audience && returning) history = pm_audience_get(t->shared->audience, &ev->visitor_id);
+    pm_flow_input_t in = {.ev = ev, .qs = qs, .ip = ip, .returning = returning, .over_cap = over, .now_us = ev->ts,
+                          .rng = &t->rng, .match_data = t->match_data, .bandit = t->shared->bandit,
+                          .history = &history};
+    pm_flow_choice_t choice;
+    char *reason = scratch(t, CAP_ROUTE), none[1];
+    size_t len = 0;
+    pm_flow_route(flow, &in, &choice, reason ? reason : none, reason ? CAP_ROUTE : 0, &len);
+    if (len) pm_event_set(ev, PM_EVS_ROUTE, reason, len);
+    count(&t->n.flow_clicks);
+    if (choice.by[0] == 'c') count(&t->n.capped_clicks);
+    else if (choice.by[0] == 'b') count(&t->n.bot_path_clicks);
+    const pm_flow_option_t *o = choice.option;
+    ev->offer_id = o->offer_id;
+    ev->lander_id = o->lander_id;
+    if (o->url) return expand(t, o->url, ev, 0, NULL);
+    const pm_lander_t *lander = o->lander_id ? pm_config_lander_by_id(cfg, o->lander_id) : NULL;
+    const pm_offer_t *offer = o->offer_id ? pm_config_offer_by_id(cfg, o->offer_id) : NULL;
+    if (lander) return expand(t, lander->url, ev, ev->offer_id, set);
+    if (offer) return expand(t, offer->url, ev, ev->offer_id, NULL);
+    return PM_ENOTFOUND;
 }
 
 void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, pm_slice_t token,
@@ -413,7 +469,7 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
 {
     const pm_settings_t *set = pm_config_settings(cfg);
     const pm_campaign_t *k = live_campaign(cfg, token);
-    if (k == NULL || (k->offer == NULL && k->lander == NULL)) {
+    if (k == NULL || (k->offer == NULL && k->lander == NULL && k->flow == NULL)) {
         fallback(t, set, res);
         return;
     }
@@ -421,7 +477,8 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
     pm_qs_t qs;
     pm_qs_parse(&qs, req->query.p, req->query.len);
     pm_event_t ev = {.type = PM_EV_CLICK};
-    visitor_event(t, set, req, k, &qs, &ev);
+    pm_ip_t ip;
+    bool returning = visitor_event(t, set, req, k, &qs, &ev, &ip);
     if (k->cost_model == PM_COST_CPC) ev.cost = k->cost;
     uint64_t lsn;
     int32_t day = pm_spend_day(pm_config_tz(cfg), ev.ts);
@@ -430,7 +487,8 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
         capped_fallback(t, set, k, res);
         return;
     }
-    if (build_destination(t, set, k, &ev) != PM_OK) {
+    int dest = k->flow ? route_click(t, cfg, k, &qs, &ip, returning, &ev) : build_destination(t, set, k, &ev);
+    if (dest != PM_OK) {
         pm_qs_free(&qs);
         if (t->shared->spend) pm_spend_add(t->shared->spend, k->id, day, -ev.cost.micros);
         fallback(t, set, res);
@@ -439,6 +497,7 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
     pm_event_set(&ev, PM_EVS_DEST_URL, t->url.data, t->url.len);
     if (journal(t, &ev, &lsn) == PM_OK) {
         count(&t->n.clicks);
+        if (t->shared->audience) pm_audience_click(t->shared->audience, &ev.visitor_id, ev.ts);
         if (ev.s[PM_EVS_BOT_REASON].len) count(&t->n.bot_clicks);
         /* Full map: postbacks for this click will find it in the store. */
         pm_ignore_rc(pm_recent_put(t->shared->clicks, ev.id.b, sizeof(ev.id.b), t->rec.data, t->rec.len, NULL));
@@ -449,6 +508,14 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
     set_cookie(t, set, req, res, "pmv", &ev.visitor_id);
     set_cookie(t, set, req, res, "pmc", &ev.id);
     pm_qs_free(&qs);
+}
+
+/* Impression caps count at the impression; the click path only reads. */
+static void count_impression(pm_track_t *t, const pm_campaign_t *k, const pm_event_t *ev)
+{
+    const pm_flow_cap_t *cap = k->flow ? pm_flow_cap(k->flow) : NULL;
+    if (cap && cap->max && cap->impressions && t->shared->fcap)
+        (void)pm_fcap_count(t->shared->fcap, k->id, &ev->visitor_id, cap->per, ev->ts);
 }
 
 void pm_track_impression(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, pm_slice_t token,
@@ -464,7 +531,7 @@ void pm_track_impression(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
     bool no_content = fmt && fmt_len == 3 && memcmp(fmt, "204", 3) == 0;
     if (k) {
         pm_event_t ev = {.type = PM_EV_IMPRESSION};
-        visitor_event(t, set, req, k, &qs, &ev);
+        (void)visitor_event(t, set, req, k, &qs, &ev, NULL);
         if (k->cost_model == PM_COST_CPM && pm_money_muldiv(k->cost.micros, 1, 1000, &ev.cost.micros) == PM_OK)
             ev.cost.currency = k->cost.currency;
         uint64_t lsn;
@@ -473,6 +540,7 @@ void pm_track_impression(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
             /* The impression was served whatever our budget says: its cost counts. */
             if (t->shared->spend && ev.cost.micros)
                 pm_spend_add(t->shared->spend, k->id, pm_spend_day(pm_config_tz(cfg), ev.ts), ev.cost.micros);
+            count_impression(t, k, &ev);
         }
         set_cookie(t, set, req, res, "pmv", &ev.visitor_id);
     }
@@ -530,8 +598,8 @@ static const pm_event_str_t click_fields[] = {
     PM_EVS_SUB2,       PM_EVS_SUB3,       PM_EVS_SUB4,         PM_EVS_SUB5,        PM_EVS_SUB6,
     PM_EVS_SUB7,       PM_EVS_SUB8,       PM_EVS_SUB9,         PM_EVS_SUB10,       PM_EVS_UTM_SOURCE,
     PM_EVS_UTM_MEDIUM, PM_EVS_UTM_CAMPAIGN, PM_EVS_UTM_CONTENT, PM_EVS_UTM_TERM,   PM_EVS_EXTERNAL_ID,
-    PM_EVS_USER_ID,    PM_EVS_COUNTRY,    PM_EVS_REGION,       PM_EVS_DEVICE_TYPE, PM_EVS_OS,
-    PM_EVS_OS_VERSION, PM_EVS_BROWSER,    PM_EVS_BROWSER_VERSION, PM_EVS_BOT_REASON,
+    PM_EVS_USER_ID,    PM_EVS_ROUTE,      PM_EVS_COUNTRY,      PM_EVS_REGION,      PM_EVS_DEVICE_TYPE,
+    PM_EVS_OS,         PM_EVS_OS_VERSION, PM_EVS_BROWSER,      PM_EVS_BROWSER_VERSION, PM_EVS_BOT_REASON,
 };
 
 /* Find click `id`: first among the recently journaled, then in the store.
@@ -544,7 +612,7 @@ static int find_click(pm_track_t *t, const pm_id_t *id, pm_event_t *click)
     int rc = prepare(t, &t->click_by_id,
                      "SELECT ts, campaign_id, traffic_source_id, offer_id, lander_id, visitor_id, ip, user_agent,"
                      " referrer, language, sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9, sub10,"
-                     " utm_source, utm_medium, utm_campaign, utm_content, utm_term, external_id, user_id,"
+                     " utm_source, utm_medium, utm_campaign, utm_content, utm_term, external_id, user_id, route,"
                      " country, region, device_type, os, os_version, browser, browser_version, bot_reason"
                      " FROM clicks WHERE id=?");
     if (rc != PM_OK) return rc;
@@ -1004,10 +1072,13 @@ void pm_track_go(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req
     t->used = 0;
     pm_qs_parse(&pb.qs, req->query.p, req->query.len);
     const pm_campaign_t *k = NULL;
+    const pm_offer_t *offer = NULL;
     if (click_from_request(req, &pb, &click_id, &present) && find_click(t, &click_id, &click) == PM_OK)
         k = pm_config_campaign_by_id(cfg, click.campaign_id);
-    if (k == NULL || k->offer == NULL) fallback(t, set, res);
-    else if (expand(t, k->offer->url, &click, k->offer->id, NULL) == PM_OK) redirect(res, t->url.data, t->url.len);
+    /* A flow may have sent this click to another offer than the campaign's. */
+    if (k) offer = click.offer_id ? pm_config_offer_by_id(cfg, click.offer_id) : k->offer;
+    if (offer == NULL) fallback(t, set, res);
+    else if (expand(t, offer->url, &click, offer->id, NULL) == PM_OK) redirect(res, t->url.data, t->url.len);
     else fallback(t, set, res);
     pm_qs_free(&pb.qs);
 }

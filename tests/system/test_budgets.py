@@ -145,3 +145,23 @@ def test_budget_and_cap_validation(server):
         assert err["field"].startswith("caps."), caps
     r = s.api("PATCH", f"/offers/{oid}", {"caps": {"daily": 10, "total": 100}})
     assert r.status_code == 200 and r.json()["caps"] == {"daily": 10, "total": 100}
+
+
+def test_a_new_time_zone_recounts_today_from_the_store(server):
+    """Changing settings.timezone makes "today" another window: the spend
+    is recounted from the store, not reset (the clicks just made fall in
+    the new local day too). The zone is picked so its date differs from
+    UTC's now, which is what would reset a counter keyed by the day."""
+    import datetime
+    s = server(threads=2)
+    w = budget_campaign(s)
+    for _ in range(3):
+        fresh_click(s, w["token"])
+    assert fresh_click(s, w["token"]).headers["location"] == FALLBACK
+    s.wait_materialized()
+    zone = "Pacific/Pago_Pago" if datetime.datetime.utcnow().hour < 10 else "Pacific/Kiritimati"
+    r = s.api("PATCH", "/settings", {"timezone": zone})
+    assert r.status_code == 200, r.text
+    c = campaign(s, w)
+    assert c["budget_spent_today"]["amount"] == "1.20" and c["capped"] is True, c
+    assert fresh_click(s, w["token"]).headers["location"] == FALLBACK

@@ -259,3 +259,31 @@ def test_kill9_with_pending_postbacks_delivers_them_after_restart(server, reques
     got = sorted(q["tx"][0] for q in rx.successes())
     assert got == ["K-1", "K-2"], rx.log
     assert len(postbacks(s)["rows"]) == 2
+    # The all-time gauge is counted from the store at start.
+    s.restart()
+    wait_for(lambda: s.metrics()["perfmark_postbacks_delivered"] == 2, 10, "the delivered gauge after a restart")
+    assert s.metrics()["perfmark_postbacks_delivered_total"] == 0 and len(rx.successes()) == 2
+
+
+def test_sigterm_with_a_transfer_in_flight_exits_cleanly_and_resends(server, request):
+    rx = receiver_fixture(request, script=["hang"])
+    s = server(threads=1, extra_args=["--postback-timeout-ms", "60000", "--postback-poll-ms", "50"])
+    w = workspace(s, rx)
+    _, conv = click_and_convert(s, w["token"], txid="H-1")
+    wait_for(lambda: s.metrics()["perfmark_postbacks_in_flight"] == 1, 20, "a transfer in flight")
+    assert s.stop() == 0  # does not wait for the receiver
+    rx.release.set()
+    s.start()
+    row = wait_status(s, conv, "delivered")
+    assert row["attempt_count"] == 1  # the abandoned transfer was no attempt on record
+    assert [q["tx"] for q in rx.successes()] == [["H-1"]]
+
+
+def test_serve_rejects_bad_postback_flags(perfmark):
+    for flag, value in (("--postback-attempts", "0"), ("--postback-backoff-ms", "x"),
+                        ("--postback-timeout-ms", "-5"), ("--postback-max-age", "99999999999")):
+        r = perfmark("serve", flag, value, "--data", "/nonexistent/never-created")
+        assert r.returncode == 2, (flag, r.stderr)
+        assert "--postback-" in r.stderr and "usage: perfmark serve" in r.stderr
+    r = perfmark("serve", "--help")
+    assert r.returncode == 0 and "--postback-backoff-ms" in r.stdout
