@@ -31,6 +31,7 @@ typedef struct pm_bot_s pm_bot_t;
 
 typedef struct pm_bot_config_s {
     const char *datacenter_file; /* CIDR list (pm/iplist.h format); NULL = none */
+    const char *datacenter_text; /* the same as text, used when there is no file (the simulator's) */
     int velocity_limit;          /* clicks per address per minute; 0 = off, < 0 = default (60) */
     size_t velocity_slots;       /* addresses tracked at once; 0 = default (65536) */
 } pm_bot_config_t;

@@ -18,6 +18,7 @@
 typedef struct pm_detect_config_s {
     const char *geoip_file;      /* NULL = the built-in DB-IP country lite database */
     const char *datacenter_file; /* NULL = no data-center list */
+    const char *datacenter_text; /* the list as text, when there is no file */
     int velocity_limit;          /* clicks per address per minute; 0 = off, < 0 = default */
     size_t ua_cache_entries;     /* per loop; 0 = default (4096) */
 } pm_detect_config_t;

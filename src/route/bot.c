@@ -113,7 +113,12 @@ int pm_bot_create(const pm_bot_config_t *cfg, pm_bot_t **out)
 {
     pm_bot_t *b = pm_calloc(1, sizeof(*b));
     int rc = load_crawlers(b);
-    if (rc == PM_OK && cfg->datacenter_file) rc = pm_iplist_load(cfg->datacenter_file, &b->datacenters);
+    size_t bad;
+    if (rc == PM_OK && cfg->datacenter_file)
+        rc = pm_iplist_load(cfg->datacenter_file, &b->datacenters);
+    else if (rc == PM_OK && cfg->datacenter_text &&
+             (rc = pm_iplist_parse(cfg->datacenter_text, strlen(cfg->datacenter_text), &b->datacenters, &bad)) != PM_OK)
+        pm_error("bot: the data-center list, line %zu: not an address or CIDR", bad);
     if (rc != PM_OK) {
         pm_bot_destroy(b);
         *out = NULL;

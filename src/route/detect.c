@@ -25,7 +25,9 @@ struct pm_detect_local_s {
 int pm_detect_create(const pm_detect_config_t *cfg, pm_detect_t **out)
 {
     pm_detect_t *d = pm_calloc(1, sizeof(*d));
-    pm_bot_config_t bc = {.datacenter_file = cfg->datacenter_file, .velocity_limit = cfg->velocity_limit};
+    pm_bot_config_t bc = {.datacenter_file = cfg->datacenter_file,
+                          .datacenter_text = cfg->datacenter_text,
+                          .velocity_limit = cfg->velocity_limit};
     int rc = pm_geo_open(cfg->geoip_file, &d->geo);
     if (rc == PM_OK && (rc = pm_ua_db_load_default(&d->ua)) != PM_OK)
         pm_error("detect: uap-core regexes: %s", pm_strerror(rc));

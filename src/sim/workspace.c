@@ -15,6 +15,7 @@
 #include "pm/sim.h"
 #include "pm/journal.h"
 #include "pm/tz.h"
+#include "sim_internal.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -273,8 +274,14 @@ int pm_sim_workspace(const char *db_path, const char *journal_dir, const pm_sim_
                           .currency = set->currency, .ip_v4_prefix = set->ip_v4_prefix,
                           .ip_v6_prefix = set->ip_v6_prefix, .progress = o->progress, .progress_arg = o->progress_arg};
     /* The visitor context as the tracking path gives it (velocity off: it
-     * needs real time, and a conversion must carry its click's context). */
-    pm_detect_config_t dc = {.velocity_limit = 0};
+     * needs real time, and a conversion must carry its click's context),
+     * with the simulator's cloud ranges as the data-center list. */
+    char cloud[32 * 24] = "";
+    size_t used = 0;
+    for (uint32_t i = 0; i < pm__sim_ndatacenter && used < sizeof(cloud) - 24; i++)
+        used += (size_t)snprintf(cloud + used, sizeof(cloud) - used, "%u.%u.0.0/16\n", pm__sim_datacenter_v4[i][0],
+                                 pm__sim_datacenter_v4[i][1]);
+    pm_detect_config_t dc = {.velocity_limit = 0, .datacenter_text = cloud};
     if ((rc = pm_detect_create(&dc, &w.detect)) != PM_OK) goto out;
     sc.detect = w.detect;
     if ((rc = window(o, now, offset, &sc.start, &sc.end)) != PM_OK) goto out;

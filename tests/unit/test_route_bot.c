@@ -199,6 +199,23 @@ static void test_velocity_bounded(void **state)
     pm_bot_destroy(b);
 }
 
+static void test_datacenter_text(void **state)
+{
+    (void)state;
+    pm_bot_config_t cfg = {.datacenter_text = "3.88.0.0/16\n2001:db8::/32\n", .velocity_limit = 0};
+    pm_bot_t *b;
+    assert_int_equal(pm_bot_create(&cfg, &b), PM_OK);
+    pm_ua_t human = {.type = PM_UA_DESKTOP};
+    pm_ip_t in = ip_of("3.88.1.2"), out = ip_of("3.89.0.1");
+    assert_string_equal(pm_bot_check(b, &in, true, &human, true, 0), "datacenter_ip");
+    assert_null(pm_bot_check(b, &out, true, &human, true, 0));
+    pm_bot_destroy(b);
+    cfg.datacenter_text = "3.88.0.0/16\nnope\n";
+    b = (pm_bot_t *)1;
+    assert_int_equal(pm_bot_create(&cfg, &b), PM_EINVAL);
+    assert_null(b);
+}
+
 static void test_bad_datacenter_file(void **state)
 {
     (void)state;
@@ -222,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_reasons),
         cmocka_unit_test(test_velocity_bounded),
         cmocka_unit_test(test_bad_datacenter_file),
+        cmocka_unit_test(test_datacenter_text),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
