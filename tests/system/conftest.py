@@ -40,6 +40,14 @@ import time
 import pytest
 import requests
 
+# The tests speak as a browser unless they say otherwise: python-requests'
+# own User-Agent is on the crawler list, and a bot's click is counted apart
+# and costs nothing (docs/routing.md), which is not what most tests are
+# about. Tests of the bot filter send their own User-Agent.
+BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/124.0.0.0 Safari/537.36")
+requests.utils.default_user_agent = lambda name="python-requests": BROWSER_UA
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.environ.get("PERFMARK_BIN") or str(REPO / "build-asan" / "perfmark")
 
