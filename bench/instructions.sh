@@ -43,13 +43,13 @@ total_ir() {
         [ -f "$f" ] || continue
         case $f in *.cg) continue ;; esac # the final dump at exit: not ours
         awk '/^summary:/ { s += $2 } END { print s + 0 }' "$f"
-    done | awk '{ s += $1 } END { print s }'
+    done | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 
 # measure NAME URL PID: warm up, zero, REQUESTS clicks, the dump; prints
 # instructions per click and sets IR_PER.
 measure() {
-    wrk -t1 -c4 -d2s "$2" >/dev/null 2>&1
+    bg_wrk /dev/null -t1 -c4 -d2s "$2"
     [ "$1" = perfmark ] && { drain >/dev/null || die "perfmark's materializer did not catch up"; }
     [ "$1" = nginx ] && sleep 1.2 # let the warm-up's access log lines out first
     callgrind_control -z "$3" >/dev/null 2>&1 || die "callgrind_control -z $3 failed"
@@ -58,7 +58,7 @@ measure() {
     n=0
     # wrk -d does not take a request count: short runs until REQUESTS are done
     while [ "$n" -lt "$REQUESTS" ]; do
-        wrk -t1 -c4 -d1s "$2" >/dev/null 2>&1
+        bg_wrk /dev/null -t1 -c4 -d1s "$2"
         if [ "$1" = perfmark ]; then
             now=$(metric clicks_total)
         else
