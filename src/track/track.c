@@ -1227,7 +1227,7 @@ static void conversion_answer(conv_op_t *op, bool pixel, pm_http_res_t *res)
             pm_http_res_error(res, 409, "invalid_transition", "status", "a conversion cannot start as %s",
                               op->ev->s[PM_EVS_STATUS].p);
         else
-            pm_http_res_error(res, 409, "invalid_transition", "status", "a %s conversion cannot become %s", from,
+            pm_http_res_error(res, 409, "invalid_transition", "status", "a conversion cannot go from %s to %s", from,
                               op->ev->s[PM_EVS_STATUS].p);
     } else if (op->result == CONV_MISSING) {
         pm_http_res_error(res, 404, "not_found", NULL, "no such conversion");
