@@ -258,3 +258,49 @@ def test_audience_clicked_but_not_converted(server):
     s.restart()
     assert s.get(f"/c/{t}", headers={"Cookie": f"pmv={other}"}).headers["location"].startswith("https://b.example/")
     assert s.get(f"/c/{t}", headers=cookie).headers["location"].startswith("https://a.example/")
+
+
+def test_capped_offer_gets_no_flow_traffic(server):
+    """An offer at its daily conversion cap is skipped by the rotation; when
+    every option is capped the flow's fallback path takes the click."""
+    s = server(threads=2)
+    src, a, b, lander = workspace(s)
+    assert s.api("PATCH", f"/offers/{a['id']}", {"caps": {"daily": 1}}).status_code == 200
+    flow = create(s, "/flows", {
+        "name": "capped",
+        "default_path": {"name": "rot", "options": [{"offer_id": a["id"], "weight": 1},
+                                                     {"offer_id": b["id"], "weight": 1}]},
+    })
+    t = campaign(s, src, flow["id"])["token"]
+    # Click until offer A gets one, and convert it: A reaches its cap.
+    for _ in range(64):
+        r = s.get(f"/c/{t}")
+        if r.headers["location"].startswith("https://a.example/"):
+            break
+    else:
+        raise AssertionError("offer A never chosen")
+    cid = re.search(r"pmc=([0-9A-Za-z]{26})", r.headers["set-cookie"]).group(1)
+    assert s.get("/pb", params={"clickid": cid, "txid": "cap-a"}).status_code == 200
+    assert s.api("GET", f"/offers/{a['id']}").json()["capped"] is True
+    before = s.metrics().get("perfmark_flow_offer_capped_clicks_total", 0)
+    for _ in range(40):
+        r = s.get(f"/c/{t}")
+        assert r.headers["location"].startswith("https://b.example/"), r.headers["location"]
+    assert s.metrics()["perfmark_flow_offer_capped_clicks_total"] == before + 40
+    rows = s.wait_events("click", lambda rs: sum('"capped":[0]' in (x["route"] or "") for x in rs) >= 40,
+                         what="40 clicks that skipped offer A")
+    # Every option capped: the flow's fallback path, recorded as offer_cap.
+    assert s.api("PATCH", f"/offers/{b['id']}", {"caps": {"daily": 1}}).status_code == 200
+    r = s.get(f"/c/{t}")
+    cid = re.search(r"pmc=([0-9A-Za-z]{26})", r.headers["set-cookie"]).group(1)
+    assert s.get("/pb", params={"clickid": cid, "txid": "cap-b"}).status_code == 200
+    assert s.api("PATCH", f"/flows/{flow['id']}", {
+        "fallback_path": {"name": "fb", "options": [{"url": "https://sold-out.example/"}]}}).status_code == 200
+    r = s.get(f"/c/{t}")
+    assert r.headers["location"] == "https://sold-out.example/"
+    # Without a fallback path: the campaign's fallback, nothing journaled.
+    assert s.api("PATCH", f"/flows/{flow['id']}", {"fallback_path": None}).status_code == 200
+    capped = s.metrics()["perfmark_capped_redirects_total"]
+    r = s.get(f"/c/{t}")
+    assert r.headers["location"] == "https://www.example.com/"
+    assert s.metrics()["perfmark_capped_redirects_total"] == capped + 1
