@@ -323,7 +323,10 @@ static uint32_t open_options(const pm_flow_path_t *p, const pm_flow_input_t *in)
     return open;
 }
 
-static bool is_open(uint32_t open, size_t i) { return (open >> i) & 1u; }
+static bool is_open(uint32_t open, size_t i)
+{
+    return (open >> i) & 1u;
+}
 
 /* The r-th open option (r < number of open options). */
 static int nth_open(const pm_flow_path_t *p, uint32_t open, uint64_t r)
@@ -481,8 +484,8 @@ static const pm_flow_path_t *choose_path(const pm_flow_t *f, const pm_flow_input
 
 /* Every option of the chosen path capped: the flow's fallback path, when
  * it has one and is not already on it. Updates *p, *open and out. */
-static void offer_cap_fallback(const pm_flow_t *f, const pm_flow_input_t *in, const pm_flow_path_t **p,
-                               uint32_t *open, pm_flow_choice_t *out)
+static void offer_cap_fallback(const pm_flow_t *f, const pm_flow_input_t *in, const pm_flow_path_t **p, uint32_t *open,
+                               pm_flow_choice_t *out)
 {
     out->offer_capped = true;
     if (!f->has_fallback || *p == &f->fallback_path) return;
