@@ -40,7 +40,7 @@ const unsigned char pm_track_gif[43] = {
 typedef struct counters_s {
     _Atomic uint64_t clicks, impressions, conversions, status_changes, duplicates, orphans, fallbacks, journal_errors,
         capped, bot_clicks;
-    _Atomic uint64_t flow_clicks, capped_clicks, bot_path_clicks, offer_capped_clicks;
+    _Atomic uint64_t flow_clicks, capped_clicks, bot_path_clicks, offer_capped_clicks, lander_clicks;
 } counters_t;
 
 struct pm_track_s {
@@ -122,6 +122,7 @@ void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out)
     out->capped_clicks += atomic_load(&t->n.capped_clicks);
     out->bot_path_clicks += atomic_load(&t->n.bot_path_clicks);
     out->offer_capped_clicks += atomic_load(&t->n.offer_capped_clicks);
+    out->lander_clicks += atomic_load(&t->n.lander_clicks);
     out->bot_clicks += atomic_load(&t->n.bot_clicks);
 }
 
@@ -1438,8 +1439,30 @@ int pm_track_set_status(pm_track_t *t, const pm_config_t *cfg, const pm_track_st
     return PM_OK;
 }
 
+/* The visitor left the click's lander for its offer: a lander click,
+ * journaled before the redirect (its dimensions and visitor context are
+ * the click's, so reports put it in the click's rows). Failing to journal
+ * it loses only the count (journal_errors), never the visitor's redirect. */
+static void record_lander_click(pm_track_t *t, const pm_event_t *click)
+{
+    if (click->lander_id == 0) return;
+    pm_event_t ev = *click;
+    ev.type = PM_EV_LANDER_CLICK;
+    ev.ts = pm_now();
+    ev.id = pm_id_next(&t->ids, ev.ts);
+    ev.click_id = click->id;
+    memset(&ev.cost, 0, sizeof(ev.cost));
+    memset(&ev.revenue, 0, sizeof(ev.revenue));
+    memset(&ev.payout, 0, sizeof(ev.payout));
+    pm_event_set(&ev, PM_EVS_DEST_URL, NULL, 0);
+    pm_event_set(&ev, PM_EVS_ROUTE, NULL, 0);
+    uint64_t lsn;
+    if (journal(t, &ev, &lsn) == PM_OK) count(&t->n.lander_clicks);
+}
+
 /* GET /go: the lander's link to the offer. The click (from ?clickid= or the
- * visitor's cookie) tells which campaign, hence which offer. */
+ * visitor's cookie) tells which campaign, hence which offer; the hop is
+ * recorded as a lander click. */
 void pm_track_go(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, pm_http_res_t *res)
 {
     const pm_settings_t *set = pm_config_settings(cfg);
@@ -1455,8 +1478,13 @@ void pm_track_go(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req
         k = pm_config_campaign_by_id(cfg, click.campaign_id);
     /* A flow may have sent this click to another offer than the campaign's. */
     if (k) offer = click.offer_id ? pm_config_offer_by_id(cfg, click.offer_id) : k->offer;
-    if (offer == NULL) fallback(t, set, res);
-    else if (expand(t, offer->url, &click, offer->id, NULL) == PM_OK) redirect(res, t->url.data, t->url.len);
-    else fallback(t, set, res);
+    if (offer == NULL) {
+        fallback(t, set, res);
+    } else if (expand(t, offer->url, &click, offer->id, NULL) == PM_OK) {
+        record_lander_click(t, &click);
+        redirect(res, t->url.data, t->url.len);
+    } else {
+        fallback(t, set, res);
+    }
     pm_qs_free(&pb.qs);
 }

@@ -304,3 +304,46 @@ def test_capped_offer_gets_no_flow_traffic(server):
     r = s.get(f"/c/{t}")
     assert r.headers["location"] == "https://www.example.com/"
     assert s.metrics()["perfmark_capped_redirects_total"] == capped + 1
+
+
+def test_go_records_a_lander_click(server):
+    """click -> lander -> /go -> offer: the hop is a lander click of its own
+    (events API, reports by lander), and the conversion credits the click."""
+    s = server()
+    src, a, b, lander = workspace(s)
+    camp = create(s, "/campaigns", {"name": "lander", "traffic_source_id": src["id"],
+                                    "destination": {"offer_id": a["id"], "lander_id": lander["id"]},
+                                    "cost": {"model": "cpc", "amount": "0.10", "currency": "USD"}})
+    r = s.get(f"/c/{camp['token']}?sub1=x")
+    loc = r.headers["location"]
+    assert loc.startswith("https://lander.example/?next="), loc
+    click_id = re.search(r"pmc=([0-9A-Za-z]{26})", r.headers["set-cookie"]).group(1)
+    s.get(f"/c/{camp['token']}")  # a second visit that never leaves the lander
+    go = urllib.parse.unquote(re.search(r"next=(.*)$", loc).group(1))
+    r = s.get(go[len(s.base):])
+    assert r.status_code == 302 and r.headers["location"] == f"https://a.example/?c={click_id}"
+    # An unknown click still gets somewhere, and records nothing.
+    r = s.get("/go?clickid=01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    assert r.status_code == 302 and r.headers["location"] == "https://www.example.com/"
+    hops = s.wait_events("lander_click", lambda rs: len(rs) >= 1, campaign=camp["id"])
+    assert len(hops) == 1
+    hop = hops[0]
+    assert hop["click_id"] == click_id and hop["lander_id"] == lander["id"] and hop["offer_id"] == a["id"]
+    assert hop["sub1"] == "x" and hop["id"] != click_id and hop.get("cost") is None
+    assert s.metrics()["perfmark_lander_clicks_total"] == 1
+    pb = s.get("/pb", params={"clickid": click_id, "txid": "go-1"})
+    assert pb.status_code == 200, pb.text
+    conv = s.wait_events("conversion", lambda rs: len(rs) >= 1, campaign=camp["id"])[0]
+    assert conv["click_id"] == click_id and conv["lander_id"] == lander["id"]
+    s.wait_materialized()
+    for source in ("auto", "raw"):
+        r = s.api("GET", "/reports", params={"group_by": "lander", "source": source,
+                                             "metrics": "clicks,lander_visits,lander_clicks,lander_ctr,conversions"})
+        assert r.status_code == 200, r.text
+        rows = r.json()["rows"]
+        assert len(rows) == 1, rows
+        row = rows[0]
+        assert (row["clicks"], row["lander_visits"], row["lander_clicks"], row["conversions"]) == (2, 2, 1, 1), row
+        assert row["lander_ctr"] == 0.5
+    r = s.api("GET", "/events", params={"type": "nope"})
+    assert r.status_code == 422 and "lander_click" in r.json()["error"]["message"]
