@@ -49,6 +49,7 @@ typedef struct pm_report_counts_s {
     int64_t bot_clicks;      /* clicks the bot filter flagged (in no other count) */
     int64_t lander_visits;   /* human clicks sent to a lander */
     int64_t lander_clicks;   /* human lander clicks (GET /go) */
+    int64_t bot_impressions; /* impressions the bot filter flagged (in no other count) */
 } pm_report_counts_t;
 
 typedef enum pm_report_vkind_e {
@@ -70,6 +71,7 @@ pm_report_value_t pm_metric_impressions(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_clicks(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_unique_clicks(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_bot_clicks(const pm_report_counts_t *c);
+pm_report_value_t pm_metric_bot_impressions(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_lander_visits(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_lander_clicks(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_lander_ctr(const pm_report_counts_t *c); /* lander clicks / lander visits */

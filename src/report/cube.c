@@ -31,6 +31,7 @@ const char *const pm__rp_counter_cols[PM__RC_COUNT] = {
     "chargebacks",
     "lander_visits",
     "lander_clicks",
+    "bot_impressions",
 };
 
 /* --- dimensions ------------------------------------------------------------- */
@@ -192,7 +193,14 @@ int pm__rp_cells(const pm_event_t *ev, bool unique, pm__rp_cell_t out[PM__RP_MAX
     memset(&out[0], 0, sizeof(out[0]));
     bool approved = false, pending = false;
     switch (ev->type) {
-    case PM_EV_IMPRESSION: out[0].c[PM__RC_IMPRESSIONS] = 1; break;
+    case PM_EV_IMPRESSION:
+        /* Like a bot click: no impressions, no cost, so CTR and CPM are human. */
+        if (ev->s[PM_EVS_BOT_REASON].len) {
+            out[0].c[PM__RC_BOT_IMPRESSIONS] = 1;
+            return 1;
+        }
+        out[0].c[PM__RC_IMPRESSIONS] = 1;
+        break;
     case PM_EV_CLICK:
         /* A flagged click counts only as a bot click: no clicks, uniques or
          * cost, so CTR, CPC and EPC describe human traffic (docs/metrics.md). */

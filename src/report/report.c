@@ -724,6 +724,7 @@ static void contribute(const pm_report_t *r, pm__rq_agg_t *a, const pm__rp_vals_
     add(a, &k->bot_clicks, sign * c[PM__RC_BOT_CLICKS]);
     add(a, &k->lander_visits, sign * c[PM__RC_LANDER_VISITS]);
     add(a, &k->lander_clicks, sign * c[PM__RC_LANDER_CLICKS]);
+    add(a, &k->bot_impressions, sign * c[PM__RC_BOT_IMPRESSIONS]);
     add(a, &k->chargebacks, sign * c[PM__RC_CHARGEBACKS]);
     if (strcmp(currency, r->currency) == 0) {
         add(a, &k->cost, sign * c[PM__RC_COST]);
@@ -1360,7 +1361,8 @@ static bool group_empty(const pm_report_t *r, const pm__rq_group_t *g)
     const pm_report_counts_t *c = &g->c;
     if (c->impressions || c->clicks || c->unique_clicks || c->conversions || c->leads || c->pending_conversions ||
         c->rejected_conversions || c->chargebacks || c->cost || c->revenue || c->payout || c->pending_revenue ||
-        c->excluded_events || c->bot_clicks || c->lander_visits || c->lander_clicks)
+        c->excluded_events || c->bot_clicks || c->lander_visits || c->lander_clicks ||
+        c->bot_impressions)
         return false;
     for (int i = 0; i < r->ntypes; i++)
         if (g->types[i]) return false;
@@ -1384,6 +1386,7 @@ static void sum_totals(const pm_report_t *r, pm__rq_agg_t *a)
         add(a, &t->bot_clicks, c->bot_clicks);
         add(a, &t->lander_visits, c->lander_visits);
         add(a, &t->lander_clicks, c->lander_clicks);
+        add(a, &t->bot_impressions, c->bot_impressions);
         add(a, &t->chargebacks, c->chargebacks);
         add(a, &t->cost, c->cost);
         add(a, &t->revenue, c->revenue);

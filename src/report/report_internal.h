@@ -49,6 +49,7 @@ enum {
     PM__RC_CHARGEBACKS,  /* charged back or refunded (counted nowhere else) */
     PM__RC_LANDER_VISITS, /* human clicks sent to a lander */
     PM__RC_LANDER_CLICKS, /* human lander clicks (GET /go): the lander led on to its offer */
+    PM__RC_BOT_IMPRESSIONS, /* impressions the bot filter flagged: in no other counter */
     PM__RC_COUNT
 };
 extern const char *const pm__rp_counter_cols[PM__RC_COUNT];

@@ -294,13 +294,16 @@ static const char schema_v7[] =
 /* Version 8: lander clicks (GET /go, docs/flows.md): the click's
  * dimensions and visitor context again, with the click they continue; and
  * the report counters lander_visits (human clicks that showed a lander) and
- * lander_clicks. The rollups' signature changes, so they are rebuilt once
- * (lander_visits of the clicks stored before). */
+ * lander_clicks; and bot_impressions (flagged impressions, in no other
+ * counter). The rollups' signature changes, so they are rebuilt once
+ * (lander_visits and bot_impressions of the events stored before). */
 #define PM_ROLLUP_LANDER(t)                                                                        \
     "ALTER TABLE rollup_" t "_q ADD COLUMN lander_visits INTEGER NOT NULL DEFAULT 0;"              \
     "ALTER TABLE rollup_" t "_d ADD COLUMN lander_visits INTEGER NOT NULL DEFAULT 0;"              \
     "ALTER TABLE rollup_" t "_q ADD COLUMN lander_clicks INTEGER NOT NULL DEFAULT 0;"              \
-    "ALTER TABLE rollup_" t "_d ADD COLUMN lander_clicks INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE rollup_" t "_d ADD COLUMN lander_clicks INTEGER NOT NULL DEFAULT 0;"              \
+    "ALTER TABLE rollup_" t "_q ADD COLUMN bot_impressions INTEGER NOT NULL DEFAULT 0;"            \
+    "ALTER TABLE rollup_" t "_d ADD COLUMN bot_impressions INTEGER NOT NULL DEFAULT 0;"
 static const char schema_v8[] =
     "CREATE TABLE lander_clicks(" PM_EVENT_COMMON_COLUMNS PM_EVENT_SUB_COLUMNS
     "  click_id TEXT NOT NULL, user_id TEXT, cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT,"

@@ -39,7 +39,7 @@ const unsigned char pm_track_gif[43] = {
 
 typedef struct counters_s {
     _Atomic uint64_t clicks, impressions, conversions, status_changes, duplicates, orphans, fallbacks, journal_errors,
-        capped, bot_clicks;
+        capped, bot_clicks, bot_impressions;
     _Atomic uint64_t flow_clicks, capped_clicks, bot_path_clicks, offer_capped_clicks, lander_clicks;
 } counters_t;
 
@@ -124,6 +124,7 @@ void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out)
     out->offer_capped_clicks += atomic_load(&t->n.offer_capped_clicks);
     out->lander_clicks += atomic_load(&t->n.lander_clicks);
     out->bot_clicks += atomic_load(&t->n.bot_clicks);
+    out->bot_impressions += atomic_load(&t->n.bot_impressions);
 }
 
 /* --- request-scoped helpers -------------------------------------------- */
@@ -565,11 +566,14 @@ void pm_track_impression(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
     if (k) {
         pm_event_t ev = {.type = PM_EV_IMPRESSION};
         (void)visitor_event(t, set, req, k, &qs, &ev, NULL);
-        if (k->cost_model == PM_COST_CPM && pm_money_muldiv(k->cost.micros, 1, 1000, &ev.cost.micros) == PM_OK)
+        /* A flagged impression costs nothing, like a flagged click. */
+        if (k->cost_model == PM_COST_CPM && ev.s[PM_EVS_BOT_REASON].len == 0 &&
+            pm_money_muldiv(k->cost.micros, 1, 1000, &ev.cost.micros) == PM_OK)
             ev.cost.currency = k->cost.currency;
         uint64_t lsn;
         if (journal(t, &ev, &lsn) == PM_OK) {
             count(&t->n.impressions);
+            if (ev.s[PM_EVS_BOT_REASON].len) count(&t->n.bot_impressions);
             /* The impression was served whatever our budget says: its cost counts. */
             if (t->shared->spend && ev.cost.micros)
                 pm_spend_add(t->shared->spend, k->id, pm_spend_day(pm_config_tz(cfg), ev.ts), ev.cost.micros);

@@ -138,8 +138,9 @@ static void test_metric_table(void **state)
     size_t n = 0;
     for (const pm_report_metric_t *m = pm_report_metrics; m->name; m++, n++)
         if (n < PM_ARRAY_LEN(issue_keys)) assert_string_equal(m->name, issue_keys[n]);
-    /* cpl, pending and rejected, bot_clicks, chargebacks, lander visits / clicks / CTR */
-    assert_int_equal(n, PM_ARRAY_LEN(issue_keys) + 9);
+    /* cpl, pending and rejected, bot_clicks and _impressions, chargebacks, lander visits / clicks / CTR */
+    assert_int_equal(n, PM_ARRAY_LEN(issue_keys) + 10);
+    assert_ptr_equal(pm_report_metric_find("bot_impressions", 15)->fn, pm_metric_bot_impressions);
     assert_ptr_equal(pm_report_metric_find("bot_clicks", 10)->fn, pm_metric_bot_clicks);
     assert_ptr_equal(pm_report_metric_find("lander_ctr", 10)->fn, pm_metric_lander_ctr);
     pm_report_counts_t lc = {.lander_visits = 4, .lander_clicks = 1};
