@@ -59,7 +59,8 @@ static int parse_type(pm__api_ctx_t *c, const pm_qs_t *qs, events_query_t *q)
 {
     const char *type = pm_qs_get(qs, "type", NULL);
     if (type == NULL) {
-        pm_http_res_error(c->res, 422, "required", "type", "type is required: click, impression, conversion, orphan, status_change or lander_click");
+        pm_http_res_error(c->res, 422, "required", "type",
+                          "type is required: click, impression, conversion, orphan, status_change or lander_click");
         return PM_EINVAL;
     }
     for (size_t i = 0; i < PM_ARRAY_LEN(event_tables); i++) {
@@ -67,7 +68,8 @@ static int parse_type(pm__api_ctx_t *c, const pm_qs_t *qs, events_query_t *q)
         q->t = &event_tables[i];
         return PM_OK;
     }
-    pm_http_res_error(c->res, 422, "invalid", "type", "type must be click, impression, conversion, orphan, status_change or lander_click");
+    pm_http_res_error(c->res, 422, "invalid", "type",
+                      "type must be click, impression, conversion, orphan, status_change or lander_click");
     return PM_EINVAL;
 }
 

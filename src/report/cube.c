@@ -354,7 +354,7 @@ static const pm_event_str_t context[] = {PM_EVS_COUNTRY, PM_EVS_REGION,  PM_EVS_
 _Static_assert(PM_ARRAY_LEN(context) == RC_ROWID - RC_COUNTRY, "context columns");
 
 const pm_event_type_t pm__rp_tables[PM__RP_NTABLES] = {PM_EV_CLICK,         PM_EV_IMPRESSION,  PM_EV_CONVERSION,
-                                                        PM_EV_STATUS_CHANGE, PM_EV_COST_REPORT, PM_EV_LANDER_CLICK};
+                                                       PM_EV_STATUS_CHANGE, PM_EV_COST_REPORT, PM_EV_LANDER_CLICK};
 
 const char *pm__rp_table_name(pm_event_type_t type)
 {

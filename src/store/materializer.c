@@ -90,8 +90,8 @@ static const int orphan_cols[] = {COL_ID,        COL_TS,         S(PM_EVS_REASON
                                   COL_CLICK,     S(PM_EVS_TXID), S(PM_EVS_QUERY),      S(PM_EVS_IP),
                                   S(PM_EVS_USER_AGENT), COL_END};
 
-static const int lander_click_cols[] = {VISITOR_COLS,      COL_CLICK, S(PM_EVS_USER_ID), COL_COST_MICROS,
-                                        COL_COST_CURRENCY, CONTEXT_COLS, COL_END};
+static const int lander_click_cols[] = {VISITOR_COLS, COL_CLICK, S(PM_EVS_USER_ID), COL_COST_MICROS, COL_COST_CURRENCY,
+                                        CONTEXT_COLS, COL_END};
 
 /* The day of a cost report is [ref_ts, ref_end). */
 static const int cost_report_cols[] = {COL_ID,           COL_TS,         COL_CAMPAIGN,      COL_SOURCE,

@@ -262,8 +262,7 @@ static bool within_limits(pm_track_t *t, const pm_config_t *cfg, const pm_campai
 {
     pm_spend_t *sp = t->shared->spend;
     if (sp == NULL) return true;
-    if (k->offer && !k->flow &&
-        pm_spend_offer_capped(sp, k->offer->id, day, k->offer->cap_daily, k->offer->cap_total))
+    if (k->offer && !k->flow && pm_spend_offer_capped(sp, k->offer->id, day, k->offer->cap_daily, k->offer->cap_total))
         return false;
     return pm_spend_charge(sp, k->id, day, ev->cost.micros, k->budget_daily, k->budget_total);
 }
@@ -524,8 +523,10 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
     if (dest != PM_OK) {
         pm_qs_free(&qs);
         if (t->shared->spend) pm_spend_add(t->shared->spend, k->id, day, -ev.cost.micros);
-        if (dest == ROUTE_CAPPED) capped_fallback(t, set, k, res);
-        else fallback(t, set, res);
+        if (dest == ROUTE_CAPPED)
+            capped_fallback(t, set, k, res);
+        else
+            fallback(t, set, res);
         return;
     }
     pm_event_set(&ev, PM_EVS_DEST_URL, t->url.data, t->url.len);
