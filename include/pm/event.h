@@ -37,6 +37,10 @@ typedef enum pm_event_type_e {
     /* The cost a traffic source reported for one campaign and local day
      * (cost model "auto"): the new total, spread over that day's clicks. */
     PM_EV_COST_REPORT = 6,
+    /* The visitor left a lander for its offer (GET /go): a copy of the
+     * click's dimensions and visitor context with click_id = the click, its
+     * own id and time, no money. Lander CTR = lander clicks / lander visits. */
+    PM_EV_LANDER_CLICK = 7,
     PM_EV__MAX
 } pm_event_type_t;
 

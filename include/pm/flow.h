@@ -98,21 +98,31 @@ typedef struct pm_flow_input_s {
     void *match_data;                     /* a pcre2_match_data_8 from pm_flow_match_data_create */
     const pm_bandit_t *bandit;            /* conversion counters for auto rotation; NULL = priors only */
     const pm_audience_visitor_t *history; /* the visitor's earlier clicks and conversions; NULL = none known */
+    /* Whether offer `offer_id` reached its conversion cap (docs/budgets.md):
+     * such options are skipped. NULL = no offer is capped. Must be
+     * thread-safe and not block (the click path). */
+    bool (*offer_capped)(void *ctx, int64_t offer_id);
+    void *capped_ctx;
 } pm_flow_input_t;
 
 typedef struct pm_flow_choice_s {
     const pm_flow_path_t *path;
-    const pm_flow_option_t *option;
-    int option_index;
-    int rule;       /* index of the matched rule, -1 for the other paths */
-    const char *by; /* "rule" | "default" | "bot" | "cap" */
+    const pm_flow_option_t *option; /* NULL: every option's offer is capped, no fallback path left */
+    int option_index;               /* -1 with option NULL */
+    int rule;                       /* index of the matched rule, -1 for the other paths */
+    const char *by;                 /* "rule" | "default" | "bot" | "cap" | "offer_cap" */
+    bool offer_capped;              /* some option was skipped for its offer's cap */
 } pm_flow_choice_t;
 
 /* Decide where the click goes and write the reason (a small JSON object:
- * flow, by, rule, path, option, rotation, weights or sampled values, key)
- * into reason[0..cap), NUL-terminated; *reason_len is its length (0 when it
- * did not fit). Allocates nothing; thread-safe for distinct rng/match_data.
- * Can't fail: every flow has a default path. */
+ * flow, by, rule, path, capped, option, rotation, weights or sampled
+ * values, key) into reason[0..cap), NUL-terminated; *reason_len is its
+ * length (0 when it did not fit). Options whose offer is capped
+ * (in->offer_capped) are skipped; when every option of the chosen path is,
+ * the fallback path is used (by "offer_cap"), and when that is capped too
+ * or missing, out->option is NULL (the caller sends the visitor to the
+ * campaign's fallback). Allocates nothing; thread-safe for distinct
+ * rng/match_data. */
 void pm_flow_route(const pm_flow_t *f, const pm_flow_input_t *in, pm_flow_choice_t *out, char *reason, size_t cap,
                    size_t *reason_len);
 

@@ -47,6 +47,9 @@ typedef struct pm_report_counts_s {
     int64_t pending_revenue;
     int64_t excluded_events; /* events whose money was in another currency */
     int64_t bot_clicks;      /* clicks the bot filter flagged (in no other count) */
+    int64_t lander_visits;   /* human clicks sent to a lander */
+    int64_t lander_clicks;   /* human lander clicks (GET /go) */
+    int64_t bot_impressions; /* impressions the bot filter flagged (in no other count) */
 } pm_report_counts_t;
 
 typedef enum pm_report_vkind_e {
@@ -68,6 +71,10 @@ pm_report_value_t pm_metric_impressions(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_clicks(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_unique_clicks(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_bot_clicks(const pm_report_counts_t *c);
+pm_report_value_t pm_metric_bot_impressions(const pm_report_counts_t *c);
+pm_report_value_t pm_metric_lander_visits(const pm_report_counts_t *c);
+pm_report_value_t pm_metric_lander_clicks(const pm_report_counts_t *c);
+pm_report_value_t pm_metric_lander_ctr(const pm_report_counts_t *c); /* lander clicks / lander visits */
 pm_report_value_t pm_metric_conversions(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_pending_conversions(const pm_report_counts_t *c);
 pm_report_value_t pm_metric_rejected_conversions(const pm_report_counts_t *c);

@@ -113,6 +113,9 @@ typedef struct pm_track_stats_s {
     uint64_t clicks, impressions, conversions, status_changes, duplicate_postbacks, orphan_postbacks,
         fallback_redirects, journal_errors, capped_redirects, bot_clicks;
     uint64_t flow_clicks, capped_clicks, bot_path_clicks; /* clicks routed by a flow; of them by cap / bot path */
+    uint64_t offer_capped_clicks;                         /* flow clicks that skipped an option whose offer is capped */
+    uint64_t lander_clicks;                               /* lander clicks journaled by GET /go */
+    uint64_t bot_impressions;                             /* impressions the bot filter flagged */
 } pm_track_stats_t;
 /* Add this tracker's counters to *out. Thread-safe. */
 void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out);

@@ -1,6 +1,7 @@
 /*
  * events.c: GET /api/v1/events, the raw event log one type at a time
- * (clicks, impressions, conversions, orphan postbacks), in id order, which
+ * (clicks, impressions, conversions, orphan postbacks, status changes,
+ * lander clicks), in id order, which
  * is time order (ids are ULIDs), paged with `after` = the last id seen.
  *
  * Rows are rendered from whatever columns the table has, so a column added
@@ -29,6 +30,7 @@ static const event_table_t event_tables[] = {
     {"conversion", "conversions", true},
     {"orphan", "orphan_postbacks", false},
     {"status_change", "conversion_changes", true},
+    {"lander_click", "lander_clicks", true},
 };
 
 /* Present on every row, null when the table lacks them or they are unset. */
@@ -57,7 +59,8 @@ static int parse_type(pm__api_ctx_t *c, const pm_qs_t *qs, events_query_t *q)
 {
     const char *type = pm_qs_get(qs, "type", NULL);
     if (type == NULL) {
-        pm_http_res_error(c->res, 422, "required", "type", "type is required: click, impression, conversion, orphan or status_change");
+        pm_http_res_error(c->res, 422, "required", "type",
+                          "type is required: click, impression, conversion, orphan, status_change or lander_click");
         return PM_EINVAL;
     }
     for (size_t i = 0; i < PM_ARRAY_LEN(event_tables); i++) {
@@ -65,7 +68,8 @@ static int parse_type(pm__api_ctx_t *c, const pm_qs_t *qs, events_query_t *q)
         q->t = &event_tables[i];
         return PM_OK;
     }
-    pm_http_res_error(c->res, 422, "invalid", "type", "type must be click, impression, conversion, orphan or status_change");
+    pm_http_res_error(c->res, 422, "invalid", "type",
+                      "type must be click, impression, conversion, orphan, status_change or lander_click");
     return PM_EINVAL;
 }
 

@@ -322,11 +322,14 @@ static int campaign_finish(pm__api_ctx_t *c, pm__api_record_t *rec, const pm__ap
     return campaign_token(c, rec, old);
 }
 
-/* Why the campaign's clicks go to its fallback now, or NULL. */
+/* Why the campaign's clicks go to its fallback now, or NULL. With a flow,
+ * the options' offers are capped one by one (docs/flows.md): the
+ * campaign's own offer does not cap it. */
 static const char *capped_reason(pm__api_ctx_t *c, const pm__api_record_t *rec, int32_t day)
 {
     pm_spend_t *sp = c->api->spend;
-    const pm_offer_t *offer = c->cfg && !rec->v[CMP_OFFER].null ? pm_config_offer_by_id(c->cfg, rec->v[CMP_OFFER].i) : NULL;
+    bool own_offer = c->cfg && !rec->v[CMP_OFFER].null && rec->v[CMP_FLOW].null;
+    const pm_offer_t *offer = own_offer ? pm_config_offer_by_id(c->cfg, rec->v[CMP_OFFER].i) : NULL;
     int64_t daily = rec->v[CMP_BUDGET_DAILY].null ? 0 : rec->v[CMP_BUDGET_DAILY].i;
     int64_t total = rec->v[CMP_BUDGET_TOTAL].null ? 0 : rec->v[CMP_BUDGET_TOTAL].i;
     const char *model = rec->v[CMP_COST_MODEL].text;

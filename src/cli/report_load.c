@@ -247,8 +247,12 @@ static int emit(gen_t *g, const gen_ev_t *e)
 {
     char s1[32], s2[32], s4[32], us[32], uc[32], txid[PM_ID_LEN + 1];
     const campaign_t *c = &g->c[e->campaign];
-    pm_event_t ev = {.type = e->type == 0 ? PM_EV_IMPRESSION : e->type == 1 ? PM_EV_CLICK : PM_EV_CONVERSION};
-    ev.ts = e->ts;
+    pm_event_t ev = {.type = e->type == 0   ? PM_EV_IMPRESSION
+                             : e->type == 1 ? PM_EV_CLICK
+                             : e->type == 3 ? PM_EV_LANDER_CLICK
+                                            : PM_EV_CONVERSION};
+    ev.ts = e->type == 3 ? e->ts + 20 * PM_USEC_PER_SEC : e->ts; /* a lander click: 20 s on the lander */
+    if (e->type == 3) ev.click_id = e->click_id;
     ev.id = pm_id_next(&g->ids, e->ts);
     memset(&ev.visitor_id, 0, sizeof(ev.visitor_id));
     memcpy(ev.visitor_id.b, "bv", 2);
@@ -380,6 +384,12 @@ static int generate(gen_t *g, uint64_t n, int days)
             if (e->type == 1) {
                 e->click_id = g->ids.last;
                 convert(g, e, buckets + h, (size_t)(hours - h), start_h + h, end);
+                /* A third of the visitors who saw a lander go on through /go. */
+                if (rc == PM_OK && g->c[e->campaign].landers[e->lander_k] && e->visitor % 3 == 0) {
+                    gen_ev_t hop = *e;
+                    hop.type = 3;
+                    rc = emit(g, &hop);
+                }
             }
         }
         pm_free(now->v);

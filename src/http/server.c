@@ -284,6 +284,10 @@ static void metrics(server_t *srv, pm_http_res_t *res)
     metric(b, "flow_capped_clicks_total", "counter", "Flow clicks sent to the fallback path by a frequency cap.",
            t.capped_clicks);
     metric(b, "flow_bot_clicks_total", "counter", "Flow clicks sent to the bot path.", t.bot_path_clicks);
+    metric(b, "flow_offer_capped_clicks_total", "counter",
+           "Flow clicks that skipped an option whose offer reached its conversion cap.", t.offer_capped_clicks);
+    metric(b, "lander_clicks_total", "counter", "Lander clicks (GET /go) journaled.", t.lander_clicks);
+    metric(b, "bot_impressions_total", "counter", "Impressions the bot filter flagged.", t.bot_impressions);
     metric(b, "bot_clicks_total", "counter", "Clicks flagged by the bot filter (still redirected unless a flow has a bot path).", t.bot_clicks);
     metric(b, "journal_records_total", "counter", "Records appended to the journal.", j.records);
     metric(b, "journal_bytes_total", "counter", "Bytes appended to the journal.", j.bytes);

@@ -92,6 +92,7 @@ static const char *const TYPE_NAMES[PM_EV__MAX] = {
     [PM_EV_ORPHAN] = "orphan",
     [PM_EV_STATUS_CHANGE] = "status_change",
     [PM_EV_COST_REPORT] = "cost_report",
+    [PM_EV_LANDER_CLICK] = "lander_click",
 };
 
 static const char *const STR_NAMES[PM_EVS__COUNT] = {

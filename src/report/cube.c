@@ -29,6 +29,9 @@ const char *const pm__rp_counter_cols[PM__RC_COUNT] = {
     "money_events",
     "bot_clicks",
     "chargebacks",
+    "lander_visits",
+    "lander_clicks",
+    "bot_impressions",
 };
 
 /* --- dimensions ------------------------------------------------------------- */
@@ -190,7 +193,14 @@ int pm__rp_cells(const pm_event_t *ev, bool unique, pm__rp_cell_t out[PM__RP_MAX
     memset(&out[0], 0, sizeof(out[0]));
     bool approved = false, pending = false;
     switch (ev->type) {
-    case PM_EV_IMPRESSION: out[0].c[PM__RC_IMPRESSIONS] = 1; break;
+    case PM_EV_IMPRESSION:
+        /* Like a bot click: no impressions, no cost, so CTR and CPM are human. */
+        if (ev->s[PM_EVS_BOT_REASON].len) {
+            out[0].c[PM__RC_BOT_IMPRESSIONS] = 1;
+            return 1;
+        }
+        out[0].c[PM__RC_IMPRESSIONS] = 1;
+        break;
     case PM_EV_CLICK:
         /* A flagged click counts only as a bot click: no clicks, uniques or
          * cost, so CTR, CPC and EPC describe human traffic (docs/metrics.md). */
@@ -200,7 +210,13 @@ int pm__rp_cells(const pm_event_t *ev, bool unique, pm__rp_cell_t out[PM__RP_MAX
         }
         out[0].c[PM__RC_CLICKS] = 1;
         out[0].c[PM__RC_UNIQUE_CLICKS] = unique;
+        out[0].c[PM__RC_LANDER_VISITS] = ev->lander_id != 0;
         break;
+    case PM_EV_LANDER_CLICK:
+        /* A bot's lander click counts nowhere, like its click. */
+        if (ev->s[PM_EVS_BOT_REASON].len || ev->lander_id == 0) return 0;
+        out[0].c[PM__RC_LANDER_CLICKS] = 1;
+        return 1;
     case PM_EV_COST_REPORT: break; /* a share of a reported cost: money only */
     case PM_EV_CONVERSION:
         approved = str_is(&ev->s[PM_EVS_STATUS], "approved");
@@ -287,7 +303,7 @@ const char *pm__rp_col_name(const pm__rp_col_t *col)
 
 void pm__rp_signature(char *out, size_t cap)
 {
-    size_t n = (size_t)snprintf(out, cap, "v5 fine=%d all-campaigns=%d", PM__RP_FINE_SEC, PM__RP_ALL_CAMPAIGNS);
+    size_t n = (size_t)snprintf(out, cap, "v6 fine=%d all-campaigns=%d", PM__RP_FINE_SEC, PM__RP_ALL_CAMPAIGNS);
     for (int i = 0; i < pm__rp_ndims && n < cap; i++)
         if (pm__rp_dims[i].code && !pm__rp_dims[i].untracked)
             n += (size_t)snprintf(out + n, cap - n, " %s=%d", pm__rp_dims[i].name, pm__rp_dims[i].code);
@@ -337,8 +353,8 @@ static const pm_event_str_t context[] = {PM_EVS_COUNTRY, PM_EVS_REGION,  PM_EVS_
                                          PM_EVS_OS,      PM_EVS_BROWSER, PM_EVS_BOT_REASON};
 _Static_assert(PM_ARRAY_LEN(context) == RC_ROWID - RC_COUNTRY, "context columns");
 
-const pm_event_type_t pm__rp_tables[PM__RP_NTABLES] = {PM_EV_CLICK, PM_EV_IMPRESSION, PM_EV_CONVERSION,
-                                                        PM_EV_STATUS_CHANGE, PM_EV_COST_REPORT};
+const pm_event_type_t pm__rp_tables[PM__RP_NTABLES] = {PM_EV_CLICK,         PM_EV_IMPRESSION,  PM_EV_CONVERSION,
+                                                       PM_EV_STATUS_CHANGE, PM_EV_COST_REPORT, PM_EV_LANDER_CLICK};
 
 const char *pm__rp_table_name(pm_event_type_t type)
 {
@@ -347,6 +363,7 @@ const char *pm__rp_table_name(pm_event_type_t type)
     case PM_EV_IMPRESSION: return "impressions";
     case PM_EV_STATUS_CHANGE: return "conversion_adjustments";
     case PM_EV_COST_REPORT: return "cost_adjustments";
+    case PM_EV_LANDER_CLICK: return "lander_clicks";
     default: return "conversions";
     }
 }

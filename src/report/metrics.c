@@ -63,6 +63,22 @@ pm_report_value_t pm_metric_bot_clicks(const pm_report_counts_t *c)
 {
     return count(c->bot_clicks);
 }
+pm_report_value_t pm_metric_bot_impressions(const pm_report_counts_t *c)
+{
+    return count(c->bot_impressions);
+}
+pm_report_value_t pm_metric_lander_visits(const pm_report_counts_t *c)
+{
+    return count(c->lander_visits);
+}
+pm_report_value_t pm_metric_lander_clicks(const pm_report_counts_t *c)
+{
+    return count(c->lander_clicks);
+}
+pm_report_value_t pm_metric_lander_ctr(const pm_report_counts_t *c)
+{
+    return ratio((double)c->lander_clicks, (double)c->lander_visits);
+}
 pm_report_value_t pm_metric_conversions(const pm_report_counts_t *c)
 {
     return count(c->conversions);
@@ -167,6 +183,10 @@ const pm_report_metric_t pm_report_metrics[] = {
     {"pending_revenue", pm_metric_pending_revenue},
     {"rejected_conversions", pm_metric_rejected_conversions},
     {"bot_clicks", pm_metric_bot_clicks},
+    {"bot_impressions", pm_metric_bot_impressions},
+    {"lander_visits", pm_metric_lander_visits},
+    {"lander_clicks", pm_metric_lander_clicks},
+    {"lander_ctr", pm_metric_lander_ctr},
     {"chargebacks", pm_metric_chargebacks},
     {NULL, NULL},
 };

@@ -722,6 +722,9 @@ static void contribute(const pm_report_t *r, pm__rq_agg_t *a, const pm__rp_vals_
     add(a, &k->pending_conversions, sign * c[PM__RC_PENDING]);
     add(a, &k->rejected_conversions, sign * c[PM__RC_REJECTED]);
     add(a, &k->bot_clicks, sign * c[PM__RC_BOT_CLICKS]);
+    add(a, &k->lander_visits, sign * c[PM__RC_LANDER_VISITS]);
+    add(a, &k->lander_clicks, sign * c[PM__RC_LANDER_CLICKS]);
+    add(a, &k->bot_impressions, sign * c[PM__RC_BOT_IMPRESSIONS]);
     add(a, &k->chargebacks, sign * c[PM__RC_CHARGEBACKS]);
     if (strcmp(currency, r->currency) == 0) {
         add(a, &k->cost, sign * c[PM__RC_COST]);
@@ -1171,8 +1174,8 @@ static int raw_table(pm_report_t *r, sqlite3 *db, pm__rq_agg_t *a, pm_event_type
 
 static int run_raw(pm_report_t *r, sqlite3 *db, pm__rq_agg_t *a, int64_t from, int64_t to, pm_report_error_t *err)
 {
-    static const pm_event_type_t types[] = {PM_EV_CLICK, PM_EV_IMPRESSION, PM_EV_CONVERSION, PM_EV_STATUS_CHANGE,
-                                            PM_EV_COST_REPORT};
+    static const pm_event_type_t types[] = {PM_EV_CLICK,         PM_EV_IMPRESSION,  PM_EV_CONVERSION,
+                                            PM_EV_STATUS_CHANGE, PM_EV_COST_REPORT, PM_EV_LANDER_CLICK};
     int rc = PM_OK;
     for (size_t i = 0; rc == PM_OK && i < PM_ARRAY_LEN(types); i++)
         rc = raw_table(r, db, a, types[i], from, to, err);
@@ -1358,7 +1361,7 @@ static bool group_empty(const pm_report_t *r, const pm__rq_group_t *g)
     const pm_report_counts_t *c = &g->c;
     if (c->impressions || c->clicks || c->unique_clicks || c->conversions || c->leads || c->pending_conversions ||
         c->rejected_conversions || c->chargebacks || c->cost || c->revenue || c->payout || c->pending_revenue ||
-        c->excluded_events || c->bot_clicks)
+        c->excluded_events || c->bot_clicks || c->lander_visits || c->lander_clicks || c->bot_impressions)
         return false;
     for (int i = 0; i < r->ntypes; i++)
         if (g->types[i]) return false;
@@ -1380,6 +1383,9 @@ static void sum_totals(const pm_report_t *r, pm__rq_agg_t *a)
         add(a, &t->pending_conversions, c->pending_conversions);
         add(a, &t->rejected_conversions, c->rejected_conversions);
         add(a, &t->bot_clicks, c->bot_clicks);
+        add(a, &t->lander_visits, c->lander_visits);
+        add(a, &t->lander_clicks, c->lander_clicks);
+        add(a, &t->bot_impressions, c->bot_impressions);
         add(a, &t->chargebacks, c->chargebacks);
         add(a, &t->cost, c->cost);
         add(a, &t->revenue, c->revenue);

@@ -47,6 +47,9 @@ enum {
     PM__RC_MONEY_EVENTS, /* events that put money into this row */
     PM__RC_BOT_CLICKS,   /* clicks the bot filter flagged: in no other counter */
     PM__RC_CHARGEBACKS,  /* charged back or refunded (counted nowhere else) */
+    PM__RC_LANDER_VISITS, /* human clicks sent to a lander */
+    PM__RC_LANDER_CLICKS, /* human lander clicks (GET /go): the lander led on to its offer */
+    PM__RC_BOT_IMPRESSIONS, /* impressions the bot filter flagged: in no other counter */
     PM__RC_COUNT
 };
 extern const char *const pm__rp_counter_cols[PM__RC_COUNT];
@@ -211,7 +214,7 @@ int pm__rp_first_col(void); /* index of the "first" column (clicks, with_first) 
 /* The event tables, in the order rollups consume them. PM_EV_STATUS_CHANGE
  * stands for conversion_adjustments: what status changes do to reports,
  * rows shaped like conversions with a sign (docs/money.md). */
-#define PM__RP_NTABLES 5 /* PM_EV_COST_REPORT: cost_adjustments, reported cost spread over clicks */
+#define PM__RP_NTABLES 6 /* PM_EV_COST_REPORT: cost_adjustments, reported cost spread over clicks */
 extern const pm_event_type_t pm__rp_tables[PM__RP_NTABLES];
 const char *pm__rp_table_name(pm_event_type_t type);
 

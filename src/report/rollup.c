@@ -702,7 +702,9 @@ static int sink_open(pm_store_t *store, void **state)
 static int sink_apply(void *state, const pm_event_t *ev)
 {
     sink_t *s = state;
-    if (ev->type != PM_EV_CLICK && ev->type != PM_EV_IMPRESSION && ev->type != PM_EV_CONVERSION) return PM_OK;
+    if (ev->type != PM_EV_CLICK && ev->type != PM_EV_IMPRESSION && ev->type != PM_EV_CONVERSION &&
+        ev->type != PM_EV_LANDER_CLICK)
+        return PM_OK;
     int64_t now = pm_monotonic_us();
     if (++s->pending < CATCHUP_EVENTS && now - s->last_us < CATCHUP_US) return PM_OK;
     bool more;

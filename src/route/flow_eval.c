@@ -1,8 +1,9 @@
 /*
  * flow_eval.c: the click path's half of flows (see pm/flow.h): conditions
  * evaluated against the click, the path chosen (bot, cap, first matching
- * rule, default), an option rotated, and the reason written as compact
- * JSON into the caller's buffer.
+ * rule, default), an option rotated among those whose offer is not capped
+ * (else the fallback path), and the reason written as compact JSON into
+ * the caller's buffer.
  *
  * Nothing here allocates: regexes run with the caller's match data, the
  * PRNG state is the caller's, and the reason is formatted in place. The
@@ -310,18 +311,49 @@ static void put_jstr(out_t *o, const char *s)
 
 /* --- rotation ----------------------------------------------------------------- */
 
-static int pick_weighted(const pm_flow_path_t *p, uint64_t *rng)
+/* Which options may take the click, one bit each: those without an offer
+ * or whose offer has not reached its conversion cap (docs/budgets.md). */
+static uint32_t open_options(const pm_flow_path_t *p, const pm_flow_input_t *in)
+{
+    uint32_t open = 0;
+    for (size_t i = 0; i < p->noptions; i++) {
+        int64_t offer = p->options[i].offer_id;
+        if (offer == 0 || in->offer_capped == NULL || !in->offer_capped(in->capped_ctx, offer)) open |= 1u << i;
+    }
+    return open;
+}
+
+static bool is_open(uint32_t open, size_t i)
+{
+    return (open >> i) & 1u;
+}
+
+/* The r-th open option (r < number of open options). */
+static int nth_open(const pm_flow_path_t *p, uint32_t open, uint64_t r)
+{
+    for (size_t i = 0; i < p->noptions; i++)
+        if (is_open(open, i) && r-- == 0) return (int)i;
+    return 0;
+}
+
+static int pick_uniform(const pm_flow_path_t *p, uint32_t open, uint64_t *rng)
+{
+    return nth_open(p, open, pm_flow_rng_next(rng) % (uint64_t)__builtin_popcount(open));
+}
+
+static int pick_weighted(const pm_flow_path_t *p, uint32_t open, uint64_t *rng)
 {
     uint64_t total = 0;
     for (size_t i = 0; i < p->noptions; i++)
-        total += p->options[i].weight;
-    if (total == 0) return (int)(pm_flow_rng_next(rng) % p->noptions);
+        if (is_open(open, i)) total += p->options[i].weight;
+    if (total == 0) return pick_uniform(p, open, rng);
     uint64_t r = pm_flow_rng_next(rng) % total;
     for (size_t i = 0; i < p->noptions; i++) {
+        if (!is_open(open, i)) continue;
         if (r < p->options[i].weight) return (int)i;
         r -= p->options[i].weight;
     }
-    return (int)p->noptions - 1;
+    return nth_open(p, open, 0);
 }
 
 static void put_weights(out_t *o, const pm_flow_path_t *p)
@@ -332,40 +364,60 @@ static void put_weights(out_t *o, const pm_flow_path_t *p)
     put(o, "]", 1);
 }
 
-static int pick_split(const pm_flow_path_t *p, const pm_flow_input_t *in, out_t *o)
+/* The visitor's variation among the options of `open` (weights of the
+ * others taken as 0 and the rest renormalized); -1 when none. */
+static int assign_open(const pm_flow_path_t *p, const char *visitor, uint32_t open)
 {
     double weights[PM_FLOW_MAX_OPTIONS];
     uint64_t total = 0;
-    char visitor[PM_ID_LEN + 1];
     int variation = -1;
     for (size_t i = 0; i < p->noptions; i++)
-        total += p->options[i].weight;
+        if (is_open(open, i)) total += p->options[i].weight;
+    if (total == 0) return -1;
     for (size_t i = 0; i < p->noptions; i++)
-        weights[i] = (double)p->options[i].weight / (double)total;
+        weights[i] = is_open(open, i) ? (double)p->options[i].weight / (double)total : 0.0;
+    if (pm_stats_assign(visitor, p->seed, weights, p->noptions, &variation) != PM_OK) return -1;
+    return variation >= 0 && is_open(open, (size_t)variation) ? variation : -1;
+}
+
+/* Split: the visitor's GrowthBook assignment over every option; when that
+ * option's offer is capped, a second assignment among the open ones (so
+ * visitors of open options keep theirs). */
+static int pick_split(const pm_flow_path_t *p, const pm_flow_input_t *in, uint32_t open, out_t *o)
+{
+    char visitor[PM_ID_LEN + 1];
+    int variation = -1;
+    uint32_t all = (uint32_t)((1ull << p->noptions) - 1);
     put(o, ",\"seed\":", 8);
     put_jstr(o, p->seed);
     put_weights(o, p);
     if (p->noptions == 1) return 0;
     if (!pm_id_is_zero(&in->ev->visitor_id)) {
         pm_id_format(&in->ev->visitor_id, visitor);
-        if (pm_stats_assign(visitor, p->seed, weights, p->noptions, &variation) != PM_OK) variation = -1;
+        variation = assign_open(p, visitor, all);
+        if (variation >= 0 && !is_open(open, (size_t)variation)) variation = assign_open(p, visitor, open);
     }
-    return variation >= 0 ? variation : pick_weighted(p, in->rng);
+    return variation >= 0 ? variation : pick_weighted(p, open, in->rng);
 }
 
-/* Thompson sampling: each option's conversion rate drawn from its Beta
- * posterior (uniform prior), the best draw wins; with probability
- * min_share * n the pick is uniform instead, so no option starves. */
-static int pick_auto(const pm_flow_path_t *p, const pm_flow_input_t *in, out_t *o)
+/* Thompson sampling: each open option's conversion rate drawn from its
+ * Beta posterior (uniform prior), the best draw wins; with probability
+ * min_share * n the pick is uniform instead, so no option starves. A
+ * capped option's draw is written as null. */
+static int pick_auto(const pm_flow_path_t *p, const pm_flow_input_t *in, uint32_t open, out_t *o)
 {
-    int best = 0;
+    int best = -1;
     double best_draw = -1;
     if (pm_flow_rng_unit(in->rng) < p->min_share * (double)p->noptions) {
         put(o, ",\"explore\":true", 15);
-        return (int)(pm_flow_rng_next(in->rng) % p->noptions);
+        return pick_uniform(p, open, in->rng);
     }
     put(o, ",\"sampled\":[", 12);
     for (size_t i = 0; i < p->noptions; i++) {
+        if (!is_open(open, i)) {
+            putf(o, "%snull", i ? "," : "");
+            continue;
+        }
         uint64_t clicks = 0, conv = 0;
         if (in->bandit) pm_bandit_get(in->bandit, p->options[i].key, &clicks, &conv);
         if (conv > clicks) conv = clicks;
@@ -374,22 +426,36 @@ static int pick_auto(const pm_flow_path_t *p, const pm_flow_input_t *in, out_t *
         if (draw > best_draw) best_draw = draw, best = (int)i;
     }
     put(o, "]", 1);
-    return best;
+    return best >= 0 ? best : nth_open(p, open, 0);
 }
 
 static const char *const rotation_names[] = {"weighted", "auto", "split"};
 
-static int rotate(const pm_flow_path_t *p, const pm_flow_input_t *in, out_t *o)
+/* One of the options in `open` (not empty). */
+static int rotate(const pm_flow_path_t *p, const pm_flow_input_t *in, uint32_t open, out_t *o)
 {
     put(o, ",\"rotation\":", 12);
     put_jstr(o, rotation_names[p->rotation]);
     switch (p->rotation) {
-    case PM_FLOW_AUTO: return pick_auto(p, in, o);
-    case PM_FLOW_SPLIT: return pick_split(p, in, o);
+    case PM_FLOW_AUTO: return pick_auto(p, in, open, o);
+    case PM_FLOW_SPLIT: return pick_split(p, in, open, o);
     case PM_FLOW_WEIGHTED: break;
     }
     put_weights(o, p);
-    return pick_weighted(p, in->rng);
+    return pick_weighted(p, open, in->rng);
+}
+
+/* The indices of the options skipped for their offer's cap. */
+static void put_capped(out_t *o, const pm_flow_path_t *p, uint32_t open)
+{
+    bool first = true;
+    put(o, ",\"capped\":[", 11);
+    for (size_t i = 0; i < p->noptions; i++) {
+        if (is_open(open, i)) continue;
+        putf(o, "%s%zu", first ? "" : ",", i);
+        first = false;
+    }
+    put(o, "]", 1);
 }
 
 /* --- the decision -------------------------------------------------------------- */
@@ -416,11 +482,28 @@ static const pm_flow_path_t *choose_path(const pm_flow_t *f, const pm_flow_input
     return &f->default_path;
 }
 
+/* Every option of the chosen path capped: the flow's fallback path, when
+ * it has one and is not already on it. Updates *p, *open and out. */
+static void offer_cap_fallback(const pm_flow_t *f, const pm_flow_input_t *in, const pm_flow_path_t **p, uint32_t *open,
+                               pm_flow_choice_t *out)
+{
+    out->offer_capped = true;
+    if (!f->has_fallback || *p == &f->fallback_path) return;
+    *p = &f->fallback_path;
+    *open = open_options(*p, in);
+    out->by = "offer_cap";
+    out->rule = -1;
+}
+
 void pm_flow_route(const pm_flow_t *f, const pm_flow_input_t *in, pm_flow_choice_t *out, char *reason, size_t cap,
                    size_t *reason_len)
 {
     out_t o = {.p = reason, .cap = cap};
+    out->offer_capped = false;
     const pm_flow_path_t *p = choose_path(f, in, out);
+    uint32_t all = (uint32_t)((1ull << p->noptions) - 1), open = open_options(p, in);
+    if (open != all) out->offer_capped = true;
+    if (open == 0) offer_cap_fallback(f, in, &p, &open, out);
     putf(&o, "{\"flow\":%lld,\"by\":", (long long)f->id);
     put_jstr(&o, out->by);
     if (out->rule >= 0) {
@@ -429,11 +512,18 @@ void pm_flow_route(const pm_flow_t *f, const pm_flow_input_t *in, pm_flow_choice
     }
     put(&o, ",\"path\":", 8);
     put_jstr(&o, p->name);
-    int i = rotate(p, in, &o);
-    putf(&o, ",\"option\":%d,\"k\":\"%016llx\"}", i, (unsigned long long)p->options[i].key);
     out->path = p;
-    out->option = &p->options[i];
-    out->option_index = i;
+    if (open != (uint32_t)((1ull << p->noptions) - 1)) put_capped(&o, p, open);
+    if (open == 0) {
+        out->option = NULL;
+        out->option_index = -1;
+        put(&o, ",\"option\":null}", 15);
+    } else {
+        int i = rotate(p, in, open, &o);
+        putf(&o, ",\"option\":%d,\"k\":\"%016llx\"}", i, (unsigned long long)p->options[i].key);
+        out->option = &p->options[i];
+        out->option_index = i;
+    }
     if (o.over || cap == 0) o.n = 0;
     if (cap) reason[o.n] = '\0';
     *reason_len = o.n;

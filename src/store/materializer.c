@@ -90,6 +90,9 @@ static const int orphan_cols[] = {COL_ID,        COL_TS,         S(PM_EVS_REASON
                                   COL_CLICK,     S(PM_EVS_TXID), S(PM_EVS_QUERY),      S(PM_EVS_IP),
                                   S(PM_EVS_USER_AGENT), COL_END};
 
+static const int lander_click_cols[] = {VISITOR_COLS, COL_CLICK, S(PM_EVS_USER_ID), COL_COST_MICROS, COL_COST_CURRENCY,
+                                        CONTEXT_COLS, COL_END};
+
 /* The day of a cost report is [ref_ts, ref_end). */
 static const int cost_report_cols[] = {COL_ID,           COL_TS,         COL_CAMPAIGN,      COL_SOURCE,
                                        COL_DAY_START,       COL_REF_END,    COL_COST_MICROS,   COL_COST_CURRENCY,
@@ -105,6 +108,7 @@ static const struct layout_s {
     [PM_EV_ORPHAN] = {"orphan_postbacks", orphan_cols},
     [PM_EV_STATUS_CHANGE] = {"conversion_changes", change_cols},
     [PM_EV_COST_REPORT] = {"cost_reports", cost_report_cols},
+    [PM_EV_LANDER_CLICK] = {"lander_clicks", lander_click_cols},
 };
 
 static const char *col_name(int col)

@@ -291,8 +291,29 @@ static const char schema_v7[] =
     "INSERT INTO report_meta(key, value) SELECT 'ledger_backfill', '1' WHERE EXISTS(SELECT 1 FROM clicks)"
     "  OR EXISTS(SELECT 1 FROM impressions) OR EXISTS(SELECT 1 FROM conversions);";
 
+/* Version 8: lander clicks (GET /go, docs/flows.md): the click's
+ * dimensions and visitor context again, with the click they continue; and
+ * the report counters lander_visits (human clicks that showed a lander) and
+ * lander_clicks; and bot_impressions (flagged impressions, in no other
+ * counter). The rollups' signature changes, so they are rebuilt once
+ * (lander_visits and bot_impressions of the events stored before). */
+#define PM_ROLLUP_LANDER(t)                                                                        \
+    "ALTER TABLE rollup_" t "_q ADD COLUMN lander_visits INTEGER NOT NULL DEFAULT 0;"              \
+    "ALTER TABLE rollup_" t "_d ADD COLUMN lander_visits INTEGER NOT NULL DEFAULT 0;"              \
+    "ALTER TABLE rollup_" t "_q ADD COLUMN lander_clicks INTEGER NOT NULL DEFAULT 0;"              \
+    "ALTER TABLE rollup_" t "_d ADD COLUMN lander_clicks INTEGER NOT NULL DEFAULT 0;"              \
+    "ALTER TABLE rollup_" t "_q ADD COLUMN bot_impressions INTEGER NOT NULL DEFAULT 0;"            \
+    "ALTER TABLE rollup_" t "_d ADD COLUMN bot_impressions INTEGER NOT NULL DEFAULT 0;"
+static const char schema_v8[] =
+    "CREATE TABLE lander_clicks(" PM_EVENT_COMMON_COLUMNS PM_EVENT_SUB_COLUMNS
+    "  click_id TEXT NOT NULL, user_id TEXT, cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT,"
+    PM_VISITOR_CONTEXT_DECL ");"
+    "CREATE INDEX lander_clicks_campaign ON lander_clicks(campaign_id, id);"
+    "CREATE INDEX lander_clicks_click ON lander_clicks(click_id);"
+    PM_ROLLUP_LANDER("campaign") PM_ROLLUP_LANDER("main") PM_ROLLUP_LANDER("dim");
+
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4,
-                                          schema_v5, schema_v6, schema_v7};
+                                          schema_v5, schema_v6, schema_v7, schema_v8};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix", "ip_v6_prefix", "trusted_proxies",

@@ -39,8 +39,8 @@ const unsigned char pm_track_gif[43] = {
 
 typedef struct counters_s {
     _Atomic uint64_t clicks, impressions, conversions, status_changes, duplicates, orphans, fallbacks, journal_errors,
-        capped, bot_clicks;
-    _Atomic uint64_t flow_clicks, capped_clicks, bot_path_clicks;
+        capped, bot_clicks, bot_impressions;
+    _Atomic uint64_t flow_clicks, capped_clicks, bot_path_clicks, offer_capped_clicks, lander_clicks;
 } counters_t;
 
 struct pm_track_s {
@@ -121,7 +121,10 @@ void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out)
     out->flow_clicks += atomic_load(&t->n.flow_clicks);
     out->capped_clicks += atomic_load(&t->n.capped_clicks);
     out->bot_path_clicks += atomic_load(&t->n.bot_path_clicks);
+    out->offer_capped_clicks += atomic_load(&t->n.offer_capped_clicks);
+    out->lander_clicks += atomic_load(&t->n.lander_clicks);
     out->bot_clicks += atomic_load(&t->n.bot_clicks);
+    out->bot_impressions += atomic_load(&t->n.bot_impressions);
 }
 
 /* --- request-scoped helpers -------------------------------------------- */
@@ -252,13 +255,14 @@ static void capped_fallback(pm_track_t *t, const pm_settings_t *set, const pm_ca
 }
 
 /* Reserve the click's cost on the campaign's budget (atomically, with the
- * other loops) unless the budget or the offer's cap is reached. */
+ * other loops) unless the budget or the offer's cap is reached. With a
+ * flow, the options' offers are checked as the flow chooses (offer_capped). */
 static bool within_limits(pm_track_t *t, const pm_config_t *cfg, const pm_campaign_t *k, const pm_event_t *ev,
                           int32_t day)
 {
     pm_spend_t *sp = t->shared->spend;
     if (sp == NULL) return true;
-    if (k->offer && pm_spend_offer_capped(sp, k->offer->id, day, k->offer->cap_daily, k->offer->cap_total))
+    if (k->offer && !k->flow && pm_spend_offer_capped(sp, k->offer->id, day, k->offer->cap_daily, k->offer->cap_total))
         return false;
     return pm_spend_charge(sp, k->id, day, ev->cost.micros, k->budget_daily, k->budget_total);
 }
@@ -431,12 +435,30 @@ static bool visitor_event(pm_track_t *t, const pm_settings_t *set, const pm_http
     return returning;
 }
 
+/* What the flow's offer-cap check reads (pm_flow_input_t.offer_capped). */
+typedef struct cap_ctx_s {
+    pm_spend_t *spend;
+    const pm_config_t *cfg;
+    int32_t day;
+} cap_ctx_t;
+
+static bool offer_capped(void *arg, int64_t offer_id)
+{
+    const cap_ctx_t *c = arg;
+    const pm_offer_t *offer = pm_config_offer_by_id(c->cfg, offer_id);
+    if (offer == NULL || (offer->cap_daily == 0 && offer->cap_total == 0)) return false;
+    return pm_spend_offer_capped(c->spend, offer_id, c->day, offer->cap_daily, offer->cap_total);
+}
+
+#define ROUTE_CAPPED 1 /* route_click: every option's offer is capped, no fallback path */
+
 /* A campaign with a flow: the flow picks the path and option (recorded in
- * the click's route field), and the option gives the destination. The URL
- * is left in t->url; PM_ENOTFOUND when the option's lander or offer is gone
- * from the configuration. */
+ * the click's route field) among those whose offer is not capped, and the
+ * option gives the destination. The URL is left in t->url; PM_ENOTFOUND
+ * when the option's lander or offer is gone from the configuration,
+ * ROUTE_CAPPED when every option left is capped. */
 static int route_click(pm_track_t *t, const pm_config_t *cfg, const pm_campaign_t *k, const pm_qs_t *qs,
-                       const pm_ip_t *ip, bool returning, pm_event_t *ev)
+                       const pm_ip_t *ip, bool returning, int32_t day, pm_event_t *ev)
 {
     const pm_settings_t *set = pm_config_settings(cfg);
     const pm_flow_t *flow = k->flow;
@@ -449,6 +471,8 @@ static int route_click(pm_track_t *t, const pm_config_t *cfg, const pm_campaign_
     pm_flow_input_t in = {.ev = ev, .qs = qs, .ip = ip, .returning = returning, .over_cap = over, .now_us = ev->ts,
                           .rng = &t->rng, .match_data = t->match_data, .bandit = t->shared->bandit,
                           .history = &history};
+    cap_ctx_t caps = {.spend = t->shared->spend, .cfg = cfg, .day = day};
+    if (caps.spend) in.offer_capped = offer_capped, in.capped_ctx = &caps;
     pm_flow_choice_t choice;
     char *reason = scratch(t, CAP_ROUTE), none[1];
     size_t len = 0;
@@ -457,7 +481,9 @@ static int route_click(pm_track_t *t, const pm_config_t *cfg, const pm_campaign_
     count(&t->n.flow_clicks);
     if (choice.by[0] == 'c') count(&t->n.capped_clicks);
     else if (choice.by[0] == 'b') count(&t->n.bot_path_clicks);
+    if (choice.offer_capped) count(&t->n.offer_capped_clicks);
     const pm_flow_option_t *o = choice.option;
+    if (o == NULL) return ROUTE_CAPPED;
     ev->offer_id = o->offer_id;
     ev->lander_id = o->lander_id;
     if (o->url) return expand(t, o->url, ev, 0, NULL);
@@ -493,11 +519,14 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
         capped_fallback(t, set, k, res);
         return;
     }
-    int dest = k->flow ? route_click(t, cfg, k, &qs, &ip, returning, &ev) : build_destination(t, set, k, &ev);
+    int dest = k->flow ? route_click(t, cfg, k, &qs, &ip, returning, day, &ev) : build_destination(t, set, k, &ev);
     if (dest != PM_OK) {
         pm_qs_free(&qs);
         if (t->shared->spend) pm_spend_add(t->shared->spend, k->id, day, -ev.cost.micros);
-        fallback(t, set, res);
+        if (dest == ROUTE_CAPPED)
+            capped_fallback(t, set, k, res);
+        else
+            fallback(t, set, res);
         return;
     }
     pm_event_set(&ev, PM_EVS_DEST_URL, t->url.data, t->url.len);
@@ -538,11 +567,14 @@ void pm_track_impression(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
     if (k) {
         pm_event_t ev = {.type = PM_EV_IMPRESSION};
         (void)visitor_event(t, set, req, k, &qs, &ev, NULL);
-        if (k->cost_model == PM_COST_CPM && pm_money_muldiv(k->cost.micros, 1, 1000, &ev.cost.micros) == PM_OK)
+        /* A flagged impression costs nothing, like a flagged click. */
+        if (k->cost_model == PM_COST_CPM && ev.s[PM_EVS_BOT_REASON].len == 0 &&
+            pm_money_muldiv(k->cost.micros, 1, 1000, &ev.cost.micros) == PM_OK)
             ev.cost.currency = k->cost.currency;
         uint64_t lsn;
         if (journal(t, &ev, &lsn) == PM_OK) {
             count(&t->n.impressions);
+            if (ev.s[PM_EVS_BOT_REASON].len) count(&t->n.bot_impressions);
             /* The impression was served whatever our budget says: its cost counts. */
             if (t->shared->spend && ev.cost.micros)
                 pm_spend_add(t->shared->spend, k->id, pm_spend_day(pm_config_tz(cfg), ev.ts), ev.cost.micros);
@@ -1412,8 +1444,30 @@ int pm_track_set_status(pm_track_t *t, const pm_config_t *cfg, const pm_track_st
     return PM_OK;
 }
 
+/* The visitor left the click's lander for its offer: a lander click,
+ * journaled before the redirect (its dimensions and visitor context are
+ * the click's, so reports put it in the click's rows). Failing to journal
+ * it loses only the count (journal_errors), never the visitor's redirect. */
+static void record_lander_click(pm_track_t *t, const pm_event_t *click)
+{
+    if (click->lander_id == 0) return;
+    pm_event_t ev = *click;
+    ev.type = PM_EV_LANDER_CLICK;
+    ev.ts = pm_now();
+    ev.id = pm_id_next(&t->ids, ev.ts);
+    ev.click_id = click->id;
+    memset(&ev.cost, 0, sizeof(ev.cost));
+    memset(&ev.revenue, 0, sizeof(ev.revenue));
+    memset(&ev.payout, 0, sizeof(ev.payout));
+    pm_event_set(&ev, PM_EVS_DEST_URL, NULL, 0);
+    pm_event_set(&ev, PM_EVS_ROUTE, NULL, 0);
+    uint64_t lsn;
+    if (journal(t, &ev, &lsn) == PM_OK) count(&t->n.lander_clicks);
+}
+
 /* GET /go: the lander's link to the offer. The click (from ?clickid= or the
- * visitor's cookie) tells which campaign, hence which offer. */
+ * visitor's cookie) tells which campaign, hence which offer; the hop is
+ * recorded as a lander click. */
 void pm_track_go(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, pm_http_res_t *res)
 {
     const pm_settings_t *set = pm_config_settings(cfg);
@@ -1429,8 +1483,13 @@ void pm_track_go(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req
         k = pm_config_campaign_by_id(cfg, click.campaign_id);
     /* A flow may have sent this click to another offer than the campaign's. */
     if (k) offer = click.offer_id ? pm_config_offer_by_id(cfg, click.offer_id) : k->offer;
-    if (offer == NULL) fallback(t, set, res);
-    else if (expand(t, offer->url, &click, offer->id, NULL) == PM_OK) redirect(res, t->url.data, t->url.len);
-    else fallback(t, set, res);
+    if (offer == NULL) {
+        fallback(t, set, res);
+    } else if (expand(t, offer->url, &click, offer->id, NULL) == PM_OK) {
+        record_lander_click(t, &click);
+        redirect(res, t->url.data, t->url.len);
+    } else {
+        fallback(t, set, res);
+    }
     pm_qs_free(&pb.qs);
 }

@@ -258,3 +258,92 @@ def test_audience_clicked_but_not_converted(server):
     s.restart()
     assert s.get(f"/c/{t}", headers={"Cookie": f"pmv={other}"}).headers["location"].startswith("https://b.example/")
     assert s.get(f"/c/{t}", headers=cookie).headers["location"].startswith("https://a.example/")
+
+
+def test_capped_offer_gets_no_flow_traffic(server):
+    """An offer at its daily conversion cap is skipped by the rotation; when
+    every option is capped the flow's fallback path takes the click."""
+    s = server(threads=2)
+    src, a, b, lander = workspace(s)
+    assert s.api("PATCH", f"/offers/{a['id']}", {"caps": {"daily": 1}}).status_code == 200
+    flow = create(s, "/flows", {
+        "name": "capped",
+        "default_path": {"name": "rot", "options": [{"offer_id": a["id"], "weight": 1},
+                                                     {"offer_id": b["id"], "weight": 1}]},
+    })
+    t = campaign(s, src, flow["id"])["token"]
+    # Click until offer A gets one, and convert it: A reaches its cap.
+    for _ in range(64):
+        r = s.get(f"/c/{t}")
+        if r.headers["location"].startswith("https://a.example/"):
+            break
+    else:
+        raise AssertionError("offer A never chosen")
+    cid = re.search(r"pmc=([0-9A-Za-z]{26})", r.headers["set-cookie"]).group(1)
+    assert s.get("/pb", params={"clickid": cid, "txid": "cap-a"}).status_code == 200
+    assert s.api("GET", f"/offers/{a['id']}").json()["capped"] is True
+    before = s.metrics().get("perfmark_flow_offer_capped_clicks_total", 0)
+    for _ in range(40):
+        r = s.get(f"/c/{t}")
+        assert r.headers["location"].startswith("https://b.example/"), r.headers["location"]
+    assert s.metrics()["perfmark_flow_offer_capped_clicks_total"] == before + 40
+    rows = s.wait_events("click", lambda rs: sum('"capped":[0]' in (x["route"] or "") for x in rs) >= 40,
+                         what="40 clicks that skipped offer A")
+    # Every option capped: the flow's fallback path, recorded as offer_cap.
+    assert s.api("PATCH", f"/offers/{b['id']}", {"caps": {"daily": 1}}).status_code == 200
+    r = s.get(f"/c/{t}")
+    cid = re.search(r"pmc=([0-9A-Za-z]{26})", r.headers["set-cookie"]).group(1)
+    assert s.get("/pb", params={"clickid": cid, "txid": "cap-b"}).status_code == 200
+    assert s.api("PATCH", f"/flows/{flow['id']}", {
+        "fallback_path": {"name": "fb", "options": [{"url": "https://sold-out.example/"}]}}).status_code == 200
+    r = s.get(f"/c/{t}")
+    assert r.headers["location"] == "https://sold-out.example/"
+    # Without a fallback path: the campaign's fallback, nothing journaled.
+    assert s.api("PATCH", f"/flows/{flow['id']}", {"fallback_path": None}).status_code == 200
+    capped = s.metrics()["perfmark_capped_redirects_total"]
+    r = s.get(f"/c/{t}")
+    assert r.headers["location"] == "https://www.example.com/"
+    assert s.metrics()["perfmark_capped_redirects_total"] == capped + 1
+
+
+def test_go_records_a_lander_click(server):
+    """click -> lander -> /go -> offer: the hop is a lander click of its own
+    (events API, reports by lander), and the conversion credits the click."""
+    s = server()
+    src, a, b, lander = workspace(s)
+    camp = create(s, "/campaigns", {"name": "lander", "traffic_source_id": src["id"],
+                                    "destination": {"offer_id": a["id"], "lander_id": lander["id"]},
+                                    "cost": {"model": "cpc", "amount": "0.10", "currency": "USD"}})
+    r = s.get(f"/c/{camp['token']}?sub1=x")
+    loc = r.headers["location"]
+    assert loc.startswith("https://lander.example/?next="), loc
+    click_id = re.search(r"pmc=([0-9A-Za-z]{26})", r.headers["set-cookie"]).group(1)
+    s.get(f"/c/{camp['token']}")  # a second visit that never leaves the lander
+    go = urllib.parse.unquote(re.search(r"next=(.*)$", loc).group(1))
+    r = s.get(go[len(s.base):])
+    assert r.status_code == 302 and r.headers["location"] == f"https://a.example/?c={click_id}"
+    # An unknown click still gets somewhere, and records nothing.
+    r = s.get("/go?clickid=01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    assert r.status_code == 302 and r.headers["location"] == "https://www.example.com/"
+    hops = s.wait_events("lander_click", lambda rs: len(rs) >= 1, campaign=camp["id"])
+    assert len(hops) == 1
+    hop = hops[0]
+    assert hop["click_id"] == click_id and hop["lander_id"] == lander["id"] and hop["offer_id"] == a["id"]
+    assert hop["sub1"] == "x" and hop["id"] != click_id and hop.get("cost") is None
+    assert s.metrics()["perfmark_lander_clicks_total"] == 1
+    pb = s.get("/pb", params={"clickid": click_id, "txid": "go-1"})
+    assert pb.status_code == 200, pb.text
+    conv = s.wait_events("conversion", lambda rs: len(rs) >= 1, campaign=camp["id"])[0]
+    assert conv["click_id"] == click_id and conv["lander_id"] == lander["id"]
+    s.wait_materialized()
+    for source in ("auto", "raw"):
+        r = s.api("GET", "/reports", params={"group_by": "lander", "source": source,
+                                             "metrics": "clicks,lander_visits,lander_clicks,lander_ctr,conversions"})
+        assert r.status_code == 200, r.text
+        rows = r.json()["rows"]
+        assert len(rows) == 1, rows
+        row = rows[0]
+        assert (row["clicks"], row["lander_visits"], row["lander_clicks"], row["conversions"]) == (2, 2, 1, 1), row
+        assert row["lander_ctr"] == 0.5
+    r = s.api("GET", "/events", params={"type": "nope"})
+    assert r.status_code == 422 and "lander_click" in r.json()["error"]["message"]

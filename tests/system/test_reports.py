@@ -80,7 +80,7 @@ def parse_ts(ts):
 
 
 COUNTS = ["impressions", "clicks", "unique_clicks", "conversions", "leads", "pending", "rejected", "cost",
-          "revenue", "payout", "pending_revenue", "excluded", "bot_clicks"]
+          "revenue", "payout", "pending_revenue", "excluded", "bot_clicks", "bot_impressions"]
 
 
 def metric_values(c):
@@ -95,7 +95,7 @@ def metric_values(c):
         "roi": ratio(profit, c["cost"] + c["payout"]), "roas": ratio(c["revenue"], c["cost"]),
         "cpl": per_unit(c["cost"], 1, c["leads"]), "pending_conversions": c["pending"],
         "pending_revenue": fmt_money(c["pending_revenue"]), "rejected_conversions": c["rejected"],
-        "bot_clicks": c["bot_clicks"],
+        "bot_clicks": c["bot_clicks"], "bot_impressions": c["bot_impressions"],
     }
 
 
@@ -138,6 +138,9 @@ class Model:
         pending = kind == "conversion" and e["status"] == "pending"
         if kind == "click" and e.get("bot_reason"):
             c["bot_clicks"] = 1                 # a flagged click counts nowhere else
+            return c
+        if kind == "impression" and e.get("bot_reason"):
+            c["bot_impressions"] = 1            # nor does a flagged impression
             return c
         if kind == "click":
             c["clicks"] = 1
@@ -266,8 +269,11 @@ def drive_traffic(s, rng, camps):
         clicks.append(ck["pmc"][0])
     for i in range(120):
         camp = rng.choice(camps)
+        headers = {"Accept-Language": rng.choice(LANGS)}
+        if i % 4 == 0:
+            headers["User-Agent"] = UAS[2]  # a crawler: a bot impression
         r = s.get(f"/i/{camp['token']}", params={"sub1": rng.choice(SUB1) or "imp", "fmt": "204"},
-                  headers={"Accept-Language": rng.choice(LANGS)})
+                  headers=headers)
         assert r.status_code == 204
     for n, cid in enumerate(rng.sample(clicks, 60)):
         params = {"clickid": cid, "txid": f"T{n}", "status": rng.choice(["approved", "approved", "pending", "rejected"]),
@@ -326,9 +332,11 @@ def test_reports_equal_python_on_raw_events(tracked):
     assert doc["source"] == "raw" and any(w["code"] == "raw_scan" for w in doc["warnings"])
     check(s, model, ["campaign"], "UTC", start, end, extra=[("source", "raw")])
     # bots apart, and the detectors' dimensions, from rollups and raw alike
-    bots = ["clicks", "bot_clicks", "unique_clicks", "ctr", "cost", "cpc", "epc"]
+    bots = ["clicks", "bot_clicks", "unique_clicks", "ctr", "cost", "cpc", "epc", "impressions", "bot_impressions",
+            "cpm"]
     doc = check(s, model, ["campaign"], "UTC", start, end, metrics=bots)
     assert doc["totals"]["bot_clicks"] > 0 and doc["totals"]["clicks"] > 0
+    assert doc["totals"]["bot_impressions"] == 30 and doc["totals"]["impressions"] == 90
     for dim in ("device_type", "browser", "os", "bot_reason", "country"):
         assert check(s, model, [dim], "UTC", start, end, metrics=bots)["source"] == f"rollup:{dim}"
         check(s, model, [dim], "UTC", start, end, metrics=bots, extra=[("source", "raw")])
@@ -443,6 +451,9 @@ QUERIES = [
     ["--group-by", "sub1", "--filter", "campaign:eq:2"],
     ["--group-by", "sub4,day", "--tz", "America/New_York", "--filter", "sub4:not_in:kw1|kw2"],
     ["--group-by", "offer,language", "--filter", "traffic_source:in:1|2|3"],
+    ["--group-by", "lander,day", "--tz", "Europe/Berlin",
+     "--metrics", "clicks,bot_clicks,lander_visits,lander_clicks,lander_ctr"],
+    ["--group-by", "country", "--metrics", "lander_visits,lander_clicks,lander_ctr"],
     ["--group-by", "conversion_type,traffic_source", "--metrics",
      "conversions,pending_conversions,rejected_conversions,cpl,conversions_sale,revenue,pending_revenue,payout,cost"],
     ["--group-by", "utm_medium,week", "--tz", "Australia/Adelaide", "--compare", "previous"],
@@ -472,4 +483,6 @@ def test_rollups_equal_raw_on_a_generated_store(tmp_path):
             doc.pop("source")
             doc.pop("warnings")
         assert out["auto"]["total_rows"] > 0, q
+        if "lander_clicks" in " ".join(q):  # the generator sends a third of the lander visitors through /go
+            assert 0 < out["auto"]["totals"]["lander_clicks"] < out["auto"]["totals"]["lander_visits"], q
         assert out["auto"] == out["raw"], q

@@ -138,8 +138,16 @@ static void test_metric_table(void **state)
     size_t n = 0;
     for (const pm_report_metric_t *m = pm_report_metrics; m->name; m++, n++)
         if (n < PM_ARRAY_LEN(issue_keys)) assert_string_equal(m->name, issue_keys[n]);
-    assert_int_equal(n, PM_ARRAY_LEN(issue_keys) + 6); /* cpl, pending and rejected, bot_clicks, chargebacks */
+    /* cpl, pending and rejected, bot_clicks and _impressions, chargebacks, lander visits / clicks / CTR */
+    assert_int_equal(n, PM_ARRAY_LEN(issue_keys) + 10);
+    assert_ptr_equal(pm_report_metric_find("bot_impressions", 15)->fn, pm_metric_bot_impressions);
     assert_ptr_equal(pm_report_metric_find("bot_clicks", 10)->fn, pm_metric_bot_clicks);
+    assert_ptr_equal(pm_report_metric_find("lander_ctr", 10)->fn, pm_metric_lander_ctr);
+    pm_report_counts_t lc = {.lander_visits = 4, .lander_clicks = 1};
+    assert_true(pm_metric_lander_ctr(&lc).kind == PM_RV_RATIO && pm_metric_lander_ctr(&lc).d == 0.25);
+    assert_int_equal(pm_metric_lander_clicks(&lc).i, 1);
+    lc.lander_visits = 0;
+    assert_int_equal(pm_metric_lander_ctr(&lc).kind, PM_RV_NULL);
     assert_ptr_equal(pm_report_metric_find("chargebacks", 11)->fn, pm_metric_chargebacks);
     assert_ptr_equal(pm_report_metric_find("cpl", 3)->fn, pm_metric_cpl);
     assert_ptr_equal(pm_report_metric_find("roas", 4)->fn, pm_metric_roas);

@@ -439,6 +439,86 @@ static void test_thompson_favours_the_better_option(void **state)
     pm_flow_free(f);
 }
 
+/* Offer 2 "reached its cap" in these tests. */
+static bool offer_two_capped(void *ctx, int64_t offer_id)
+{
+    (void)ctx;
+    return offer_id == 2;
+}
+
+static bool every_offer_capped(void *ctx, int64_t offer_id)
+{
+    (void)ctx;
+    return offer_id != 0;
+}
+
+/* Capped offers get no traffic in any rotation; a path entirely capped
+ * goes to the fallback path, and without one the choice is empty. */
+static void test_capped_offers_are_skipped(void **state)
+{
+    fixture_t *fx = *state;
+    static const char *const rotations[] = {"weighted", "auto", "split"};
+    pm_idgen_t ids;
+    pm_idgen_init(&ids);
+    fx->in.offer_capped = offer_two_capped;
+    for (size_t r = 0; r < 3; r++) {
+        char def[512];
+        snprintf(def, sizeof(def),
+                 "{\"default_path\":{\"name\":\"p\",\"rotation\":\"%s\",\"options\":[{\"offer_id\":1,\"weight\":1},"
+                 "{\"offer_id\":2,\"weight\":9},{\"lander_id\":4,\"offer_id\":3,\"weight\":1}]}}",
+                 rotations[r]);
+        pm_flow_t *f = flow_of(def);
+        int seen[3] = {0};
+        for (int i = 0; i < 2000; i++) {
+            fx->ev.visitor_id = pm_id_next(&ids, INT64_C(1767571200000000) + i);
+            pm_flow_choice_t c;
+            pm_flow_route(f, &fx->in, &c, fx->reason, sizeof(fx->reason), &fx->reason_len);
+            assert_non_null(c.option);
+            assert_true(c.offer_capped);
+            assert_string_equal(c.by, "default");
+            seen[c.option_index]++;
+        }
+        assert_int_equal(seen[1], 0);
+        assert_true(seen[0] > 500 && seen[2] > 500);
+        assert_non_null(strstr(fx->reason, "\"capped\":[1]"));
+        json_error_t jerr;
+        json_t *j = json_loadb(fx->reason, fx->reason_len, 0, &jerr);
+        assert_non_null(j); /* null draws of auto stay valid JSON */
+        json_decref(j);
+        pm_flow_free(f);
+    }
+    /* Every option capped: the fallback path (when it is open). */
+    pm_flow_t *f = flow_of("{\"default_path\":{\"options\":[{\"offer_id\":2}]},"
+                           "\"fallback_path\":{\"name\":\"fb\",\"options\":[{\"url\":\"https://x.example/\"}]}}");
+    pm_flow_choice_t c;
+    pm_flow_route(f, &fx->in, &c, fx->reason, sizeof(fx->reason), &fx->reason_len);
+    assert_non_null(c.option);
+    assert_string_equal(c.path->name, "fb");
+    assert_string_equal(c.by, "offer_cap");
+    assert_true(c.offer_capped);
+    assert_non_null(strstr(fx->reason, "\"by\":\"offer_cap\""));
+    /* ... and nothing when the fallback is capped too. */
+    fx->in.offer_capped = every_offer_capped;
+    pm_flow_free(f);
+    f = flow_of("{\"default_path\":{\"options\":[{\"offer_id\":2}]},"
+                "\"fallback_path\":{\"name\":\"fb\",\"options\":[{\"offer_id\":5}]}}");
+    pm_flow_route(f, &fx->in, &c, fx->reason, sizeof(fx->reason), &fx->reason_len);
+    assert_null(c.option);
+    assert_int_equal(c.option_index, -1);
+    assert_non_null(strstr(fx->reason, "\"option\":null"));
+    pm_flow_free(f);
+    /* No fallback path at all: nothing either. */
+    f = flow_of("{\"default_path\":{\"options\":[{\"offer_id\":2},{\"offer_id\":3}]}}");
+    pm_flow_route(f, &fx->in, &c, fx->reason, sizeof(fx->reason), &fx->reason_len);
+    assert_null(c.option);
+    fx->in.offer_capped = NULL;
+    pm_flow_route(f, &fx->in, &c, fx->reason, sizeof(fx->reason), &fx->reason_len);
+    assert_non_null(c.option);
+    assert_false(c.offer_capped);
+    assert_null(strstr(fx->reason, "capped"));
+    pm_flow_free(f);
+}
+
 static void test_beta_sampler_mean(void **state)
 {
     (void)state;
@@ -603,6 +683,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_thompson_favours_the_better_option, setup, teardown),
         cmocka_unit_test(test_beta_sampler_mean),
         cmocka_unit_test_setup_teardown(test_split_is_deterministic_per_visitor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capped_offers_are_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reason_is_json_with_the_key, setup, teardown),
         cmocka_unit_test(test_bandit_observes_routed_events),
         cmocka_unit_test(test_fcap_windows_and_campaigns),
