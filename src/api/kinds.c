@@ -567,7 +567,7 @@ static const pm__api_entity_t experiments = {
 
 /* --- partners (docs/money.md) -------------------------------------------- */
 
-enum { PAR_NAME, PAR_MODEL, PAR_MICROS, PAR_CURRENCY, PAR_PERCENT };
+enum { PAR_NAME, PAR_MODEL, PAR_MICROS, PAR_CURRENCY, PAR_PERCENT, PAR_POSTBACK_URL };
 
 static const pm__api_column_t partner_cols[] = {
     [PAR_NAME] = {"name", COL_TEXT},
@@ -575,6 +575,7 @@ static const pm__api_column_t partner_cols[] = {
     [PAR_MICROS] = {"payout_micros", COL_INT},
     [PAR_CURRENCY] = {"payout_currency", COL_TEXT},
     [PAR_PERCENT] = {"payout_percent_micros", COL_INT},
+    [PAR_POSTBACK_URL] = {"postback_url", COL_TEXT},
 };
 
 static const char *const partner_models[] = {"none", "fixed", "percent", NULL};
@@ -590,6 +591,8 @@ static const pm__api_field_t partner_payout_fields[] = {
 static const pm__api_field_t partner_fields[] = {
     {.name = "name", .kind = PM__API_F_NAME, .col = PAR_NAME, .flags = PM__API_REQUIRED},
     {.name = "payout", .kind = PM__API_F_OBJECT, .children = partner_payout_fields},
+    /* The partner's postback template (docs/postbacks.md): {payout} is its payout. */
+    {.name = "postback_url", .kind = PM__API_F_URL_OPT, .col = PAR_POSTBACK_URL, .def = ""},
     {0},
 };
 

@@ -291,8 +291,15 @@ static const char schema_v7[] =
     "INSERT INTO report_meta(key, value) SELECT 'ledger_backfill', '1' WHERE EXISTS(SELECT 1 FROM clicks)"
     "  OR EXISTS(SELECT 1 FROM impressions) OR EXISTS(SELECT 1 FROM conversions);";
 
+/* Version 8: postbacks to partners and on status changes
+ * (docs/postbacks.md): a partner's own postback template, and the partner a
+ * postback row goes to (target 'partner'). */
+static const char schema_v8[] =
+    "ALTER TABLE partners ADD COLUMN postback_url TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE postbacks ADD COLUMN partner_id INTEGER;";
+
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4,
-                                          schema_v5, schema_v6, schema_v7};
+                                          schema_v5, schema_v6, schema_v7, schema_v8};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix", "ip_v6_prefix", "trusted_proxies",
