@@ -403,7 +403,12 @@ def test_revenue_tiers_by_volume_are_exact_across_loops_and_restarts(server):
     # Approving the pending one later keeps its place and price.
     c = pending["click_id"]
     assert dec(ok(s.get("/pb", params={"clickid": c, "txid": "P", "status": "approved"}))["revenue"]) == D("10.00")
-    assert dec(convert("X", payout="5.00")["revenue"]) == D("5.00")       # place 4, its own amount
+    x = convert("X", payout="5.00")                                       # place 4, its own amount
+    assert dec(x["revenue"]) == D("5.00")
+    s.wait_materialized()
+    assert ok(s.api("GET", f"/conversions/{x['conversion_id']}"))["place"] == 4
+    approved = ok(s.api("GET", f"/conversions/{pending['conversion_id']}"))
+    assert approved["place"] == 2 and approved["status"] == "approved" and dec(approved["revenue"]) == D("10.00")
 
     # The places survive a kill -9 (rebuilt from the store at start).
     s.kill9()
