@@ -38,10 +38,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *tpl = strndup(t, tlen); /* templates are NUL-terminated strings */
     pm_event_t ev;
     memset(&ev, 0, sizeof(ev));
-    ev.type = PM_EV_CONVERSION;
+    ev.type = size & 1 ? PM_EV_STATUS_CHANGE : PM_EV_CONVERSION;
     ev.campaign_id = 5;
+    ev.partner_id = 9;
     ev.revenue.micros = (int64_t)size * 12345;
     memcpy(ev.revenue.currency.code, "USD", 4);
+    ev.payout.micros = -(int64_t)size * 321;
+    memcpy(ev.payout.currency.code, "EUR", 4);
+    pm_outbox_target_t target = size & 2 ? PM_OUTBOX_TO_PARTNER : PM_OUTBOX_TO_SOURCE;
     const char *v = piece(&p, end, &n);
     pm_event_set(&ev, PM_EVS_EXTERNAL_ID, v, n);
     v = piece(&p, end, &n);
@@ -50,17 +54,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pm_event_set(&ev, PM_EVS_TXID, v, n);
     char status[64];
     v = piece(&p, end, &n);
+    pm_event_set(&ev, PM_EVS_PREV_STATUS, v, n);
     snprintf(status, sizeof(status), "%.*s", (int)(n < 63 ? n : 63), v);
     pm_buf_t out;
     pm_buf_init(&out, 4096);
-    int rc = pm_outbox_build_url(&out, tpl, &ev, status);
+    int rc = pm_outbox_build_url(&out, tpl, &ev, status, target);
     if (rc != PM_OK && rc != PM_ETOOBIG) abort();
     if (out.len > out.max) abort();
     size_t plain = strlen(tpl);
     if (rc == PM_OK && memchr(tpl, '{', plain) == NULL && (out.len != plain || memcmp(out.data, tpl, plain) != 0))
         abort();
     pm_buf_reset(&out);
-    rc = pm_outbox_build_url(&out, "{external_id}", &ev, status);
+    rc = pm_outbox_build_url(&out, "{external_id}{prev_status}", &ev, status, target);
     if (rc == PM_OK && !url_safe(out.data ? out.data : "", out.len)) abort();
     pm_buf_free(&out);
     free(tpl);

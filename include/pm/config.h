@@ -64,6 +64,7 @@ typedef struct pm_rule_s {
     pm_price_model_t model;       /* FIXED or PERCENT */
     pm_money_t amount;
     int64_t percent; /* revenue side: of the sale value; payout side: of the revenue */
+    int64_t volume_from; /* revenue side: applies from the offer's n-th conversion of the month (0 = 1st) */
 } pm_rule_t;
 
 typedef struct pm_lander_s {

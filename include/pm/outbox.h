@@ -1,7 +1,8 @@
 /*
  * outbox.h: server-to-server postbacks out (docs/postbacks.md). When a
- * conversion is materialized, the outbox sink expands the traffic source's
- * postback URL template with the conversion's values and enqueues the
+ * conversion or a status change of one is materialized, the outbox sink
+ * expands the traffic source's (and the campaign partner's) postback URL
+ * template with the conversion's values and enqueues the
  * result as a `postbacks` row, inside the materializer's transaction: the
  * enqueue is exactly-once (a replayed conversion is not applied twice) and
  * survives any crash. A worker thread delivers the queue over the libcurl
@@ -44,15 +45,23 @@ int64_t pm_outbox_backoff_us(const pm_outbox_policy_t *p, unsigned failures, uin
  * budget and would next be tried at `next_at` must be given up (failed). */
 bool pm_outbox_give_up(const pm_outbox_policy_t *p, unsigned attempts, int64_t queued_at, int64_t next_at);
 
-/* Expand a postback URL template for conversion `ev` reporting status
- * `status` into `out` (appended). Macros: {clickid} {click_id}
- * {conversion_id} {external_id} {payout} {revenue} {currency} {status}
- * {txid} {type} {campaign_id} {traffic_source_id} {offer_id} {sub1}..{sub10}
- * and the utm_* fields; values are percent-encoded, unknown macros kept.
- * {payout} and {revenue} are both the conversion's value (what the
- * advertiser pays), the tracker convention for traffic-source postbacks.
+/* Who a postback is for: the traffic source of the click, or the partner
+ * (affiliate) of the campaign. */
+typedef enum pm_outbox_target_e { PM_OUTBOX_TO_SOURCE, PM_OUTBOX_TO_PARTNER } pm_outbox_target_t;
+
+/* Expand a postback URL template for conversion or status change `ev`
+ * reporting status `status` into `out` (appended). Macros: {clickid}
+ * {click_id} {conversion_id} {external_id} {payout} {revenue} {currency}
+ * {status} {prev_status} {event} {txid} {type} {campaign_id}
+ * {traffic_source_id} {offer_id} {partner_id} {sub1}..{sub10} and the utm_*
+ * fields; values are percent-encoded, unknown macros kept. For the traffic
+ * source {payout} and {revenue} are both the conversion's value (what the
+ * advertiser pays), the tracker convention; for a partner both are the
+ * partner's payout (the advertiser's price is not shown to it).
+ * {conversion_id} of a status change is its conversion's id.
  * PM_ETOOBIG past out's cap. Pure and thread-safe. */
-int pm_outbox_build_url(pm_buf_t *out, const char *tpl, const pm_event_t *ev, const char *status) PM_MUST_CHECK;
+int pm_outbox_build_url(pm_buf_t *out, const char *tpl, const pm_event_t *ev, const char *status,
+                        pm_outbox_target_t target) PM_MUST_CHECK;
 
 /* The materializer sink that enqueues postbacks (stateless across opens). */
 extern const pm_sink_ops_t pm_outbox_sink;

@@ -26,6 +26,7 @@ typedef struct pm_price_in_s {
     bool has_sale;                 /* sale value (amount=), for percent revenue */
     int64_t sale_micros;
     pm_currency_t fallback; /* the workspace currency, when nothing else names one */
+    int64_t place;          /* the conversion's place among its offer's of the month (volume tiers); 0 = 1st */
 } pm_price_in_t;
 
 typedef struct pm_price_s {
@@ -41,6 +42,10 @@ int pm_price_conversion(const pm_config_t *cfg, const pm_price_in_t *in, pm_pric
 /* Cost and payout again for a new revenue (a status change that reports a
  * different amount): the fixed parts stay, percentages follow the revenue. */
 int pm_price_reprice(const pm_config_t *cfg, const pm_price_in_t *in, pm_price_t *inout) PM_MUST_CHECK;
+
+/* Does offer `offer_id` have volume tiers (a revenue rule with
+ * volume_from > 1)? Then its conversions are priced with their place. */
+bool pm_price_has_tiers(const pm_config_t *cfg, int64_t offer_id);
 
 /* amount * percent / 100%, rounded half away from zero. PM_ERANGE. */
 int pm_price_percent(int64_t micros, int64_t percent, int64_t *out) PM_MUST_CHECK;

@@ -62,13 +62,27 @@ void pm_spend_conversions(pm_spend_t *s, int64_t id, int32_t day, int64_t *today
  * in total. */
 bool pm_spend_offer_capped(pm_spend_t *s, int64_t id, int32_t day, int64_t daily_cap, int64_t total_cap);
 
-/* Rebuild every counter from the store for day pm_spend_day(tz, now).
+/* Volume tiers (docs/money.md): the local month number (year * 12 +
+ * month - 1, in `tz`) of UTC microseconds `now`, and the UTC microsecond
+ * at which it starts. Pure. */
+int32_t pm_spend_month(const pm_tz_t *tz, pm_time_t now);
+pm_time_t pm_spend_month_start(const pm_tz_t *tz, int32_t month);
+/* Take the next place of offer `id` in month `month`: 1 for its first
+ * conversion of the month, 2, ...; every caller gets a distinct place
+ * (atomic). 0 when the offer has no slot (table full). */
+int64_t pm_spend_take_place(pm_spend_t *s, int64_t id, int32_t month);
+/* The places taken so far in `month` (0 for an unknown id). */
+int64_t pm_spend_places(pm_spend_t *s, int64_t id, int32_t month);
+
+/* Rebuild every counter from the store for day pm_spend_day(tz, now) (and
+ * the month's places: the offer's conversions of the month not rejected at
+ * their first postback).
  * Call before the event loops start. PM_ESTORE. */
 int pm_spend_load(pm_spend_t *s, pm_store_t *store, const pm_tz_t *tz, pm_time_t now) PM_MUST_CHECK;
 
 /* The workspace's time zone changed: "today" is another window. Recount
- * every daily counter from the store for day pm_spend_day(tz, now) (the
- * totals are unchanged). Events journaled but not yet materialized (a few
+ * every daily counter (and the month's places) from the store for day
+ * pm_spend_day(tz, now) (the totals are unchanged). Events journaled but not yet materialized (a few
  * milliseconds' worth) are missed by the recount. PM_ESTORE. */
 int pm_spend_recount_today(pm_spend_t *s, pm_store_t *store, const pm_tz_t *tz, pm_time_t now) PM_MUST_CHECK;
 

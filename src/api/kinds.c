@@ -570,7 +570,7 @@ static const pm__api_entity_t experiments = {
 
 /* --- partners (docs/money.md) -------------------------------------------- */
 
-enum { PAR_NAME, PAR_MODEL, PAR_MICROS, PAR_CURRENCY, PAR_PERCENT };
+enum { PAR_NAME, PAR_MODEL, PAR_MICROS, PAR_CURRENCY, PAR_PERCENT, PAR_POSTBACK_URL };
 
 static const pm__api_column_t partner_cols[] = {
     [PAR_NAME] = {"name", COL_TEXT},
@@ -578,6 +578,7 @@ static const pm__api_column_t partner_cols[] = {
     [PAR_MICROS] = {"payout_micros", COL_INT},
     [PAR_CURRENCY] = {"payout_currency", COL_TEXT},
     [PAR_PERCENT] = {"payout_percent_micros", COL_INT},
+    [PAR_POSTBACK_URL] = {"postback_url", COL_TEXT},
 };
 
 static const char *const partner_models[] = {"none", "fixed", "percent", NULL};
@@ -593,6 +594,8 @@ static const pm__api_field_t partner_payout_fields[] = {
 static const pm__api_field_t partner_fields[] = {
     {.name = "name", .kind = PM__API_F_NAME, .col = PAR_NAME, .flags = PM__API_REQUIRED},
     {.name = "payout", .kind = PM__API_F_OBJECT, .children = partner_payout_fields},
+    /* The partner's postback template (docs/postbacks.md): {payout} is its payout. */
+    {.name = "postback_url", .kind = PM__API_F_URL_OPT, .col = PAR_POSTBACK_URL, .def = ""},
     {0},
 };
 
@@ -609,7 +612,7 @@ static const pm__api_entity_t partners = {
 
 /* --- pricing rules --------------------------------------------------------- */
 
-enum { RUL_SIDE, RUL_OFFER, RUL_PARTNER, RUL_TYPE, RUL_MODEL, RUL_MICROS, RUL_CURRENCY, RUL_PERCENT };
+enum { RUL_SIDE, RUL_OFFER, RUL_PARTNER, RUL_TYPE, RUL_MODEL, RUL_MICROS, RUL_CURRENCY, RUL_PERCENT, RUL_VOLUME };
 
 static const pm__api_column_t rule_cols[] = {
     [RUL_SIDE] = {"side", COL_TEXT},
@@ -620,6 +623,7 @@ static const pm__api_column_t rule_cols[] = {
     [RUL_MICROS] = {"amount_micros", COL_INT},
     [RUL_CURRENCY] = {"currency", COL_TEXT},
     [RUL_PERCENT] = {"percent_micros", COL_INT},
+    [RUL_VOLUME] = {"volume_from", COL_INT},
 };
 
 static const char *const rule_sides[] = {"revenue", "payout", NULL};
@@ -635,15 +639,22 @@ static const pm__api_field_t rule_fields[] = {
     {.name = "amount", .kind = PM__API_F_AMOUNT, .col = RUL_MICROS, .def = "0"},
     {.name = "currency", .kind = PM__API_F_CURRENCY, .col = RUL_CURRENCY, .flags = PM__API_REQUIRED},
     {.name = "percent", .kind = PM__API_F_PERCENT, .col = RUL_PERCENT, .def = "0"},
+    /* A volume tier: from the offer's n-th conversion of the month (docs/money.md). */
+    {.name = "volume_from", .kind = PM__API_F_COUNT, .col = RUL_VOLUME, .flags = PM__API_NULLABLE},
     {0},
 };
 
-/* A revenue rule names no partner (the workspace is paid by the offer). */
+/* A revenue rule names no partner (the workspace is paid by the offer);
+ * volume tiers count an offer's conversions: revenue rules of an offer. */
 static int rule_finish(pm__api_ctx_t *c, pm__api_record_t *rec, const pm__api_record_t *old)
 {
     (void)old;
     if (strcmp(rec->v[RUL_SIDE].text, "revenue") == 0 && !rec->v[RUL_PARTNER].null) {
         pm_http_res_error(c->res, 422, "invalid", "partner_id", "a revenue rule applies to offers, not partners");
+        return PM_EINVAL;
+    }
+    if (!rec->v[RUL_VOLUME].null && (strcmp(rec->v[RUL_SIDE].text, "revenue") != 0 || rec->v[RUL_OFFER].null)) {
+        pm_http_res_error(c->res, 422, "invalid", "volume_from", "volume tiers are revenue rules of one offer");
         return PM_EINVAL;
     }
     return PM_OK;

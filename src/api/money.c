@@ -81,7 +81,7 @@ void pm__api_conversion_get(pm__api_ctx_t *c)
                 " coalesce(s.revenue_micros, c.revenue_micros), coalesce(s.revenue_currency, c.revenue_currency),"
                 " coalesce(s.cost_micros, c.cost_micros), coalesce(s.cost_currency, c.cost_currency),"
                 " coalesce(s.payout_micros, c.payout_micros), coalesce(s.payout_currency, c.payout_currency),"
-                " c.lead_id FROM conversions c LEFT JOIN conversion_state s ON s.conversion_id=c.id WHERE c.id=?1");
+                " c.lead_id, c.place FROM conversions c LEFT JOIN conversion_state s ON s.conversion_id=c.id WHERE c.id=?1");
     if (st == NULL) {
         pm__api_store_failed(c, "conversion");
         return;
@@ -102,6 +102,7 @@ void pm__api_conversion_get(pm__api_ctx_t *c)
         "traffic_source_id", col_json(st, 4), "offer_id", col_json(st, 5), "partner_id", col_json(st, 6), "txid",
         col_json(st, 7), "type", col_json(st, 8), "status", col_json(st, 9), "version", col_json(st, 10), "revenue",
         col_money(st, 11), "cost", col_money(st, 13), "payout", col_money(st, 15), "lead_id", col_json(st, 17));
+    json_object_set_new(doc, "place", col_json(st, 18)); /* volume tiers (docs/money.md) */
     sqlite3_reset(st);
     json_t *history = json_array();
     json_object_set_new(doc, "history", history);

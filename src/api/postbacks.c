@@ -14,7 +14,8 @@
 
 #define POSTBACK_COLUMNS                                                                                               \
     "id, conversion_id, click_id, campaign_id, traffic_source_id, target, event, conversion_status, url,"              \
-    " status, attempts, created_at, queued_at, next_attempt_at, delivered_at, last_http_status, last_error"
+    " status, attempts, created_at, queued_at, next_attempt_at, delivered_at, last_http_status, last_error,"           \
+    " partner_id"
 
 static json_t *col_text(sqlite3_stmt *st, int i)
 {
@@ -43,6 +44,7 @@ static json_t *render(sqlite3_stmt *st)
     json_object_set_new(o, "click_id", col_text(st, 2));
     json_object_set_new(o, "campaign_id", col_int(st, 3));
     json_object_set_new(o, "traffic_source_id", col_int(st, 4));
+    json_object_set_new(o, "partner_id", col_int(st, 17));
     json_object_set_new(o, "target", col_text(st, 5));
     json_object_set_new(o, "event", col_text(st, 6));
     json_object_set_new(o, "conversion_status", col_text(st, 7));

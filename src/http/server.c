@@ -564,7 +564,7 @@ static void on_materialized(void *arg, const pm_event_t *ev)
     pm_track_forget(&srv->shared, ev);
     if (srv->shared.bandit) pm_bandit_observe(srv->shared.bandit, ev);
     if (srv->shared.audience) pm_audience_observe(srv->shared.audience, ev);
-    if (ev->type == PM_EV_CONVERSION) pm_outbox_wake(srv->outbox);
+    if (ev->type == PM_EV_CONVERSION || ev->type == PM_EV_STATUS_CHANGE) pm_outbox_wake(srv->outbox);
 }
 
 #define BANDIT_OPTIONS (1u << 16)

@@ -164,6 +164,7 @@ static void rule_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
     r->amount.micros = sqlite3_column_int64(st, 6);
     col_currency(st, 7, &r->amount.currency);
     r->percent = sqlite3_column_int64(st, 8);
+    r->volume_from = sqlite3_column_int64(st, 9);
 }
 
 static void lander_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
@@ -518,7 +519,7 @@ int pm_config_load(pm_store_t *store, const char *default_base_url, pm_config_t 
                         (void **)&c->partners, sizeof(pm_partner_t), &c->npartners)) != PM_OK ||
         (rc = load_rows(c, db, "pricing_rules",
                         "id, side, offer_id, partner_id, conversion_type, model, amount_micros, currency,"
-                        " percent_micros",
+                        " percent_micros, volume_from",
                         rule_row, (void **)&c->rules, sizeof(pm_rule_t), &c->nrules)) != PM_OK ||
         (rc = load_rows(c, db, "landers", "id, name, url", lander_row, (void **)&c->landers, sizeof(pm_lander_t),
                         &c->nlanders)) != PM_OK ||

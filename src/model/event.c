@@ -17,9 +17,9 @@
  *   42 ref_ts              8 bytes    47 prev revenue cur.   3 bytes
  *   43 version             8 bytes    48 prev payout micros  8 bytes
  *   44 prev cost micros    8 bytes    49 prev payout cur.    3 bytes
- *   50 ref_end             8 bytes
+ *   50 ref_end             8 bytes    59 place (volume tier)  8 bytes
  *
- * Tags 15..39 and 51..63 are kept for future fixed-size fields and 64 + PM_EVS__COUNT
+ * Tags 15..39, 51..58 and 60..63 are kept for future fixed-size fields and 64 + PM_EVS__COUNT
  * onwards for future strings; tag 0 is never used.
  *
  * Integers are two's complement little-endian; ids are copied as their 16
@@ -83,6 +83,7 @@ static const field_t FIELDS[] = {
     [48] = F_I64(prev_payout.micros),
     [49] = F_CUR(prev_payout.currency),
     [50] = F_I64(ref_end),
+    [59] = F_I64(place),
 };
 
 static const char *const TYPE_NAMES[PM_EV__MAX] = {

@@ -5,7 +5,9 @@
  * Rules are few (tens), so the most specific match is a linear scan of the
  * snapshot's array: a rule matches when each of its offer, partner and
  * conversion type is unset or equal; the most specific wins (partner 4,
- * offer 2, type 1), the lowest id among equals.
+ * offer 2, type 1), the lowest id among equals. A revenue rule with a
+ * volume_from matches from the offer's volume_from-th conversion of the
+ * month on; among rules as specific, the highest tier reached wins.
  */
 #include "pm/pricing.h"
 
@@ -21,22 +23,34 @@ static bool type_matches(const char *rule_type, const char *type)
     return rule_type[0] == '\0' || strcmp(rule_type, type) == 0;
 }
 
-/* The best rule of `side` for (offer, partner, type), or NULL. */
+/* The best rule of `side` for (offer, partner, type) and the conversion's
+ * place in its offer's month (revenue tiers), or NULL. */
 static const pm_rule_t *best_rule(const pm_config_t *cfg, pm_rule_side_t side, int64_t offer, int64_t partner,
-                                  const char *type)
+                                  const char *type, int64_t place)
 {
     size_t n;
     const pm_rule_t *rules = pm_config_rules(cfg, &n), *best = NULL;
     int best_score = -1;
+    if (place < 1) place = 1;
     for (size_t i = 0; i < n; i++) {
         const pm_rule_t *r = &rules[i];
         if (r->side != side || (r->offer_id && r->offer_id != offer) || (r->partner_id && r->partner_id != partner) ||
-            !type_matches(r->conversion_type, type))
+            !type_matches(r->conversion_type, type) || r->volume_from > place)
             continue;
         int score = (r->partner_id ? 4 : 0) + (r->offer_id ? 2 : 0) + (r->conversion_type[0] ? 1 : 0);
-        if (score > best_score) best = r, best_score = score;
+        if (score > best_score || (score == best_score && r->volume_from > best->volume_from))
+            best = r, best_score = score;
     }
     return best;
+}
+
+bool pm_price_has_tiers(const pm_config_t *cfg, int64_t offer_id)
+{
+    size_t n;
+    const pm_rule_t *rules = pm_config_rules(cfg, &n);
+    for (size_t i = 0; offer_id && i < n; i++)
+        if (rules[i].side == PM_RULE_REVENUE && rules[i].offer_id == offer_id && rules[i].volume_from > 1) return true;
+    return false;
 }
 
 static const char *money_currency(const pm_money_t *m, const pm_currency_t *fallback)
@@ -63,7 +77,7 @@ static int price_revenue(const pm_config_t *cfg, const pm_price_in_t *in, pm_mon
         set_currency(out, money_currency(&in->revenue, &offer_cur));
         return PM_OK;
     }
-    const pm_rule_t *r = best_rule(cfg, PM_RULE_REVENUE, o ? o->id : 0, 0, in->type);
+    const pm_rule_t *r = best_rule(cfg, PM_RULE_REVENUE, o ? o->id : 0, 0, in->type, in->place);
     if (r && r->model == PM_PRICE_PERCENT) {
         set_currency(out, money_currency(&r->amount, &offer_cur));
         return pm_price_percent(sale, r->percent, &out->micros);
@@ -100,7 +114,7 @@ static int price_payout(const pm_config_t *cfg, const pm_price_in_t *in, const p
     memset(&out->payout, 0, sizeof(out->payout));
     out->partner_id = p ? p->id : 0;
     if (p == NULL) return PM_OK;
-    const pm_rule_t *r = best_rule(cfg, PM_RULE_PAYOUT, in->offer ? in->offer->id : 0, p->id, in->type);
+    const pm_rule_t *r = best_rule(cfg, PM_RULE_PAYOUT, in->offer ? in->offer->id : 0, p->id, in->type, 0);
     pm_price_model_t model = r ? r->model : p->model;
     if (model == PM_PRICE_FIXED) {
         out->payout = r ? r->amount : p->amount;
@@ -129,7 +143,7 @@ int pm_price_reprice(const pm_config_t *cfg, const pm_price_in_t *in, pm_price_t
     const pm_campaign_t *k = in->campaign;
     if (k && k->cost_model == PM_COST_REVSHARE) inout->cost = fresh.cost;
     const pm_partner_t *p = k ? k->partner : NULL;
-    const pm_rule_t *r = p ? best_rule(cfg, PM_RULE_PAYOUT, in->offer ? in->offer->id : 0, p->id, in->type) : NULL;
+    const pm_rule_t *r = p ? best_rule(cfg, PM_RULE_PAYOUT, in->offer ? in->offer->id : 0, p->id, in->type, 0) : NULL;
     if (p && (r ? r->model : p->model) == PM_PRICE_PERCENT) inout->payout = fresh.payout;
     return PM_OK;
 }

@@ -30,6 +30,7 @@ typedef struct slot_s {
     _Atomic int64_t key; /* 0 = free */
     _Atomic uint64_t daily;
     _Atomic int64_t total;
+    _Atomic uint64_t monthly; /* offers: places taken this month, packed like daily */
 } slot_t;
 
 typedef struct table_s {
@@ -198,6 +199,49 @@ bool pm_spend_capped(pm_spend_t *s, int64_t id, int32_t day, int64_t cost, int64
     return capped(&s->campaigns, id, day, cost, daily_limit, total_limit);
 }
 
+/* --- months (volume tiers) ------------------------------------------------- */
+
+int32_t pm_spend_month(const pm_tz_t *tz, pm_time_t now)
+{
+    int y, m, d;
+    pm_civil_from_days(pm_spend_day(tz, now), &y, &m, &d);
+    return y * 12 + m - 1;
+}
+
+pm_time_t pm_spend_month_start(const pm_tz_t *tz, int32_t month)
+{
+    int y = (int)floor_div(month, 12), m = month - y * 12 + 1;
+    return pm_spend_day_start(tz, (int32_t)pm_days_from_civil(y, m, 1));
+}
+
+int64_t pm_spend_take_place(pm_spend_t *s, int64_t id, int32_t month)
+{
+    slot_t *sl = find(&s->offers, id, true);
+    if (sl == NULL) return 0;
+    uint64_t old = atomic_load(&sl->monthly);
+    int64_t next;
+    do
+        next = value_on(old, month) + 1;
+    while (!atomic_compare_exchange_weak(&sl->monthly, &old, pack(month, next)));
+    return next;
+}
+
+int64_t pm_spend_places(pm_spend_t *s, int64_t id, int32_t month)
+{
+    slot_t *sl = find(&s->offers, id, false);
+    return sl ? value_on(atomic_load(&sl->monthly), month) : 0;
+}
+
+/* Add `n` places of month `month` (a rebuild). */
+static void places_add(slot_t *sl, int32_t month, int64_t n)
+{
+    uint64_t old = atomic_load(&sl->monthly);
+    while (!atomic_compare_exchange_weak(&sl->monthly, &old, pack(month, value_on(old, month) + n)))
+        ;
+}
+
+/* --- offers ------------------------------------------------------------------- */
+
 void pm_spend_count_conversion(pm_spend_t *s, int64_t id, int32_t day)
 {
     pm_ignore_rc(charge(&s->offers, id, day, 1, 0, 0));
@@ -251,6 +295,31 @@ static int load_sums(table_t *t, sqlite3 *db, const char *sql, int32_t day, pm_t
     return PM_ESTORE;
 }
 
+/* The month's places per offer, as pm_spend_take_place hands them out:
+ * conversions of the month not rejected at their first postback. */
+static int load_places(pm_spend_t *s, sqlite3 *db, const pm_tz_t *tz, pm_time_t now)
+{
+    int32_t month = pm_spend_month(tz, now);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT offer_id, count(*) FROM conversions WHERE offer_id IS NOT NULL AND ts>=?1"
+                           " AND status<>'rejected' GROUP BY offer_id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        pm_error("spend: rebuild: %s", sqlite3_errmsg(db));
+        return PM_ESTORE;
+    }
+    sqlite3_bind_int64(st, 1, pm_spend_month_start(tz, month));
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        slot_t *sl = find(&s->offers, sqlite3_column_int64(st, 0), true);
+        if (sl) places_add(sl, month, sqlite3_column_int64(st, 1));
+    }
+    sqlite3_finalize(st);
+    if (step == SQLITE_DONE) return PM_OK;
+    pm_error("spend: rebuild: %s", sqlite3_errmsg(db));
+    return PM_ESTORE;
+}
+
 static int load(pm_spend_t *s, pm_store_t *store, const pm_tz_t *tz, pm_time_t now, load_mode_t mode)
 {
     static const char *const tables[] = {"clicks", "impressions", "conversions"};
@@ -271,6 +340,7 @@ static int load(pm_spend_t *s, pm_store_t *store, const pm_tz_t *tz, pm_time_t n
                        "SELECT offer_id, count(*), sum(ts>=?1) FROM conversions"
                        " WHERE offer_id IS NOT NULL AND status<>'rejected' GROUP BY offer_id",
                        day, start, mode);
+    if (rc == PM_OK) rc = load_places(s, db, tz, now);
     return rc;
 }
 
@@ -281,16 +351,20 @@ int pm_spend_load(pm_spend_t *s, pm_store_t *store, const pm_tz_t *tz, pm_time_t
 
 /* Every slot starts the new window at zero, then the store's sums of the
  * window are added: a campaign with no event in it stays at zero. */
-static void zero_today(table_t *t, int32_t day)
+static void zero_today(table_t *t, int32_t day, int32_t month)
 {
     for (size_t i = 0; i <= t->mask; i++)
-        if (atomic_load(&t->slots[i].key)) atomic_store(&t->slots[i].daily, pack(day, 0));
+        if (atomic_load(&t->slots[i].key)) {
+            atomic_store(&t->slots[i].daily, pack(day, 0));
+            atomic_store(&t->slots[i].monthly, pack(month, 0));
+        }
 }
 
 int pm_spend_recount_today(pm_spend_t *s, pm_store_t *store, const pm_tz_t *tz, pm_time_t now)
 {
     int32_t day = pm_spend_day(tz, now);
-    zero_today(&s->campaigns, day);
-    zero_today(&s->offers, day);
+    int32_t month = pm_spend_month(tz, now);
+    zero_today(&s->campaigns, day, month);
+    zero_today(&s->offers, day, month);
     return load(s, store, tz, now, LOAD_SET_TODAY);
 }

@@ -44,6 +44,7 @@ enum {
     COL_PREV_PAYOUT_CURRENCY,
     COL_REF_END,
     COL_DAY_START,
+    COL_PLACE,
     COL_STR = 100,
 };
 
@@ -52,7 +53,7 @@ static const char *const fixed_names[] = {
     "cost_micros", "cost_currency", "revenue_micros", "revenue_currency", "payout_micros", "payout_currency",
     "partner_id", "conversion_id", "conversion_ts", "version", "prev_revenue_micros", "prev_revenue_currency",
     "prev_cost_micros", "prev_cost_currency", "prev_payout_micros", "prev_payout_currency", "day_end",
-    "day_start",
+    "day_start", "place",
 };
 
 #define S(f) (COL_STR + (f))
@@ -78,7 +79,7 @@ static const int conversion_cols[] = {
     S(PM_EVS_CONV_TYPE), S(PM_EVS_METHOD),   COL_REVENUE_MICROS,    COL_REVENUE_CURRENCY,
     COL_PAYOUT_MICROS,   COL_PAYOUT_CURRENCY, COL_COST_MICROS,      COL_COST_CURRENCY,
     S(PM_EVS_USER_ID),   S(PM_EVS_EMAIL_HASH), COL_PARTNER,         S(PM_EVS_LEAD_ID),
-    CONTEXT_COLS,        COL_END};
+    CONTEXT_COLS,        COL_PLACE,          COL_END};
 static const int change_cols[] = {
     COL_ID,       COL_TS,        COL_REF_ID,           COL_VERSION,       COL_REF_TS,
     COL_CLICK,    COL_CAMPAIGN,  COL_SOURCE,           COL_OFFER,         COL_LANDER,
@@ -231,6 +232,7 @@ static void bind_column(sqlite3_stmt *st, int i, int col, const pm_event_t *ev)
     case COL_PAYOUT_MICROS: sqlite3_bind_int64(st, i, ev->payout.micros); break;
     case COL_PAYOUT_CURRENCY: bind_currency(st, i, &ev->payout); break;
     case COL_PARTNER: bind_ref(st, i, ev->partner_id); break;
+    case COL_PLACE: bind_ref(st, i, ev->place); break;
     case COL_REF_ID: bind_id(st, i, &ev->ref_id); break;
     case COL_REF_TS: sqlite3_bind_int64(st, i, ev->ref_ts); break;
     case COL_VERSION: sqlite3_bind_int64(st, i, ev->version); break;

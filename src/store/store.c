@@ -312,8 +312,20 @@ static const char schema_v8[] =
     "CREATE INDEX lander_clicks_click ON lander_clicks(click_id);"
     PM_ROLLUP_LANDER("campaign") PM_ROLLUP_LANDER("main") PM_ROLLUP_LANDER("dim");
 
+/* Version 9: postbacks to partners and on status changes
+ * (docs/postbacks.md): a partner's own postback template, and the partner a
+ * postback row goes to (target 'partner'); revenue tiers by volume
+ * (docs/money.md): a revenue rule applies from the offer's n-th conversion
+ * of the month (NULL = from the first), and a conversion records its place
+ * (n) in its offer's month. */
+static const char schema_v9[] =
+    "ALTER TABLE partners ADD COLUMN postback_url TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE postbacks ADD COLUMN partner_id INTEGER;"
+    "ALTER TABLE pricing_rules ADD COLUMN volume_from INTEGER;"
+    "ALTER TABLE conversions ADD COLUMN place INTEGER;";
+
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4,
-                                          schema_v5, schema_v6, schema_v7, schema_v8};
+                                          schema_v5, schema_v6, schema_v7, schema_v8, schema_v9};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix", "ip_v6_prefix", "trusted_proxies",

@@ -688,7 +688,8 @@ static int find_click(pm_track_t *t, const pm_id_t *id, pm_event_t *click)
     " coalesce(s.version, 0), c.lead_id, c.email_hash, c.ip, c.user_agent, c.referrer, c.language, c.sub1, c.sub2," \
     " c.sub3, c.sub4, c.sub5, c.sub6, c.sub7, c.sub8, c.sub9, c.sub10, c.utm_source, c.utm_medium,"             \
     " c.utm_campaign, c.utm_content, c.utm_term, c.external_id, c.user_id, NULL, c.country, c.region,"          \
-    " c.device_type, c.os, c.os_version, c.browser, c.browser_version, c.bot_reason" /* click_fields' order */  \
+    " c.device_type, c.os, c.os_version, c.browser, c.browser_version, c.bot_reason," /* click_fields' order */ \
+    " c.place"                                                                                                    \
     " FROM conversions c LEFT JOIN conversion_state s ON s.conversion_id = c.id"
 
 static void col_money(sqlite3_stmt *st, int i, pm_money_t *m)
@@ -724,6 +725,7 @@ static void conversion_row(pm_track_t *t, sqlite3_stmt *st, pm_event_t *conv, in
     col_field(t, st, 21, conv, PM_EVS_EMAIL_HASH);
     for (size_t i = 0; i < PM_ARRAY_LEN(click_fields); i++)
         col_field(t, st, 22 + (int)i, conv, click_fields[i]);
+    conv->place = sqlite3_column_int64(st, 22 + (int)PM_ARRAY_LEN(click_fields));
 }
 
 /* A conversion already stored under (offer, txid), in its current state. */
@@ -1189,6 +1191,39 @@ static int journal_conversion(conv_op_t *op, const pm_event_t *ev, const void **
     return PM_OK;
 }
 
+/* Volume tiers (docs/money.md): `ev` at its place `place` in its offer's
+ * month. An offer with tiers prices the conversion again at that place,
+ * unless the postback named the revenue itself. */
+static int price_at_place(conv_op_t *op, int64_t place)
+{
+    pm_event_t *ev = op->ev;
+    ev->place = place;
+    if (op->in->has_revenue || !pm_price_has_tiers(op->cfg, ev->offer_id)) return PM_OK;
+    char type[33];
+    snprintf(type, sizeof(type), "%.*s", (int)ev->s[PM_EVS_CONV_TYPE].len, ev->s[PM_EVS_CONV_TYPE].p);
+    pm_price_in_t in = *op->in;
+    in.type = type;
+    in.place = place;
+    pm_price_t price;
+    int rc = pm_price_conversion(op->cfg, &in, &price);
+    if (rc != PM_OK) return rc;
+    ev->revenue = price.revenue;
+    ev->cost = price.cost;
+    ev->payout = price.payout;
+    return PM_OK;
+}
+
+/* A new conversion not rejected takes the next place of its offer's month
+ * (atomic: two loops never get the same one) and is priced at it. */
+static int take_place(conv_op_t *op)
+{
+    pm_spend_t *sp = op->t->shared->spend;
+    const pm_event_t *ev = op->ev;
+    if (sp == NULL || ev->offer_id == 0 || strcmp(ev->s[PM_EVS_STATUS].p, "rejected") == 0) return PM_OK;
+    int32_t month = pm_spend_month(pm_config_tz(op->cfg), ev->ts);
+    return price_at_place(op, pm_spend_take_place(sp, ev->offer_id, month));
+}
+
 /* Decide, journal, and say what the map should hold now. Runs under the
  * conversion key's lock (or alone when the map is full). */
 static int decide(void *arg, const void *cur, size_t curlen, const void **val, size_t *vlen)
@@ -1200,9 +1235,13 @@ static int decide(void *arg, const void *cur, size_t curlen, const void **val, s
     if (rc == PM_ENOTFOUND) {
         bool ok = !op->must_exist && pm_status_initial(ev->s[PM_EVS_STATUS].p);
         op->result = op->must_exist ? CONV_MISSING : ok ? CONV_NEW : CONV_INVALID;
-        return ok ? journal_conversion(op, ev, val, vlen) : PM_OK;
+        if (!ok) return PM_OK;
+        if ((rc = take_place(op)) != PM_OK) return rc;
+        return journal_conversion(op, ev, val, vlen);
     }
     if (rc != PM_OK) return rc;
+    /* A repeat or a change keeps the conversion's place (and tier). */
+    if ((rc = price_at_place(op, op->cur.place)) != PM_OK) return rc;
     bool same_status = str_eq(op->cur.s[PM_EVS_STATUS], ev->s[PM_EVS_STATUS]);
     if (same_status && (!op->has_revenue || same_money(&op->cur.revenue, &ev->revenue))) {
         op->result = CONV_DUPLICATE;

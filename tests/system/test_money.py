@@ -369,3 +369,62 @@ def test_auto_cost_reported_later_spread_over_clicks(server):
     raw = ok(s.api("GET", "/reports", params={"group_by": "sub1", "from": today, "to": today, "source": "raw",
                                               "metrics": "clicks,cost"}))
     assert dec(raw["totals"]["cost"]) == D("12.00")
+
+
+def test_revenue_tiers_by_volume_are_exact_across_loops_and_restarts(server):
+    """An offer's revenue rules with volume_from: its first two conversions
+    of the month at 10.00, from the 3rd on 12.00; the place is taken when a
+    conversion is first recorded (not rejected) and kept by its changes."""
+    import concurrent.futures
+    s = server(threads=2)
+    w = s.setup_campaign(payout="9.00")
+    oid = w["offer"]["id"]
+    ok(s.api("POST", "/pricing-rules", {"side": "revenue", "offer_id": oid, "model": "fixed", "amount": "10.00",
+                                        "currency": "USD"}))
+    tier = ok(s.api("POST", "/pricing-rules", {"side": "revenue", "offer_id": oid, "model": "fixed",
+                                               "amount": "12.00", "currency": "USD", "volume_from": 3}))
+    assert tier["volume_from"] == 3
+    assert json_error(s.api("POST", "/pricing-rules", {"side": "payout", "model": "fixed", "amount": "1.00",
+                                                       "currency": "USD", "volume_from": 3}), 422)["field"] == \
+        "volume_from"
+    assert json_error(s.api("POST", "/pricing-rules", {"side": "revenue", "offer_id": oid, "model": "fixed",
+                                                       "amount": "1.00", "currency": "USD", "volume_from": 0}),
+                      422)["field"] == "volume_from"
+
+    def convert(txid, **q):
+        c = click_id_of(s.get(f"/c/{w['token']}"))
+        return ok(s.get("/pb", params={"clickid": c, "txid": txid, **q}))
+
+    assert dec(convert("A")["revenue"]) == D("10.00")                     # place 1
+    assert dec(convert("R", status="rejected")["revenue"]) == D("10.00")  # takes no place
+    pending = convert("P", status="pending")                              # place 2
+    assert dec(pending["revenue"]) == D("10.00")
+    assert dec(convert("B")["revenue"]) == D("12.00")                     # place 3
+    # Approving the pending one later keeps its place and price.
+    c = pending["click_id"]
+    assert dec(ok(s.get("/pb", params={"clickid": c, "txid": "P", "status": "approved"}))["revenue"]) == D("10.00")
+    x = convert("X", payout="5.00")                                       # place 4, its own amount
+    assert dec(x["revenue"]) == D("5.00")
+    s.wait_materialized()
+    assert ok(s.api("GET", f"/conversions/{x['conversion_id']}"))["place"] == 4
+    approved = ok(s.api("GET", f"/conversions/{pending['conversion_id']}"))
+    assert approved["place"] == 2 and approved["status"] == "approved" and dec(approved["revenue"]) == D("10.00")
+
+    # The places survive a kill -9 (rebuilt from the store at start).
+    s.kill9()
+    s.start()
+    assert dec(convert("C")["revenue"]) == D("12.00")                     # place 5
+
+    # A new offer, 20 conversions at once on two loops, tier from the 11th:
+    # exactly 10 at each price.
+    w = s.setup_campaign(name="burst", payout="9.00")
+    oid = w["offer"]["id"]
+    ok(s.api("POST", "/pricing-rules", {"side": "revenue", "offer_id": oid, "model": "fixed", "amount": "10.00",
+                                        "currency": "USD"}))
+    ok(s.api("POST", "/pricing-rules", {"side": "revenue", "offer_id": oid, "model": "fixed", "amount": "12.00",
+                                        "currency": "USD", "volume_from": 11}))
+    clicks = [click_id_of(s.get(f"/c/{w['token']}")) for _ in range(20)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: ok(s.get("/pb", params={"clickid": clicks[i], "txid": f"T{i}"})), range(20)))
+    prices = sorted(dec(g["revenue"]) for g in got)
+    assert prices == [D("10.00")] * 10 + [D("12.00")] * 10

@@ -1,6 +1,7 @@
 """
-Server-to-server postbacks out (docs/postbacks.md): a conversion enqueues a
-postback to its traffic source's URL template in the outbox; the worker
+Server-to-server postbacks out (docs/postbacks.md): a conversion, and each
+change of its status, enqueues a postback to its traffic source's URL
+template (and its campaign partner's) in the outbox; the worker
 delivers it with retries; every attempt is visible through
 /api/v1/postbacks; a kill -9 loses no pending postback.
 
@@ -67,9 +68,9 @@ class Receiver:
     def url(self, rest):
         return f"http://127.0.0.1:{self.port}{rest}"
 
-    def successes(self):
+    def successes(self, path=None):
         with self.lock:
-            return [q for how, _, q in self.log if how == "200"]
+            return [q for how, p, q in self.log if how == "200" and (path is None or p == path)]
 
     def close(self):
         self.release.set()
@@ -185,6 +186,74 @@ def test_each_conversion_reports_its_status_and_sources_without_a_template_get_n
     _, quiet = click_and_convert(s, other["token"], txid="Q-1")
     s.wait_materialized()
     assert postbacks(s, conversion_id=quiet)["rows"] == []
+
+
+def convert(s, click_id, txid, **q):
+    pb = s.get("/pb", params={"clickid": click_id, "txid": txid, **q})
+    assert pb.status_code == 200, pb.text
+    return pb.json()["conversion_id"]
+
+
+def test_status_changes_and_the_partner_get_one_postback_each(server, request):
+    rx = receiver_fixture(request)
+    s = server(threads=2, extra_args=FAST)
+    w = workspace(s, rx, "/pb?v={conversion_id}&st={status}&was={prev_status}&e={event}&p={payout}&r={revenue}"
+                         "&cur={currency}&tx={txid}&ext={external_id}&s1={sub1}")
+    partner = s.api("POST", "/partners", {
+        "name": "Aff", "payout": {"model": "fixed", "amount": "3.00", "currency": "EUR"},
+        "postback_url": rx.url("/aff?v={conversion_id}&st={status}&p={payout}&r={revenue}&cur={currency}"
+                               "&pa={partner_id}&e={event}&s1={sub1}")})
+    assert partner.status_code == 201, partner.text
+    assert partner.json()["postback_url"].startswith(rx.url("/aff?v={conversion_id}"))
+    pid = partner.json()["id"]
+    r = s.api("PATCH", f"/campaigns/{w['campaign']['id']}", {"partner_id": pid})
+    assert r.status_code == 200, r.text
+
+    r = s.get(f"/c/{w['token']}", params={"external_id": "g-1", "sub1": "kw"})
+    assert r.status_code == 302, r.text
+    click_id = cookies_of(r)["pmc"][0]
+    conv = convert(s, click_id, "S-1", payout="10.00", status="pending")
+    assert convert(s, click_id, "S-1", status="approved") == conv
+    assert convert(s, click_id, "S-1", status="approved") == conv  # a repeat: nothing new
+    assert convert(s, click_id, "S-1", status="chargeback") == conv
+
+    def all_delivered():
+        rows = postbacks(s, conversion_id=conv)["rows"]
+        return rows if len(rows) == 6 and all(r["status"] == "delivered" for r in rows) else None
+    rows = wait_for(all_delivered, 30, "six delivered postbacks")
+    by = sorted((r["target"], r["event"], r["conversion_status"]) for r in rows)
+    assert by == [("partner", "conversion", "pending"), ("partner", "status_change", "approved"),
+                  ("partner", "status_change", "chargeback"), ("traffic_source", "conversion", "pending"),
+                  ("traffic_source", "status_change", "approved"),
+                  ("traffic_source", "status_change", "chargeback")]
+    assert all(r["partner_id"] == pid and r["traffic_source_id"] == w["source"]["id"] for r in rows)
+
+    base = {"v": [conv], "p": ["10.00"], "r": ["10.00"], "cur": ["USD"], "tx": ["S-1"], "ext": ["g-1"],
+            "s1": ["kw"]}
+    src = sorted(rx.successes("/pb"), key=lambda q: ["pending", "approved", "chargeback"].index(q["st"][0]))
+    assert src == [dict(base, st=["pending"], was=[""], e=["conversion"]),
+                   dict(base, st=["approved"], was=["pending"], e=["status_change"]),
+                   dict(base, st=["chargeback"], was=["approved"], e=["status_change"])], rx.log
+    aff = sorted(rx.successes("/aff"), key=lambda q: ["pending", "approved", "chargeback"].index(q["st"][0]))
+    pbase = {"v": [conv], "p": ["3.00"], "r": ["3.00"], "cur": ["EUR"], "pa": [str(pid)], "s1": ["kw"]}
+    assert aff == [dict(pbase, st=["pending"], e=["conversion"]),
+                   dict(pbase, st=["approved"], e=["status_change"]),
+                   dict(pbase, st=["chargeback"], e=["status_change"])], rx.log
+    assert len(rx.log) == 6
+
+    # A restart replays nothing twice.
+    s.restart()
+    s.wait_materialized()
+    assert len(postbacks(s, conversion_id=conv)["rows"]) == 6
+
+    # A partner without a template gets none; an invalid template is refused.
+    quiet = s.api("PATCH", f"/partners/{pid}", {"postback_url": ""})
+    assert quiet.status_code == 200, quiet.text
+    other = convert(s, click_id, "S-2")
+    wait_status(s, other, "delivered")
+    assert [r["target"] for r in postbacks(s, conversion_id=other)["rows"]] == ["traffic_source"]
+    assert json_error(s.api("PATCH", f"/partners/{pid}", {"postback_url": "not a url"}), 422)["field"] == \
+        "postback_url"
 
 
 def test_failed_after_max_attempts_then_retry_delivers(server, request):

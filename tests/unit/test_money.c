@@ -118,6 +118,41 @@ static void test_revenue_models(void **state)
     assert_money(price(f, 5, "x", NULL, NULL).revenue, 4000000, "EUR");
 }
 
+/* Volume tiers: offer 3 earns 4.00 (its own payout), 5.00 from its 3rd
+ * conversion of the month, 6.00 from the 10th; a rule naming the
+ * conversion type is more specific than any tier. */
+static void test_revenue_tiers(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(
+        pm_store_exec(f->store, "INSERT INTO pricing_rules(side,offer_id,conversion_type,model,amount_micros,currency,"
+                                " volume_from,created_at,updated_at) VALUES"
+                                " ('revenue',3,'','fixed',6000000,'EUR',10,0,0),"
+                                " ('revenue',3,'','fixed',5000000,'EUR',3,0,0),"
+                                " ('revenue',3,'lead','fixed',1000000,'EUR',NULL,0,0);"),
+        PM_OK);
+    pm_config_release(f->cfg);
+    assert_int_equal(pm_config_load(f->store, "http://t.example", &f->cfg), PM_OK);
+    assert_true(pm_price_has_tiers(f->cfg, 3));
+    assert_false(pm_price_has_tiers(f->cfg, 1));
+    const pm_campaign_t *k = pm_config_campaign_by_id(f->cfg, 5);
+    pm_price_in_t in = {.campaign = k, .offer = k->offer, .type = "sale"};
+    static const struct {
+        int64_t place, micros;
+    } want[] = {{0, 4000000}, {1, 4000000}, {2, 4000000}, {3, 5000000}, {9, 5000000}, {10, 6000000}, {500, 6000000}};
+    for (size_t i = 0; i < PM_ARRAY_LEN(want); i++) {
+        pm_price_t out;
+        in.place = want[i].place;
+        assert_int_equal(pm_price_conversion(f->cfg, &in, &out), PM_OK);
+        assert_money(out.revenue, want[i].micros, "EUR");
+    }
+    in.type = "lead";
+    in.place = 50;
+    pm_price_t out;
+    assert_int_equal(pm_price_conversion(f->cfg, &in, &out), PM_OK);
+    assert_money(out.revenue, 1000000, "EUR");
+}
+
 static void test_cost_models(void **state)
 {
     fixture_t *f = *state;
@@ -331,6 +366,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_revenue_models, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revenue_tiers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cost_models, setup, teardown),
         cmocka_unit_test_setup_teardown(test_payout_models_and_rule_specificity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reprice_follows_revenue, setup, teardown),

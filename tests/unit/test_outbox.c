@@ -3,7 +3,9 @@
  * schedule (doubling, cap, jitter bounds), the give-up rule, URL building
  * with every macro and percent-encoding, and the sink: one postback per new
  * conversion with the expanded URL, none for a source without a template,
- * none for the import lineage, none twice on a replay.
+ * none for the import lineage, none twice on a replay; one per status
+ * change with the new status and amounts; one to the campaign's partner
+ * with its payout.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -116,12 +118,57 @@ static void test_build_url_every_macro(void **state)
                       "&p={payout}&r={revenue}&cur={currency}&st={status}&tx={txid}&t={type}&k={campaign_id}"
                       "&src={traffic_source_id}&o={offer_id}&l={lander_id}&s1={sub1}&s2={sub2}&s10={sub10}"
                       "&u={utm_source}&keep={aff_sub}&brace={&{}";
-    assert_int_equal(pm_outbox_build_url(&out, tpl, &ev, "pending"), PM_OK);
+    assert_int_equal(pm_outbox_build_url(&out, tpl, &ev, "pending", PM_OUTBOX_TO_SOURCE), PM_OK);
     assert_string_equal(pm_buf_str(&out),
                         "https://ts.example/pb?e=g%20c%26l%3D1&c=01HF0000000000000000000002"
                         "&c2=01HF0000000000000000000002&v=01HF0000000000000000000001&p=12.50&r=12.50&cur=EUR"
                         "&st=pending&tx=T%2F1&t=sale&k=5&src=1&o=7&l=&s1=kw%20one&s2=&s10=z&u=&keep={aff_sub}"
                         "&brace={&{}");
+    pm_buf_free(&out);
+}
+
+/* A status change names its conversion; a partner sees its payout only. */
+static void status_change(pm_event_t *ev, const char *id, const char *prev, const char *status, int64_t revenue)
+{
+    conversion(ev);
+    ev->type = PM_EV_STATUS_CHANGE;
+    ev->ref_id = ev->id;
+    ev->ref_ts = ev->ts;
+    assert_int_equal(pm_id_parse(id, 26, &ev->id), PM_OK);
+    ev->ts += 60 * S;
+    ev->revenue.micros = revenue;
+    pm_event_set(ev, PM_EVS_PREV_STATUS, prev, strlen(prev));
+    pm_event_set(ev, PM_EVS_STATUS, status, strlen(status));
+}
+
+static void partnered(pm_event_t *ev)
+{
+    ev->partner_id = 3;
+    ev->payout.micros = 4000000;
+    memcpy(ev->payout.currency.code, "USD", 4);
+}
+
+static void test_build_url_status_change_and_partner(void **state)
+{
+    pm_event_t ev;
+    status_change(&ev, "01HF0000000000000000000009", "pending", "approved", 13000000);
+    partnered(&ev);
+    pm_buf_t out;
+    pm_buf_init(&out, 4096);
+    const char *tpl = "?v={conversion_id}&st={status}&was={prev_status}&e={event}&p={payout}&r={revenue}"
+                      "&cur={currency}&pa={partner_id}";
+    assert_int_equal(pm_outbox_build_url(&out, tpl, &ev, "approved", PM_OUTBOX_TO_SOURCE), PM_OK);
+    assert_string_equal(pm_buf_str(&out), "?v=01HF0000000000000000000001&st=approved&was=pending&e=status_change"
+                                          "&p=13.00&r=13.00&cur=EUR&pa=3");
+    pm_buf_reset(&out);
+    assert_int_equal(pm_outbox_build_url(&out, tpl, &ev, "approved", PM_OUTBOX_TO_PARTNER), PM_OK);
+    assert_string_equal(pm_buf_str(&out), "?v=01HF0000000000000000000001&st=approved&was=pending&e=status_change"
+                                          "&p=4.00&r=4.00&cur=USD&pa=3");
+    pm_buf_reset(&out);
+    conversion(&ev);
+    assert_int_equal(
+        pm_outbox_build_url(&out, "{event}|{prev_status}|{partner_id}", &ev, "approved", PM_OUTBOX_TO_SOURCE), PM_OK);
+    assert_string_equal(pm_buf_str(&out), "conversion||");
     pm_buf_free(&out);
 }
 
@@ -131,7 +178,9 @@ static void test_build_url_cap(void **state)
     conversion(&ev);
     pm_buf_t out;
     pm_buf_init(&out, 16);
-    assert_int_equal(pm_outbox_build_url(&out, "https://ts.example/pb?c={clickid}", &ev, "approved"), PM_ETOOBIG);
+    assert_int_equal(
+        pm_outbox_build_url(&out, "https://ts.example/pb?c={clickid}", &ev, "approved", PM_OUTBOX_TO_SOURCE),
+        PM_ETOOBIG);
     pm_buf_free(&out);
 }
 
@@ -153,7 +202,10 @@ static int setup(void **state)
     assert_int_equal(pm_store_exec(f->store,
                                    "INSERT INTO traffic_sources(id,name,postback_url,created_at,updated_at) VALUES"
                                    " (1,'s','https://ts.example/pb?c={clickid}&st={status}&p={payout}',0,0),"
-                                   " (2,'quiet','',0,0);"),
+                                   " (2,'quiet','',0,0);"
+                                   "INSERT INTO partners(id,name,postback_url,created_at,updated_at) VALUES"
+                                   " (3,'aff','https://aff.example/pb?v={conversion_id}&st={status}&p={payout}',0,0),"
+                                   " (4,'mute','',0,0);"),
                      PM_OK);
     *state = f;
     return 0;
@@ -236,6 +288,64 @@ static void test_sink_enqueues_once_per_new_conversion(void **state)
     assert_int_equal(count(f, "SELECT count(*) FROM postbacks"), 2);
 }
 
+static void test_sink_enqueues_once_per_status_change(void **state)
+{
+    fixture_t *f = *state;
+    pm_event_t evs[4];
+    conversion(&evs[0]);
+    pm_event_set(&evs[0], PM_EVS_STATUS, "pending", 7);
+    status_change(&evs[1], "01HF0000000000000000000009", "pending", "approved", 13000000);
+    evs[1].version = 1;
+    status_change(&evs[2], "01HF000000000000000000000A", "approved", "chargeback", 13000000);
+    evs[2].version = 2;
+    evs[3] = evs[2]; /* a replayed duplicate of the chargeback */
+    journal_events(f, 0, evs, 4);
+    recover(f);
+    assert_int_equal(count(f, "SELECT count(*) FROM postbacks"), 3);
+    assert_int_equal(count(f, "SELECT count(*) FROM postbacks WHERE conversion_id='01HF0000000000000000000001'"
+                              " AND target='traffic_source'"),
+                     3);
+    assert_int_equal(count(f, "SELECT count(*) FROM postbacks WHERE event='conversion' AND conversion_status='pending'"
+                              " AND url='https://ts.example/pb?c=01HF0000000000000000000002&st=pending&p=12.50'"),
+                     1);
+    assert_int_equal(count(f, "SELECT count(*) FROM postbacks WHERE event_id='01HF0000000000000000000009'"
+                              " AND event='status_change' AND conversion_status='approved'"
+                              " AND url='https://ts.example/pb?c=01HF0000000000000000000002&st=approved&p=13.00'"),
+                     1);
+    assert_int_equal(count(f, "SELECT count(*) FROM postbacks WHERE event_id='01HF000000000000000000000A'"
+                              " AND event='status_change' AND conversion_status='chargeback'"
+                              " AND url LIKE '%st=chargeback&p=13.00'"),
+                     1);
+    journal_events(f, 0, evs, 4);
+    recover(f);
+    assert_int_equal(count(f, "SELECT count(*) FROM postbacks"), 3);
+}
+
+static void test_sink_enqueues_to_the_partner(void **state)
+{
+    fixture_t *f = *state;
+    pm_event_t evs[3];
+    conversion(&evs[0]);
+    partnered(&evs[0]);
+    status_change(&evs[1], "01HF0000000000000000000009", "approved", "refund", 12500000);
+    partnered(&evs[1]);
+    conversion(&evs[2]); /* a partner without a template, a source without one */
+    evs[2].id.b[15] ^= 0x7f, evs[2].traffic_source_id = 2, evs[2].partner_id = 4;
+    journal_events(f, 0, evs, 3);
+    recover(f);
+    assert_int_equal(count(f, "SELECT count(*) FROM postbacks WHERE target='traffic_source'"), 2);
+    assert_int_equal(count(f, "SELECT count(*) FROM postbacks WHERE target='partner'"), 2);
+    assert_int_equal(count(f, "SELECT count(*) FROM postbacks WHERE target='partner' AND partner_id=3"
+                              " AND traffic_source_id=1 AND event='conversion' AND conversion_status='approved'"
+                              " AND url='https://aff.example/pb?v=01HF0000000000000000000001&st=approved&p=4.00'"),
+                     1);
+    assert_int_equal(count(f, "SELECT count(*) FROM postbacks WHERE target='partner' AND event='status_change'"
+                              " AND url='https://aff.example/pb?v=01HF0000000000000000000001&st=refund&p=4.00'"),
+                     1);
+    assert_int_equal(count(f, "SELECT count(*) FROM postbacks WHERE target='traffic_source' AND url LIKE '%p=12.50'"),
+                     2);
+}
+
 static void test_sink_skips_the_import_lineage(void **state)
 {
     fixture_t *f = *state;
@@ -255,8 +365,11 @@ int main(void)
         cmocka_unit_test(test_backoff_jitter_stays_in_bounds_and_spreads),
         cmocka_unit_test(test_give_up),
         cmocka_unit_test(test_build_url_every_macro),
+        cmocka_unit_test(test_build_url_status_change_and_partner),
         cmocka_unit_test(test_build_url_cap),
         cmocka_unit_test_setup_teardown(test_sink_enqueues_once_per_new_conversion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sink_enqueues_once_per_status_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sink_enqueues_to_the_partner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sink_skips_the_import_lineage, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -113,6 +113,32 @@ static void test_local_days(void **state)
     pm_tz_free(ny);
 }
 
+/* Volume tiers: local months, places taken one by one, a new month
+ * starting at 1. */
+static void test_month_places(void **state)
+{
+    pm_tz_t *ny = NULL;
+    assert_int_equal(pm_tz_load("America/New_York", &ny), PM_OK);
+    /* 2026-07-01T03:59:59Z is still June 30 in New York. */
+    pm_time_t t = (pm_time_t)(pm_days_from_civil(2026, 7, 1) * 86400 + 3 * 3600 + 3599) * PM_USEC_PER_SEC;
+    assert_int_equal(pm_spend_month(ny, t), 2026 * 12 + 5);
+    assert_int_equal(pm_spend_month(ny, t + PM_USEC_PER_SEC), 2026 * 12 + 6);
+    assert_int_equal(pm_spend_month(NULL, t), 2026 * 12 + 6);
+    assert_int_equal(pm_spend_month_start(ny, 2026 * 12 + 6), t + PM_USEC_PER_SEC);
+    assert_int_equal(pm_spend_month_start(NULL, 2027 * 12), pm_days_from_civil(2027, 1, 1) * 86400 * PM_USEC_PER_SEC);
+    pm_spend_t *s = pm_spend_create(16);
+    int32_t june = 2026 * 12 + 5;
+    assert_int_equal(pm_spend_take_place(s, 7, june), 1);
+    assert_int_equal(pm_spend_take_place(s, 7, june), 2);
+    assert_int_equal(pm_spend_take_place(s, 8, june), 1);
+    assert_int_equal(pm_spend_places(s, 7, june), 2);
+    assert_int_equal(pm_spend_take_place(s, 7, june + 1), 1); /* a new month */
+    assert_int_equal(pm_spend_places(s, 7, june), 0);
+    assert_int_equal(pm_spend_take_place(s, 0, june), 0);
+    pm_spend_destroy(s);
+    pm_tz_free(ny);
+}
+
 typedef struct hammer_s {
     pm_spend_t *s;
     int ok;
@@ -182,6 +208,10 @@ static void test_rebuild_from_the_store(void **state)
     pm_spend_conversions(s, 7, day, &today, &total);
     assert_int_equal(today, 1); /* the rejected one does not count */
     assert_int_equal(total, 2);
+    /* The month's places: approved f today, pending h an hour earlier
+     * (same month); not rejected g. */
+    assert_int_equal(pm_spend_places(s, 7, pm_spend_month(utc, start)), 2);
+    assert_int_equal(pm_spend_take_place(s, 7, pm_spend_month(utc, start)), 3);
     pm_spend_destroy(s);
     pm_tz_free(utc);
     pm_store_close(store);
@@ -196,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_new_day_resumes_and_total_holds),
         cmocka_unit_test(test_offer_caps),
         cmocka_unit_test(test_local_days),
+        cmocka_unit_test(test_month_places),
         cmocka_unit_test(test_concurrent_charges_are_exact),
         cmocka_unit_test(test_rebuild_from_the_store),
     };
