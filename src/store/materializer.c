@@ -258,8 +258,7 @@ static int apply_record(writer_t *w, const uint8_t *p, size_t len)
     int step = sqlite3_step(st);
     /* Derived state only for rows new to the store: a replay is a no-op. */
     bool inserted = step == SQLITE_DONE && sqlite3_changes(pm_store_db(w->store)) > 0;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sqlite3_reset(st); /* no clear_bindings: the next insert binds every column again */
     if (step != SQLITE_DONE) {
         pm_error("materializer: insert into %s: %s", layouts[ev.type].table, sqlite3_errmsg(pm_store_db(w->store)));
         return PM_ESTORE;
