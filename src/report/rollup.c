@@ -358,8 +358,10 @@ int pm__rp_feed(const pm__rp_feed_t *f, pm_event_type_t type, int64_t after, int
         pm_error("report: feed: %s", sqlite3_errmsg(f->db));
         rc = PM_ESTORE;
     }
-    if (cached) sqlite3_reset(st);
-    else sqlite3_finalize(st);
+    if (cached)
+        sqlite3_reset(st);
+    else
+        sqlite3_finalize(st);
     return rc;
 }
 

@@ -400,9 +400,12 @@ static void test_long_lived_engine_equals_rebuild(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rollups_match_raw_sql),          cmocka_unit_test(test_replay_does_not_double_count),
-        cmocka_unit_test(test_rebuild_gives_the_same_tables),  cmocka_unit_test(test_flagged_store_rebuilds_on_open),
-        cmocka_unit_test(test_earlier_click_takes_the_unique), cmocka_unit_test(test_engine_rollup_equals_raw),
+        cmocka_unit_test(test_rollups_match_raw_sql),
+        cmocka_unit_test(test_replay_does_not_double_count),
+        cmocka_unit_test(test_rebuild_gives_the_same_tables),
+        cmocka_unit_test(test_flagged_store_rebuilds_on_open),
+        cmocka_unit_test(test_earlier_click_takes_the_unique),
+        cmocka_unit_test(test_engine_rollup_equals_raw),
         cmocka_unit_test(test_long_lived_engine_equals_rebuild),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
