@@ -65,7 +65,7 @@ typedef struct pm_materializer_config_s {
     const char *journal_dir;
     pm_journal_t **journals; /* the live journals (array copied, journals borrowed); index = lineage */
     size_t njournals;        /* <= PM_MAX_LINEAGES */
-    int64_t interval_us;     /* idle poll period; 0 = 2 ms */
+    int64_t interval_us;     /* idle poll period, and the wait after a small batch; 0 = 2 ms */
     pm_materialized_fn on_materialized;
     void *arg;
     const pm_sink_ops_t *const *sinks; /* derived state to maintain (borrowed) */

@@ -118,16 +118,22 @@ void pm_id_format(const pm_id_t *id, char *out)
     out[PM_ID_LEN] = '\0';
 }
 
-/* Crockford value of a character, or -1. Case-insensitive; I and L read as
- * 1 and O as 0, as people copying ids by hand write them. U is invalid. */
+/* Crockford value + 1 of each byte, 0 for an invalid one. Case-insensitive;
+ * I and L read as 1 and O as 0, as people copying ids by hand write them.
+ * U is invalid. A table: ids are parsed for every event row a report or
+ * the rollups read back. */
+static const uint8_t crockford_plus1[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,  ['8'] = 9,
+    ['9'] = 10, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16, ['G'] = 17, ['H'] = 18,
+    ['I'] = 2,  ['J'] = 19, ['K'] = 20, ['L'] = 2,  ['M'] = 21, ['N'] = 22, ['O'] = 1,  ['P'] = 23, ['Q'] = 24,
+    ['R'] = 25, ['S'] = 26, ['T'] = 27, ['V'] = 28, ['W'] = 29, ['X'] = 30, ['Y'] = 31, ['Z'] = 32, ['a'] = 11,
+    ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16, ['g'] = 17, ['h'] = 18, ['i'] = 2,  ['j'] = 19,
+    ['k'] = 20, ['l'] = 2,  ['m'] = 21, ['n'] = 22, ['o'] = 1,  ['p'] = 23, ['q'] = 24, ['r'] = 25, ['s'] = 26,
+    ['t'] = 27, ['v'] = 28, ['w'] = 29, ['x'] = 30, ['y'] = 31, ['z'] = 32};
+
 static int crockford_value(unsigned char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'z') c = (unsigned char)(c - 'a' + 'A');
-    if (c == 'I' || c == 'L') return 1;
-    if (c == 'O') return 0;
-    const char *hit = (c >= 'A' && c <= 'Z') ? memchr(crockford + 10, c, 22) : NULL;
-    return hit ? (int)(hit - crockford) : -1;
+    return crockford_plus1[c] - 1;
 }
 
 int pm_id_parse(const char *s, size_t len, pm_id_t *out)

@@ -241,6 +241,9 @@ typedef struct pm__rp_feed_s {
     pm__rp_credits_t *credits;
     pm__rp_emit_fn emit;
     void *ctx;
+    /* Optional, [PM_EV__MAX]: the limited feed statements of `db`, prepared
+     * on first use and kept (the sink's catch-ups); NULL: prepared per call. */
+    sqlite3_stmt **cache;
 } pm__rp_feed_t;
 
 /* Feed the rows of the `type` table with rowid > `after`, in rowid order,

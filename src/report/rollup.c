@@ -48,15 +48,26 @@ typedef struct map_s {
     pm_buf_t keys;
 } map_t;
 
+/* Eight bytes a round (the keys are 16-byte heads plus ids and short
+ * strings): a byte-at-a-time FNV was a visible share of every click. The
+ * hash only places entries in memory; nothing stores it. */
 static uint32_t hash_bytes(const void *p, size_t n)
 {
     const uint8_t *b = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (uint64_t)n, w;
+    for (; n >= 8; b += 8, n -= 8) {
+        memcpy(&w, b, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
     }
-    return (uint32_t)(h ^ (h >> 32));
+    w = 0;
+    for (size_t i = 0; i < n; i++)
+        w |= (uint64_t)b[i] << (8 * i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return (uint32_t)h;
 }
 
 static void map_init(map_t *m)
@@ -224,6 +235,19 @@ static credit_t *credit_entry(pm__rp_credits_t *c, int64_t day, int64_t campaign
     return e;
 }
 
+/* Forget the overlay (the statements stay): the next use reloads from
+ * report_seen, which may have been rolled back since. */
+static void credits_clear(pm__rp_credits_t *c)
+{
+    if (c->nslots > 65536) { /* grown by a bulk catch-up: not worth clearing each time */
+        pm_free(c->slots);
+        c->slots = NULL;
+        c->nslots = 0;
+    }
+    if (c->slots) memset(c->slots, 0, c->nslots * sizeof(credit_t));
+    c->n = 0;
+}
+
 int pm__rp_credits_save(pm__rp_credits_t *c)
 {
     for (size_t i = 0; i < c->nslots; i++) {
@@ -302,15 +326,19 @@ int pm__rp_feed(const pm__rp_feed_t *f, pm_event_type_t type, int64_t after, int
                 int64_t *count)
 {
     char sql[1024];
-    sqlite3_stmt *st = NULL;
+    bool cached = f->cache != NULL && limit >= 0;
+    sqlite3_stmt *st = cached ? f->cache[type] : NULL;
     *last = after;
     *count = 0;
-    pm__rp_event_select(type, false,
-                        limit >= 0 ? "WHERE rowid > ?1 ORDER BY rowid LIMIT ?2" : "WHERE rowid > ?1 ORDER BY rowid",
-                        sql, sizeof(sql));
-    if (sqlite3_prepare_v2(f->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        pm_error("report: feed: %s", sqlite3_errmsg(f->db));
-        return PM_ESTORE;
+    if (st == NULL) {
+        pm__rp_event_select(type, false,
+                            limit >= 0 ? "WHERE rowid > ?1 ORDER BY rowid LIMIT ?2" : "WHERE rowid > ?1 ORDER BY rowid",
+                            sql, sizeof(sql));
+        if (sqlite3_prepare_v3(f->db, sql, -1, cached ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK) {
+            pm_error("report: feed: %s", sqlite3_errmsg(f->db));
+            return PM_ESTORE;
+        }
+        if (cached) f->cache[type] = st;
     }
     sqlite3_bind_int64(st, 1, after);
     if (limit >= 0) sqlite3_bind_int64(st, 2, limit);
@@ -330,7 +358,10 @@ int pm__rp_feed(const pm__rp_feed_t *f, pm_event_type_t type, int64_t after, int
         pm_error("report: feed: %s", sqlite3_errmsg(f->db));
         rc = PM_ESTORE;
     }
-    sqlite3_finalize(st);
+    if (cached)
+        sqlite3_reset(st);
+    else
+        sqlite3_finalize(st);
     return rc;
 }
 
@@ -341,33 +372,50 @@ static void hwm_key(pm_event_type_t type, char *out, size_t cap)
     snprintf(out, cap, "rowid:%s", pm__rp_table_name(type));
 }
 
-int pm__rp_hwm_get(sqlite3 *db, pm_event_type_t type, int64_t *rowid)
+#define HWM_GET_SQL  "SELECT CAST(value AS INTEGER) FROM report_meta WHERE key=?"
+#define META_SET_SQL "INSERT OR REPLACE INTO report_meta(key, value) VALUES(?, ?)"
+
+/* pm__rp_hwm_get on a prepared HWM_GET_SQL (reset, not finalized). */
+static int hwm_get_with(sqlite3_stmt *st, pm_event_type_t type, int64_t *rowid)
 {
     char key[64];
-    sqlite3_stmt *st = NULL;
     hwm_key(type, key, sizeof(key));
     *rowid = 0;
-    if (sqlite3_prepare_v2(db, "SELECT CAST(value AS INTEGER) FROM report_meta WHERE key=?", -1, &st, NULL) !=
-        SQLITE_OK)
-        return PM_ESTORE;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) *rowid = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return step == SQLITE_ROW || step == SQLITE_DONE ? PM_OK : PM_ESTORE;
+}
+
+int pm__rp_hwm_get(sqlite3 *db, pm_event_type_t type, int64_t *rowid)
+{
+    sqlite3_stmt *st = NULL;
+    *rowid = 0;
+    if (sqlite3_prepare_v2(db, HWM_GET_SQL, -1, &st, NULL) != SQLITE_OK) return PM_ESTORE;
+    int rc = hwm_get_with(st, type, rowid);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* report_meta[key] = value on a prepared META_SET_SQL (reset after). */
+static int meta_set_with(sqlite3_stmt *st, const char *key, const char *value)
+{
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    int step = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return step == SQLITE_DONE ? PM_OK : PM_ESTORE;
 }
 
 static int meta_set(sqlite3 *db, const char *key, const char *value)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO report_meta(key, value) VALUES(?, ?)", -1, &st, NULL) !=
-        SQLITE_OK)
-        return PM_ESTORE;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-    int step = sqlite3_step(st);
+    if (sqlite3_prepare_v2(db, META_SET_SQL, -1, &st, NULL) != SQLITE_OK) return PM_ESTORE;
+    int rc = meta_set_with(st, key, value);
     sqlite3_finalize(st);
-    return step == SQLITE_DONE ? PM_OK : PM_ESTORE;
+    return rc;
 }
 
 /* --- the rollup writer ------------------------------------------------------------ */
@@ -375,6 +423,10 @@ static int meta_set(sqlite3 *db, const char *key, const char *value)
 struct pm__rp_rollup_s {
     sqlite3 *db;
     sqlite3_stmt *upsert[PM__CUBE__COUNT][PM__TIER__COUNT];
+    /* Prepared once, used by every catch-up: the watermarks, the feeds and
+     * the credit overlay (cleared per catch-up). */
+    sqlite3_stmt *hwm_get, *meta_set, *feed[PM_EV__MAX];
+    pm__rp_credits_t *credits;
     map_t rows;
     int dim_campaign, dim_source;
 };
@@ -413,6 +465,9 @@ int pm__rp_rollup_open(sqlite3 *db, pm__rp_rollup_t **out)
     for (int c = 0; rc == PM_OK && c < PM__CUBE__COUNT; c++)
         for (int t = 0; rc == PM_OK && t < PM__TIER__COUNT; t++)
             rc = prepare_upsert(db, &pm__rp_cubes[c], t, &r->upsert[c][t]);
+    if (rc == PM_OK) rc = prepare(db, HWM_GET_SQL, &r->hwm_get);
+    if (rc == PM_OK) rc = prepare(db, META_SET_SQL, &r->meta_set);
+    if (rc == PM_OK) rc = pm__rp_credits_create(db, &r->credits);
     if (rc != PM_OK) {
         pm__rp_rollup_close(r);
         r = NULL;
@@ -427,6 +482,11 @@ void pm__rp_rollup_close(pm__rp_rollup_t *r)
     for (int c = 0; c < PM__CUBE__COUNT; c++)
         for (int t = 0; t < PM__TIER__COUNT; t++)
             sqlite3_finalize(r->upsert[c][t]);
+    sqlite3_finalize(r->hwm_get);
+    sqlite3_finalize(r->meta_set);
+    for (int t = 0; t < PM_EV__MAX; t++)
+        sqlite3_finalize(r->feed[t]);
+    pm__rp_credits_destroy(r->credits);
     map_free(&r->rows);
     pm_free(r);
 }
@@ -549,28 +609,28 @@ static bool entry_zero(const entry_t *e)
 
 int pm__rp_catch_up(pm__rp_rollup_t *r, int64_t max_rows, bool *more)
 {
-    pm__rp_credits_t *credits = NULL;
     int64_t left = max_rows;
+    int rc = PM_OK;
     *more = false;
     map_reset(&r->rows);
-    int rc = pm__rp_credits_create(r->db, &credits);
-    pm__rp_feed_t f = {r->db, credits, rollup_emit, r};
+    credits_clear(r->credits);
+    pm__rp_feed_t f = {r->db, r->credits, rollup_emit, r, r->feed};
     for (int t = 0; rc == PM_OK && t < PM__RP_NTABLES && left > 0; t++) {
         int64_t from, last, fed;
-        if ((rc = pm__rp_hwm_get(r->db, pm__rp_tables[t], &from)) != PM_OK) break;
+        if ((rc = hwm_get_with(r->hwm_get, pm__rp_tables[t], &from)) != PM_OK) break;
         if ((rc = pm__rp_feed(&f, pm__rp_tables[t], from, left, &last, &fed)) != PM_OK) break;
         if (last == from) continue;
         char key[64], value[32];
         hwm_key(pm__rp_tables[t], key, sizeof(key));
         snprintf(value, sizeof(value), "%lld", (long long)last);
-        rc = meta_set(r->db, key, value);
+        rc = meta_set_with(r->meta_set, key, value);
         left -= fed;
         if (left <= 0) *more = true;
     }
     for (size_t i = 0; rc == PM_OK && i < r->rows.n; i++)
         if (!entry_zero(&r->rows.e[i])) rc = upsert(r, &r->rows.e[i]);
-    if (rc == PM_OK) rc = pm__rp_credits_save(credits);
-    pm__rp_credits_destroy(credits);
+    if (rc == PM_OK) rc = pm__rp_credits_save(r->credits);
+    credits_clear(r->credits);
     map_reset(&r->rows);
     return rc;
 }

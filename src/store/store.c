@@ -16,8 +16,14 @@
 #include <sqlite3.h>
 #include <string.h>
 
+/* The statements every materializer batch runs, prepared once per
+ * connection (on first use): parsing BEGIN/COMMIT/the high-water mark
+ * UPSERT again per batch was a measurable share of a click's CPU. */
+enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_HWM_SET, ST__COUNT };
+
 struct pm_store_s {
     sqlite3 *db;
+    sqlite3_stmt *st[ST__COUNT];
 };
 
 #define PM_EVENT_COMMON_COLUMNS                                                                    \
@@ -419,18 +425,59 @@ out:
 void pm_store_close(pm_store_t *s)
 {
     if (s == NULL) return;
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(s->st[i]);
     sqlite3_close_v2(s->db);
     pm_free(s);
 }
 
 sqlite3 *pm_store_db(pm_store_t *s) { return s->db; }
 
-int pm_store_begin(pm_store_t *s) { return pm_store_exec(s, "BEGIN IMMEDIATE"); }
-int pm_store_commit(pm_store_t *s) { return pm_store_exec(s, "COMMIT"); }
+static const char *const cached_sql[ST__COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_HWM_SET] = "INSERT INTO journal_hwm(lineage, seq, offset) VALUES(?,?,?)"
+                   " ON CONFLICT(lineage) DO UPDATE SET seq=excluded.seq, offset=excluded.offset",
+};
+
+/* The cached statement `which`, prepared on first use; NULL on failure
+ * (logged). */
+static sqlite3_stmt *cached(pm_store_t *s, int which)
+{
+    if (s->st[which] == NULL &&
+        sqlite3_prepare_v3(s->db, cached_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &s->st[which], NULL) != SQLITE_OK) {
+        fail(s, cached_sql[which]);
+        sqlite3_finalize(s->st[which]);
+        s->st[which] = NULL;
+    }
+    return s->st[which];
+}
+
+/* Step a cached statement once (it returns no row) and reset it. */
+static int run_cached(pm_store_t *s, int which, const char *what)
+{
+    sqlite3_stmt *st = cached(s, which);
+    if (st == NULL) return PM_ESTORE;
+    int step = sqlite3_step(st);
+    int rc = step == SQLITE_DONE ? PM_OK : fail(s, what);
+    sqlite3_reset(st);
+    return rc;
+}
+
+int pm_store_begin(pm_store_t *s) { return run_cached(s, ST_BEGIN, "begin"); }
+int pm_store_commit(pm_store_t *s) { return run_cached(s, ST_COMMIT, "commit"); }
 
 void pm_store_rollback(pm_store_t *s)
 {
-    if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (sqlite3_get_autocommit(s->db)) return;
+    sqlite3_stmt *st = cached(s, ST_ROLLBACK);
+    if (st == NULL) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return;
+    }
+    sqlite3_step(st);
+    sqlite3_reset(st);
 }
 
 int pm_store_setting_get(pm_store_t *s, const char *key, char **out)
@@ -565,14 +612,13 @@ int pm_store_hwm_get(pm_store_t *s, unsigned lineage, uint32_t *seq, uint64_t *o
 
 int pm_store_hwm_set(pm_store_t *s, unsigned lineage, uint32_t seq, uint64_t offset)
 {
-    sqlite3_stmt *st = NULL;
-    const char *sql = "INSERT INTO journal_hwm(lineage, seq, offset) VALUES(?,?,?)"
-                      " ON CONFLICT(lineage) DO UPDATE SET seq=excluded.seq, offset=excluded.offset";
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return fail(s, "hwm_set");
+    sqlite3_stmt *st = cached(s, ST_HWM_SET);
+    if (st == NULL) return PM_ESTORE;
     sqlite3_bind_int64(st, 1, lineage);
     sqlite3_bind_int64(st, 2, seq);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)offset);
     int step = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return step == SQLITE_DONE ? PM_OK : fail(s, "hwm_set");
+    int rc = step == SQLITE_DONE ? PM_OK : fail(s, "hwm_set");
+    sqlite3_reset(st);
+    return rc;
 }
