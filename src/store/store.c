@@ -437,8 +437,8 @@ static const char *const cached_sql[ST__COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_HWM_SET] = "INSERT INTO journal_hwm(lineage, seq, offset) VALUES(?,?,?)"
-                   " ON CONFLICT(lineage) DO UPDATE SET seq=excluded.seq, offset=excluded.offset",
+    [ST_HWM_SET] = ("INSERT INTO journal_hwm(lineage, seq, offset) VALUES(?,?,?)"
+                    " ON CONFLICT(lineage) DO UPDATE SET seq=excluded.seq, offset=excluded.offset"),
 };
 
 /* The cached statement `which`, prepared on first use; NULL on failure
