@@ -12,8 +12,10 @@
 
 #include "pm/common.h"
 #include "pm/clock.h"
+#include "pm/id.h"
 
 typedef struct sqlite3 sqlite3;
+typedef struct sqlite3_stmt sqlite3_stmt;
 typedef struct pm_store_s pm_store_t;
 
 /* Open (creating when missing) the store at `path` and bring the schema up
@@ -60,5 +62,13 @@ int pm_store_hwm_set(pm_store_t *s, unsigned lineage, uint32_t seq, uint64_t off
 int pm_store_begin(pm_store_t *s) PM_MUST_CHECK;
 int pm_store_commit(pm_store_t *s) PM_MUST_CHECK;
 void pm_store_rollback(pm_store_t *s);
+
+/* --- binding helpers shared by the store's writers ----------------------- */
+
+/* Bind parameter `i` of `st` to an event id as its 26-character text, or to
+ * NULL when the id is zero; to an entity id, or NULL when 0. SQLite copies
+ * the text. Can't fail. */
+void pm_store_bind_id(sqlite3_stmt *st, int i, const pm_id_t *id);
+void pm_store_bind_ref(sqlite3_stmt *st, int i, int64_t v);
 
 #endif

@@ -46,25 +46,6 @@ static int step_done(ledger_t *l, sqlite3_stmt *st, const char *what)
     return PM_ESTORE;
 }
 
-static void bind_id(sqlite3_stmt *st, int i, const pm_id_t *id)
-{
-    char text[PM_ID_LEN + 1];
-    if (pm_id_is_zero(id)) {
-        sqlite3_bind_null(st, i);
-        return;
-    }
-    pm_id_format(id, text);
-    sqlite3_bind_text(st, i, text, PM_ID_LEN, SQLITE_TRANSIENT);
-}
-
-static void bind_ref(sqlite3_stmt *st, int i, int64_t v)
-{
-    if (v)
-        sqlite3_bind_int64(st, i, v);
-    else
-        sqlite3_bind_null(st, i);
-}
-
 static void bind_str(sqlite3_stmt *st, int i, const pm_str_t *s, bool null_if_empty)
 {
     if (s->len == 0 && null_if_empty)
@@ -96,10 +77,10 @@ static int leg(ledger_t *l, const pm_event_t *ev, int64_t movement, const char *
     const pm_id_t *conv = ev->type == PM_EV_STATUS_CHANGE ? &ev->ref_id : ev->type == PM_EV_CONVERSION ? &ev->id : NULL;
     sqlite3_bind_int64(st, 1, movement);
     sqlite3_bind_int64(st, 2, ev->ts);
-    bind_id(st, 3, &ev->id);
+    pm_store_bind_id(st, 3, &ev->id);
     sqlite3_bind_text(st, 4, pm_event_type_name(ev->type), -1, SQLITE_STATIC);
-    if (conv) bind_id(st, 5, conv);
-    bind_ref(st, 6, ev->campaign_id);
+    if (conv) pm_store_bind_id(st, 5, conv);
+    pm_store_bind_ref(st, 6, ev->campaign_id);
     sqlite3_bind_text(st, 7, kind, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 8, a.type, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 9, a.id);
@@ -151,7 +132,7 @@ static bool books(const pm_str_t *status)
 static int save_state(ledger_t *l, const pm_id_t *conv, const pm_event_t *ev)
 {
     sqlite3_stmt *st = l->state;
-    bind_id(st, 1, conv);
+    pm_store_bind_id(st, 1, conv);
     sqlite3_bind_int64(st, 2, ev->type == PM_EV_STATUS_CHANGE ? ev->version : 0);
     bind_str(st, 3, &ev->s[PM_EVS_STATUS], false);
     bind_money(st, 4, &ev->revenue);
@@ -168,14 +149,14 @@ static int adjust(ledger_t *l, const pm_event_t *ev, int sign, const pm_str_t *s
 {
     sqlite3_stmt *st = l->adjust;
     int i = 1;
-    bind_id(st, i++, &ev->id);
+    pm_store_bind_id(st, i++, &ev->id);
     sqlite3_bind_int(st, i++, sign);
     sqlite3_bind_int64(st, i++, ev->ref_ts);
-    bind_ref(st, i++, ev->campaign_id);
-    bind_ref(st, i++, ev->traffic_source_id);
-    bind_ref(st, i++, ev->offer_id);
-    bind_ref(st, i++, ev->lander_id);
-    bind_id(st, i++, &ev->visitor_id);
+    pm_store_bind_ref(st, i++, ev->campaign_id);
+    pm_store_bind_ref(st, i++, ev->traffic_source_id);
+    pm_store_bind_ref(st, i++, ev->offer_id);
+    pm_store_bind_ref(st, i++, ev->lander_id);
+    pm_store_bind_id(st, i++, &ev->visitor_id);
     bind_str(st, i++, &ev->s[PM_EVS_LANGUAGE], true);
     for (int f = PM_EVS_SUB1; f <= PM_EVS_EXTERNAL_ID; f++)
         bind_str(st, i++, &ev->s[f], true);
@@ -216,10 +197,10 @@ static int cost_row(ledger_t *l, const pm_event_t *ev, sqlite3_stmt *click, int6
 {
     sqlite3_stmt *st = l->cost_adjust;
     int i = 1;
-    bind_id(st, i++, &ev->id);
+    pm_store_bind_id(st, i++, &ev->id);
     sqlite3_bind_int64(st, i++, ts);
-    bind_ref(st, i++, ev->campaign_id);
-    bind_ref(st, i++, ev->traffic_source_id);
+    pm_store_bind_ref(st, i++, ev->campaign_id);
+    pm_store_bind_ref(st, i++, ev->traffic_source_id);
     /* offer, lander, visitor, language, sub1..utm_term, external_id and the
      * visitor context: the click's, or none */
     for (int k = 0; k < 20 + (int)PM_ARRAY_LEN(context_fields); k++, i++) {

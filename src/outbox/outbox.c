@@ -235,17 +235,6 @@ static int target_template(sink_t *s, pm_outbox_target_t target, int64_t id)
     return PM_ESTORE;
 }
 
-static void bind_id(sqlite3_stmt *st, int i, const pm_id_t *id)
-{
-    char text[PM_ID_LEN + 1];
-    if (pm_id_is_zero(id)) {
-        sqlite3_bind_null(st, i);
-        return;
-    }
-    pm_id_format(id, text);
-    sqlite3_bind_text(st, i, text, PM_ID_LEN, SQLITE_TRANSIENT);
-}
-
 /* Enqueue the postback of event `ev` (about conversion `conversion_id`,
  * reporting `status`) to `target`, when it has a template. */
 static int enqueue(sink_t *s, const pm_event_t *ev, const pm_id_t *conversion_id, const char *status,
@@ -262,9 +251,9 @@ static int enqueue(sink_t *s, const pm_event_t *ev, const pm_id_t *conversion_id
         return PM_OK;
     }
     sqlite3_stmt *st = s->insert;
-    bind_id(st, 1, &ev->id);
-    bind_id(st, 2, conversion_id);
-    bind_id(st, 3, &ev->click_id);
+    pm_store_bind_id(st, 1, &ev->id);
+    pm_store_bind_id(st, 2, conversion_id);
+    pm_store_bind_id(st, 3, &ev->click_id);
     if (ev->campaign_id) sqlite3_bind_int64(st, 4, ev->campaign_id);
     if (ev->traffic_source_id) sqlite3_bind_int64(st, 5, ev->traffic_source_id);
     sqlite3_bind_text(st, 6, target_names[target], -1, SQLITE_STATIC);

@@ -178,23 +178,6 @@ static void writer_free(writer_t *w)
     pm_buf_free(&w->done);
 }
 
-static void bind_id(sqlite3_stmt *st, int i, const pm_id_t *id)
-{
-    char text[PM_ID_LEN + 1];
-    if (pm_id_is_zero(id)) {
-        sqlite3_bind_null(st, i);
-        return;
-    }
-    pm_id_format(id, text);
-    sqlite3_bind_text(st, i, text, PM_ID_LEN, SQLITE_TRANSIENT);
-}
-
-static void bind_ref(sqlite3_stmt *st, int i, int64_t v)
-{
-    if (v) sqlite3_bind_int64(st, i, v);
-    else sqlite3_bind_null(st, i);
-}
-
 static void bind_currency(sqlite3_stmt *st, int i, const pm_money_t *m)
 {
     if (m->currency.code[0]) sqlite3_bind_text(st, i, m->currency.code, -1, SQLITE_TRANSIENT);
@@ -217,23 +200,23 @@ static void bind_column(sqlite3_stmt *st, int i, int col, const pm_event_t *ev)
         return;
     }
     switch (col) {
-    case COL_ID: bind_id(st, i, &ev->id); break;
+    case COL_ID: pm_store_bind_id(st, i, &ev->id); break;
     case COL_TS: sqlite3_bind_int64(st, i, ev->ts); break;
-    case COL_CAMPAIGN: bind_ref(st, i, ev->campaign_id); break;
-    case COL_SOURCE: bind_ref(st, i, ev->traffic_source_id); break;
-    case COL_OFFER: bind_ref(st, i, ev->offer_id); break;
-    case COL_LANDER: bind_ref(st, i, ev->lander_id); break;
-    case COL_VISITOR: bind_id(st, i, &ev->visitor_id); break;
-    case COL_CLICK: bind_id(st, i, &ev->click_id); break;
+    case COL_CAMPAIGN: pm_store_bind_ref(st, i, ev->campaign_id); break;
+    case COL_SOURCE: pm_store_bind_ref(st, i, ev->traffic_source_id); break;
+    case COL_OFFER: pm_store_bind_ref(st, i, ev->offer_id); break;
+    case COL_LANDER: pm_store_bind_ref(st, i, ev->lander_id); break;
+    case COL_VISITOR: pm_store_bind_id(st, i, &ev->visitor_id); break;
+    case COL_CLICK: pm_store_bind_id(st, i, &ev->click_id); break;
     case COL_COST_MICROS: sqlite3_bind_int64(st, i, ev->cost.micros); break;
     case COL_COST_CURRENCY: bind_currency(st, i, &ev->cost); break;
     case COL_REVENUE_MICROS: sqlite3_bind_int64(st, i, ev->revenue.micros); break;
     case COL_REVENUE_CURRENCY: bind_currency(st, i, &ev->revenue); break;
     case COL_PAYOUT_MICROS: sqlite3_bind_int64(st, i, ev->payout.micros); break;
     case COL_PAYOUT_CURRENCY: bind_currency(st, i, &ev->payout); break;
-    case COL_PARTNER: bind_ref(st, i, ev->partner_id); break;
-    case COL_PLACE: bind_ref(st, i, ev->place); break;
-    case COL_REF_ID: bind_id(st, i, &ev->ref_id); break;
+    case COL_PARTNER: pm_store_bind_ref(st, i, ev->partner_id); break;
+    case COL_PLACE: pm_store_bind_ref(st, i, ev->place); break;
+    case COL_REF_ID: pm_store_bind_id(st, i, &ev->ref_id); break;
     case COL_REF_TS: sqlite3_bind_int64(st, i, ev->ref_ts); break;
     case COL_VERSION: sqlite3_bind_int64(st, i, ev->version); break;
     case COL_PREV_REVENUE_MICROS: sqlite3_bind_int64(st, i, ev->prev_revenue.micros); break;

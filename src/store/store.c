@@ -26,59 +26,58 @@ struct pm_store_s {
     sqlite3_stmt *st[ST__COUNT];
 };
 
-#define PM_EVENT_COMMON_COLUMNS                                                                    \
-    "id TEXT PRIMARY KEY, ts INTEGER NOT NULL, campaign_id INTEGER, traffic_source_id INTEGER,"    \
-    " offer_id INTEGER, lander_id INTEGER, visitor_id TEXT, ip TEXT, user_agent TEXT,"            \
+#define PM_EVENT_COMMON_COLUMNS                                                                                        \
+    "id TEXT PRIMARY KEY, ts INTEGER NOT NULL, campaign_id INTEGER, traffic_source_id INTEGER,"                        \
+    " offer_id INTEGER, lander_id INTEGER, visitor_id TEXT, ip TEXT, user_agent TEXT,"                                 \
     " referrer TEXT, language TEXT,"
-#define PM_EVENT_SUB_COLUMNS                                                                       \
-    " sub1 TEXT, sub2 TEXT, sub3 TEXT, sub4 TEXT, sub5 TEXT, sub6 TEXT, sub7 TEXT, sub8 TEXT,"     \
-    " sub9 TEXT, sub10 TEXT, utm_source TEXT, utm_medium TEXT, utm_campaign TEXT,"                \
+#define PM_EVENT_SUB_COLUMNS                                                                                           \
+    " sub1 TEXT, sub2 TEXT, sub3 TEXT, sub4 TEXT, sub5 TEXT, sub6 TEXT, sub7 TEXT, sub8 TEXT,"                         \
+    " sub9 TEXT, sub10 TEXT, utm_source TEXT, utm_medium TEXT, utm_campaign TEXT,"                                     \
     " utm_content TEXT, utm_term TEXT, external_id TEXT,"
 
 /* Version 1: the foundation. Money columns are int64 micro-units with a
  * currency column beside them. Timestamps are UTC microseconds. */
-static const char schema_v1[] =
-    "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "CREATE TABLE api_keys(id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
-    "  role TEXT NOT NULL CHECK(role IN ('admin','viewer')), name TEXT,"
-    "  created_at INTEGER NOT NULL, revoked_at INTEGER);"
-    "CREATE TABLE journal_hwm(lineage INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
-    "  offset INTEGER NOT NULL);"
-    "CREATE TABLE traffic_sources(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
-    "  postback_url TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL,"
-    "  updated_at INTEGER NOT NULL, deleted_at INTEGER);"
-    "CREATE TABLE offers(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
-    "  url TEXT NOT NULL, payout_type TEXT NOT NULL, payout_micros INTEGER NOT NULL,"
-    "  payout_currency TEXT NOT NULL, created_at INTEGER NOT NULL,"
-    "  updated_at INTEGER NOT NULL, deleted_at INTEGER);"
-    "CREATE TABLE landers(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
-    "  url TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-    "  deleted_at INTEGER);"
-    "CREATE TABLE campaigns(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
-    "  token TEXT NOT NULL UNIQUE, status TEXT NOT NULL DEFAULT 'active'"
-    "  CHECK(status IN ('active','paused')),"
-    "  traffic_source_id INTEGER NOT NULL REFERENCES traffic_sources(id),"
-    "  offer_id INTEGER REFERENCES offers(id), lander_id INTEGER REFERENCES landers(id),"
-    "  cost_model TEXT NOT NULL, cost_micros INTEGER NOT NULL, cost_currency TEXT NOT NULL,"
-    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);"
-    "CREATE TABLE clicks(" PM_EVENT_COMMON_COLUMNS PM_EVENT_SUB_COLUMNS
-    "  destination_url TEXT, cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT);"
-    "CREATE INDEX clicks_campaign ON clicks(campaign_id, id);"
-    "CREATE TABLE impressions(" PM_EVENT_COMMON_COLUMNS PM_EVENT_SUB_COLUMNS
-    "  cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT);"
-    "CREATE INDEX impressions_campaign ON impressions(campaign_id, id);"
-    "CREATE TABLE conversions(" PM_EVENT_COMMON_COLUMNS PM_EVENT_SUB_COLUMNS
-    "  click_id TEXT NOT NULL, txid TEXT NOT NULL, status TEXT NOT NULL,"
-    "  conversion_type TEXT NOT NULL, method TEXT NOT NULL,"
-    "  revenue_micros INTEGER NOT NULL DEFAULT 0, revenue_currency TEXT,"
-    "  payout_micros INTEGER NOT NULL DEFAULT 0, payout_currency TEXT,"
-    "  cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT);"
-    "CREATE UNIQUE INDEX conversions_offer_txid ON conversions(offer_id, txid);"
-    "CREATE INDEX conversions_campaign ON conversions(campaign_id, id);"
-    "CREATE INDEX conversions_click ON conversions(click_id);"
-    "CREATE TABLE orphan_postbacks(id TEXT PRIMARY KEY, ts INTEGER NOT NULL,"
-    "  reason TEXT NOT NULL, method TEXT NOT NULL, click_id TEXT, txid TEXT, query TEXT,"
-    "  ip TEXT, user_agent TEXT);";
+static const char schema_v1[] = "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                                "CREATE TABLE api_keys(id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,"
+                                "  role TEXT NOT NULL CHECK(role IN ('admin','viewer')), name TEXT,"
+                                "  created_at INTEGER NOT NULL, revoked_at INTEGER);"
+                                "CREATE TABLE journal_hwm(lineage INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
+                                "  offset INTEGER NOT NULL);"
+                                "CREATE TABLE traffic_sources(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+                                "  postback_url TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL,"
+                                "  updated_at INTEGER NOT NULL, deleted_at INTEGER);"
+                                "CREATE TABLE offers(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+                                "  url TEXT NOT NULL, payout_type TEXT NOT NULL, payout_micros INTEGER NOT NULL,"
+                                "  payout_currency TEXT NOT NULL, created_at INTEGER NOT NULL,"
+                                "  updated_at INTEGER NOT NULL, deleted_at INTEGER);"
+                                "CREATE TABLE landers(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+                                "  url TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+                                "  deleted_at INTEGER);"
+                                "CREATE TABLE campaigns(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
+                                "  token TEXT NOT NULL UNIQUE, status TEXT NOT NULL DEFAULT 'active'"
+                                "  CHECK(status IN ('active','paused')),"
+                                "  traffic_source_id INTEGER NOT NULL REFERENCES traffic_sources(id),"
+                                "  offer_id INTEGER REFERENCES offers(id), lander_id INTEGER REFERENCES landers(id),"
+                                "  cost_model TEXT NOT NULL, cost_micros INTEGER NOT NULL, cost_currency TEXT NOT NULL,"
+                                "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);"
+                                "CREATE TABLE clicks(" PM_EVENT_COMMON_COLUMNS PM_EVENT_SUB_COLUMNS
+                                "  destination_url TEXT, cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT);"
+                                "CREATE INDEX clicks_campaign ON clicks(campaign_id, id);"
+                                "CREATE TABLE impressions(" PM_EVENT_COMMON_COLUMNS PM_EVENT_SUB_COLUMNS
+                                "  cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT);"
+                                "CREATE INDEX impressions_campaign ON impressions(campaign_id, id);"
+                                "CREATE TABLE conversions(" PM_EVENT_COMMON_COLUMNS PM_EVENT_SUB_COLUMNS
+                                "  click_id TEXT NOT NULL, txid TEXT NOT NULL, status TEXT NOT NULL,"
+                                "  conversion_type TEXT NOT NULL, method TEXT NOT NULL,"
+                                "  revenue_micros INTEGER NOT NULL DEFAULT 0, revenue_currency TEXT,"
+                                "  payout_micros INTEGER NOT NULL DEFAULT 0, payout_currency TEXT,"
+                                "  cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT);"
+                                "CREATE UNIQUE INDEX conversions_offer_txid ON conversions(offer_id, txid);"
+                                "CREATE INDEX conversions_campaign ON conversions(campaign_id, id);"
+                                "CREATE INDEX conversions_click ON conversions(click_id);"
+                                "CREATE TABLE orphan_postbacks(id TEXT PRIMARY KEY, ts INTEGER NOT NULL,"
+                                "  reason TEXT NOT NULL, method TEXT NOT NULL, click_id TEXT, txid TEXT, query TEXT,"
+                                "  ip TEXT, user_agent TEXT);";
 
 /* Version 2: report rollups (src/report, docs/reports.md). Additive
  * counters per 15-minute UTC bucket (_q) and per UTC day (_d) in three
@@ -87,30 +86,28 @@ static const char schema_v1[] =
  * (UTC day, campaign, visitor) behind unique clicks, with the click credited.
  * Stores that already hold events are flagged for a rebuild, which the
  * report sink runs when it opens (the rollups derive from the events). */
-#define PM_ROLLUP_COUNTERS                                                                         \
-    " impressions INTEGER NOT NULL DEFAULT 0, clicks INTEGER NOT NULL DEFAULT 0,"                 \
-    " unique_clicks INTEGER NOT NULL DEFAULT 0, conversions INTEGER NOT NULL DEFAULT 0,"          \
-    " pending_conversions INTEGER NOT NULL DEFAULT 0, rejected_conversions INTEGER NOT NULL DEFAULT 0," \
-    " cost_micros INTEGER NOT NULL DEFAULT 0, revenue_micros INTEGER NOT NULL DEFAULT 0,"         \
-    " pending_revenue_micros INTEGER NOT NULL DEFAULT 0, payout_micros INTEGER NOT NULL DEFAULT 0," \
+#define PM_ROLLUP_COUNTERS                                                                                             \
+    " impressions INTEGER NOT NULL DEFAULT 0, clicks INTEGER NOT NULL DEFAULT 0,"                                      \
+    " unique_clicks INTEGER NOT NULL DEFAULT 0, conversions INTEGER NOT NULL DEFAULT 0,"                               \
+    " pending_conversions INTEGER NOT NULL DEFAULT 0, rejected_conversions INTEGER NOT NULL DEFAULT 0,"                \
+    " cost_micros INTEGER NOT NULL DEFAULT 0, revenue_micros INTEGER NOT NULL DEFAULT 0,"                              \
+    " pending_revenue_micros INTEGER NOT NULL DEFAULT 0, payout_micros INTEGER NOT NULL DEFAULT 0,"                    \
     " money_events INTEGER NOT NULL DEFAULT 0,"
-#define PM_ROLLUP_CAMPAIGN(tier)                                                                   \
-    "CREATE TABLE rollup_campaign_" tier "(campaign_id INTEGER NOT NULL, bucket INTEGER NOT NULL,"  \
-    " traffic_source_id INTEGER NOT NULL, conversion_type TEXT NOT NULL, currency TEXT NOT NULL,"  \
-    PM_ROLLUP_COUNTERS                                                                             \
+#define PM_ROLLUP_CAMPAIGN(tier)                                                                                       \
+    "CREATE TABLE rollup_campaign_" tier "(campaign_id INTEGER NOT NULL, bucket INTEGER NOT NULL,"                     \
+    " traffic_source_id INTEGER NOT NULL, conversion_type TEXT NOT NULL, currency TEXT NOT NULL," PM_ROLLUP_COUNTERS   \
     " PRIMARY KEY(campaign_id, bucket, traffic_source_id, conversion_type, currency)) WITHOUT ROWID;"
-#define PM_ROLLUP_MAIN(tier)                                                                       \
-    "CREATE TABLE rollup_main_" tier "(campaign_id INTEGER NOT NULL, bucket INTEGER NOT NULL,"      \
-    " traffic_source_id INTEGER NOT NULL, offer_id INTEGER NOT NULL, lander_id INTEGER NOT NULL,"  \
-    " language TEXT NOT NULL, conversion_type TEXT NOT NULL, currency TEXT NOT NULL,"              \
-    PM_ROLLUP_COUNTERS                                                                             \
-    " PRIMARY KEY(campaign_id, bucket, traffic_source_id, offer_id, lander_id, language,"          \
+#define PM_ROLLUP_MAIN(tier)                                                                                           \
+    "CREATE TABLE rollup_main_" tier "(campaign_id INTEGER NOT NULL, bucket INTEGER NOT NULL,"                         \
+    " traffic_source_id INTEGER NOT NULL, offer_id INTEGER NOT NULL, lander_id INTEGER NOT NULL,"                      \
+    " language TEXT NOT NULL, conversion_type TEXT NOT NULL, currency TEXT NOT NULL," PM_ROLLUP_COUNTERS               \
+    " PRIMARY KEY(campaign_id, bucket, traffic_source_id, offer_id, lander_id, language,"                              \
     " conversion_type, currency)) WITHOUT ROWID;"
-#define PM_ROLLUP_DIM(tier)                                                                        \
-    "CREATE TABLE rollup_dim_" tier "(dim INTEGER NOT NULL, campaign_id INTEGER NOT NULL,"          \
-    " bucket INTEGER NOT NULL, traffic_source_id INTEGER NOT NULL, value TEXT NOT NULL,"           \
-    " conversion_type TEXT NOT NULL, currency TEXT NOT NULL," PM_ROLLUP_COUNTERS                   \
-    " PRIMARY KEY(dim, campaign_id, bucket, traffic_source_id, value, conversion_type, currency))" \
+#define PM_ROLLUP_DIM(tier)                                                                                            \
+    "CREATE TABLE rollup_dim_" tier "(dim INTEGER NOT NULL, campaign_id INTEGER NOT NULL,"                             \
+    " bucket INTEGER NOT NULL, traffic_source_id INTEGER NOT NULL, value TEXT NOT NULL,"                               \
+    " conversion_type TEXT NOT NULL, currency TEXT NOT NULL," PM_ROLLUP_COUNTERS                                       \
+    " PRIMARY KEY(dim, campaign_id, bucket, traffic_source_id, value, conversion_type, currency))"                     \
     " WITHOUT ROWID;"
 static const char schema_v2[] =
     "CREATE TABLE report_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -118,23 +115,21 @@ static const char schema_v2[] =
     "  OR EXISTS(SELECT 1 FROM impressions) OR EXISTS(SELECT 1 FROM conversions);"
     "CREATE TABLE report_seen(day INTEGER NOT NULL, campaign_id INTEGER NOT NULL,"
     "  visitor_id BLOB NOT NULL, click_id BLOB NOT NULL,"
-    "  PRIMARY KEY(day, campaign_id, visitor_id)) WITHOUT ROWID;"
-    PM_ROLLUP_CAMPAIGN("q") PM_ROLLUP_CAMPAIGN("d") PM_ROLLUP_MAIN("q") PM_ROLLUP_MAIN("d")
-    PM_ROLLUP_DIM("q") PM_ROLLUP_DIM("d");
+    "  PRIMARY KEY(day, campaign_id, visitor_id)) WITHOUT ROWID;" PM_ROLLUP_CAMPAIGN("q") PM_ROLLUP_CAMPAIGN("d")
+        PM_ROLLUP_MAIN("q") PM_ROLLUP_MAIN("d") PM_ROLLUP_DIM("q") PM_ROLLUP_DIM("d");
 
 /* Version 3: identity for cross-device journeys (docs/attribution.md).
  * user_id is the advertiser's id for a person (?uid=), email_hash the
  * SHA-256 hex of a postback's normalised ?email= (the address itself is
  * never stored). The (ts) indexes serve the attribution loader's range
  * scans; ts only grows on insert, so they cost little on the write path. */
-static const char schema_v3[] =
-    "ALTER TABLE clicks ADD COLUMN user_id TEXT;"
-    "ALTER TABLE impressions ADD COLUMN user_id TEXT;"
-    "ALTER TABLE conversions ADD COLUMN user_id TEXT;"
-    "ALTER TABLE conversions ADD COLUMN email_hash TEXT;"
-    "CREATE INDEX clicks_ts ON clicks(ts);"
-    "CREATE INDEX impressions_ts ON impressions(ts);"
-    "CREATE INDEX conversions_ts ON conversions(ts);";
+static const char schema_v3[] = "ALTER TABLE clicks ADD COLUMN user_id TEXT;"
+                                "ALTER TABLE impressions ADD COLUMN user_id TEXT;"
+                                "ALTER TABLE conversions ADD COLUMN user_id TEXT;"
+                                "ALTER TABLE conversions ADD COLUMN email_hash TEXT;"
+                                "CREATE INDEX clicks_ts ON clicks(ts);"
+                                "CREATE INDEX impressions_ts ON impressions(ts);"
+                                "CREATE INDEX conversions_ts ON conversions(ts);";
 
 /* Version 4: the postback outbox (src/outbox, docs/postbacks.md), and
  * budgets and caps (docs/budgets.md): a campaign's daily and total budget
@@ -189,24 +184,23 @@ static const char schema_v5[] =
  * (src/route, docs/routing.md): geo, device, OS, browser and the bot
  * filter's reason code (NULL for humans). Conversions inherit them from
  * their click, so reports by country or device need no join. */
-#define PM_VISITOR_CONTEXT_COLUMNS(t)                                                              \
-    "ALTER TABLE " t " ADD COLUMN country TEXT;"                                                  \
-    "ALTER TABLE " t " ADD COLUMN region TEXT;"                                                   \
-    "ALTER TABLE " t " ADD COLUMN device_type TEXT;"                                              \
-    "ALTER TABLE " t " ADD COLUMN os TEXT;"                                                       \
-    "ALTER TABLE " t " ADD COLUMN os_version TEXT;"                                               \
-    "ALTER TABLE " t " ADD COLUMN browser TEXT;"                                                  \
-    "ALTER TABLE " t " ADD COLUMN browser_version TEXT;"                                          \
+#define PM_VISITOR_CONTEXT_COLUMNS(t)                                                                                  \
+    "ALTER TABLE " t " ADD COLUMN country TEXT;"                                                                       \
+    "ALTER TABLE " t " ADD COLUMN region TEXT;"                                                                        \
+    "ALTER TABLE " t " ADD COLUMN device_type TEXT;"                                                                   \
+    "ALTER TABLE " t " ADD COLUMN os TEXT;"                                                                            \
+    "ALTER TABLE " t " ADD COLUMN os_version TEXT;"                                                                    \
+    "ALTER TABLE " t " ADD COLUMN browser TEXT;"                                                                       \
+    "ALTER TABLE " t " ADD COLUMN browser_version TEXT;"                                                               \
     "ALTER TABLE " t " ADD COLUMN bot_reason TEXT;"
-#define PM_ROLLUP_BOT_CLICKS(t)                                                                    \
-    "ALTER TABLE rollup_" t "_q ADD COLUMN bot_clicks INTEGER NOT NULL DEFAULT 0;"                 \
+#define PM_ROLLUP_BOT_CLICKS(t)                                                                                        \
+    "ALTER TABLE rollup_" t "_q ADD COLUMN bot_clicks INTEGER NOT NULL DEFAULT 0;"                                     \
     "ALTER TABLE rollup_" t "_d ADD COLUMN bot_clicks INTEGER NOT NULL DEFAULT 0;"
 /* Reports count flagged clicks apart (bot_clicks); the rollups' codes
  * signature changes with the new dimensions, so they are rebuilt once. */
 static const char schema_v6[] = PM_VISITOR_CONTEXT_COLUMNS("clicks") PM_VISITOR_CONTEXT_COLUMNS("impressions")
     PM_VISITOR_CONTEXT_COLUMNS("conversions") PM_ROLLUP_BOT_CLICKS("campaign") PM_ROLLUP_BOT_CLICKS("main")
         PM_ROLLUP_BOT_CLICKS("dim");
-
 
 /* Version 7: money (docs/money.md). Pricing on both sides (partners and
  * their payouts, pricing rules per offer / partner / conversion type, the
@@ -221,16 +215,15 @@ static const char schema_v6[] = PM_VISITOR_CONTEXT_COLUMNS("clicks") PM_VISITOR_
  * that already holds events is flagged for the sink to book them once.
  * Adjustments carry the visitor context of version 6 (a chargeback leaves
  * the country and device rows of its conversion). */
-#define PM_VISITOR_CONTEXT_DECL                                                                    \
-    " country TEXT, region TEXT, device_type TEXT, os TEXT, os_version TEXT, browser TEXT,"        \
+#define PM_VISITOR_CONTEXT_DECL                                                                                        \
+    " country TEXT, region TEXT, device_type TEXT, os TEXT, os_version TEXT, browser TEXT,"                            \
     " browser_version TEXT, bot_reason TEXT"
-#define PM_ADJUSTMENT_COLUMNS                                                                      \
-    "id INTEGER PRIMARY KEY, change_id TEXT NOT NULL, sign INTEGER NOT NULL, ts INTEGER NOT NULL," \
-    " campaign_id INTEGER, traffic_source_id INTEGER, offer_id INTEGER, lander_id INTEGER,"       \
-    " visitor_id TEXT, language TEXT," PM_EVENT_SUB_COLUMNS                                        \
-    " status TEXT NOT NULL, conversion_type TEXT NOT NULL,"                                        \
-    " revenue_micros INTEGER NOT NULL DEFAULT 0, revenue_currency TEXT,"                          \
-    " payout_micros INTEGER NOT NULL DEFAULT 0, payout_currency TEXT,"                            \
+#define PM_ADJUSTMENT_COLUMNS                                                                                          \
+    "id INTEGER PRIMARY KEY, change_id TEXT NOT NULL, sign INTEGER NOT NULL, ts INTEGER NOT NULL,"                     \
+    " campaign_id INTEGER, traffic_source_id INTEGER, offer_id INTEGER, lander_id INTEGER,"                            \
+    " visitor_id TEXT, language TEXT," PM_EVENT_SUB_COLUMNS " status TEXT NOT NULL, conversion_type TEXT NOT NULL,"    \
+    " revenue_micros INTEGER NOT NULL DEFAULT 0, revenue_currency TEXT,"                                               \
+    " payout_micros INTEGER NOT NULL DEFAULT 0, payout_currency TEXT,"                                                 \
     " cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT," PM_VISITOR_CONTEXT_DECL
 static const char schema_v7[] =
     "CREATE TABLE partners(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL,"
@@ -291,7 +284,8 @@ static const char schema_v7[] =
     "  PRIMARY KEY(campaign_id, day_start)) WITHOUT ROWID;"
     "CREATE TABLE cost_adjustments(id INTEGER PRIMARY KEY, report_id TEXT NOT NULL, ts INTEGER NOT NULL,"
     "  campaign_id INTEGER, traffic_source_id INTEGER, offer_id INTEGER, lander_id INTEGER, visitor_id TEXT,"
-    "  language TEXT," PM_EVENT_SUB_COLUMNS " cost_micros INTEGER NOT NULL, cost_currency TEXT," PM_VISITOR_CONTEXT_DECL ");"
+    "  language TEXT," PM_EVENT_SUB_COLUMNS " cost_micros INTEGER NOT NULL, cost_currency TEXT," PM_VISITOR_CONTEXT_DECL
+    ");"
     "CREATE TABLE fx_rates(currency TEXT PRIMARY KEY, rate_micros INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL);"
     "INSERT INTO report_meta(key, value) SELECT 'ledger_backfill', '1' WHERE EXISTS(SELECT 1 FROM clicks)"
@@ -303,20 +297,20 @@ static const char schema_v7[] =
  * lander_clicks; and bot_impressions (flagged impressions, in no other
  * counter). The rollups' signature changes, so they are rebuilt once
  * (lander_visits and bot_impressions of the events stored before). */
-#define PM_ROLLUP_LANDER(t)                                                                        \
-    "ALTER TABLE rollup_" t "_q ADD COLUMN lander_visits INTEGER NOT NULL DEFAULT 0;"              \
-    "ALTER TABLE rollup_" t "_d ADD COLUMN lander_visits INTEGER NOT NULL DEFAULT 0;"              \
-    "ALTER TABLE rollup_" t "_q ADD COLUMN lander_clicks INTEGER NOT NULL DEFAULT 0;"              \
-    "ALTER TABLE rollup_" t "_d ADD COLUMN lander_clicks INTEGER NOT NULL DEFAULT 0;"              \
-    "ALTER TABLE rollup_" t "_q ADD COLUMN bot_impressions INTEGER NOT NULL DEFAULT 0;"            \
+#define PM_ROLLUP_LANDER(t)                                                                                            \
+    "ALTER TABLE rollup_" t "_q ADD COLUMN lander_visits INTEGER NOT NULL DEFAULT 0;"                                  \
+    "ALTER TABLE rollup_" t "_d ADD COLUMN lander_visits INTEGER NOT NULL DEFAULT 0;"                                  \
+    "ALTER TABLE rollup_" t "_q ADD COLUMN lander_clicks INTEGER NOT NULL DEFAULT 0;"                                  \
+    "ALTER TABLE rollup_" t "_d ADD COLUMN lander_clicks INTEGER NOT NULL DEFAULT 0;"                                  \
+    "ALTER TABLE rollup_" t "_q ADD COLUMN bot_impressions INTEGER NOT NULL DEFAULT 0;"                                \
     "ALTER TABLE rollup_" t "_d ADD COLUMN bot_impressions INTEGER NOT NULL DEFAULT 0;"
 static const char schema_v8[] =
     "CREATE TABLE lander_clicks(" PM_EVENT_COMMON_COLUMNS PM_EVENT_SUB_COLUMNS
-    "  click_id TEXT NOT NULL, user_id TEXT, cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency TEXT,"
-    PM_VISITOR_CONTEXT_DECL ");"
+    "  click_id TEXT NOT NULL, user_id TEXT, cost_micros INTEGER NOT NULL DEFAULT 0, cost_currency "
+    "TEXT," PM_VISITOR_CONTEXT_DECL ");"
     "CREATE INDEX lander_clicks_campaign ON lander_clicks(campaign_id, id);"
-    "CREATE INDEX lander_clicks_click ON lander_clicks(click_id);"
-    PM_ROLLUP_LANDER("campaign") PM_ROLLUP_LANDER("main") PM_ROLLUP_LANDER("dim");
+    "CREATE INDEX lander_clicks_click ON lander_clicks(click_id);" PM_ROLLUP_LANDER("campaign") PM_ROLLUP_LANDER("main")
+        PM_ROLLUP_LANDER("dim");
 
 /* Version 9: postbacks to partners and on status changes
  * (docs/postbacks.md): a partner's own postback template, and the partner a
@@ -324,23 +318,21 @@ static const char schema_v8[] =
  * (docs/money.md): a revenue rule applies from the offer's n-th conversion
  * of the month (NULL = from the first), and a conversion records its place
  * (n) in its offer's month. */
-static const char schema_v9[] =
-    "ALTER TABLE partners ADD COLUMN postback_url TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE postbacks ADD COLUMN partner_id INTEGER;"
-    "ALTER TABLE pricing_rules ADD COLUMN volume_from INTEGER;"
-    "ALTER TABLE conversions ADD COLUMN place INTEGER;";
+static const char schema_v9[] = "ALTER TABLE partners ADD COLUMN postback_url TEXT NOT NULL DEFAULT '';"
+                                "ALTER TABLE postbacks ADD COLUMN partner_id INTEGER;"
+                                "ALTER TABLE pricing_rules ADD COLUMN volume_from INTEGER;"
+                                "ALTER TABLE conversions ADD COLUMN place INTEGER;";
 
-static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4,
-                                          schema_v5, schema_v6, schema_v7, schema_v8, schema_v9};
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
+                                         schema_v6, schema_v7, schema_v8, schema_v9};
 
 const char *const pm_store_setting_keys[] = {
-    "fallback_url", "timezone", "ip_v4_prefix", "ip_v6_prefix", "trusted_proxies",
-    "base_url", "currency", "postback_secret", "cookie_days", NULL,
+    "fallback_url", "timezone", "ip_v4_prefix",    "ip_v6_prefix", "trusted_proxies",
+    "base_url",     "currency", "postback_secret", "cookie_days",  NULL,
 };
 
 static const char *const setting_defaults[] = {
-    "https://www.example.com/", "UTC", "24", "48", "127.0.0.0/8,::1/128",
-    "", "USD", "", "365", NULL,
+    "https://www.example.com/", "UTC", "24", "48", "127.0.0.0/8,::1/128", "", "USD", "", "365", NULL,
 };
 
 const char *pm_store_setting_default(const char *key)
@@ -370,8 +362,7 @@ int pm_store_exec(pm_store_t *s, const char *sql)
 static int user_version(pm_store_t *s, int *v)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-        return fail(s, "user_version");
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) return fail(s, "user_version");
     *v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
     sqlite3_finalize(st);
     return PM_OK;
@@ -382,8 +373,7 @@ static int migrate(pm_store_t *s)
     int v = 0, rc = user_version(s, &v);
     if (rc != PM_OK) return rc;
     if (v > (int)PM_ARRAY_LEN(migrations)) {
-        pm_error("store: schema version %d is newer than this binary knows (%zu)", v,
-                 PM_ARRAY_LEN(migrations));
+        pm_error("store: schema version %d is newer than this binary knows (%zu)", v, PM_ARRAY_LEN(migrations));
         return PM_ESTORE;
     }
     for (; v < (int)PM_ARRAY_LEN(migrations); v++) {
@@ -431,7 +421,10 @@ void pm_store_close(pm_store_t *s)
     pm_free(s);
 }
 
-sqlite3 *pm_store_db(pm_store_t *s) { return s->db; }
+sqlite3 *pm_store_db(pm_store_t *s)
+{
+    return s->db;
+}
 
 static const char *const cached_sql[ST__COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -465,8 +458,14 @@ static int run_cached(pm_store_t *s, int which, const char *what)
     return rc;
 }
 
-int pm_store_begin(pm_store_t *s) { return run_cached(s, ST_BEGIN, "begin"); }
-int pm_store_commit(pm_store_t *s) { return run_cached(s, ST_COMMIT, "commit"); }
+int pm_store_begin(pm_store_t *s)
+{
+    return run_cached(s, ST_BEGIN, "begin");
+}
+int pm_store_commit(pm_store_t *s)
+{
+    return run_cached(s, ST_COMMIT, "commit");
+}
 
 void pm_store_rollback(pm_store_t *s)
 {
@@ -621,4 +620,23 @@ int pm_store_hwm_set(pm_store_t *s, unsigned lineage, uint32_t seq, uint64_t off
     int rc = step == SQLITE_DONE ? PM_OK : fail(s, "hwm_set");
     sqlite3_reset(st);
     return rc;
+}
+
+void pm_store_bind_id(sqlite3_stmt *st, int i, const pm_id_t *id)
+{
+    char text[PM_ID_LEN + 1];
+    if (pm_id_is_zero(id)) {
+        sqlite3_bind_null(st, i);
+        return;
+    }
+    pm_id_format(id, text);
+    sqlite3_bind_text(st, i, text, PM_ID_LEN, SQLITE_TRANSIENT);
+}
+
+void pm_store_bind_ref(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
 }
