@@ -13,6 +13,7 @@
 
 #include "pm/bot.h"
 #include "pm/geo.h"
+#include "pm/event.h"
 #include "pm/ua.h"
 
 typedef struct pm_detect_config_s {
@@ -52,6 +53,11 @@ void pm_detect_local_destroy(pm_detect_local_t *l); /* accepts NULL */
  * 0 = none sent). `click` counts toward the address's velocity. Can't fail. */
 void pm_detect_visitor(pm_detect_local_t *l, const pm_ip_t *ip, const char *ua, size_t ua_len, bool click,
                        pm_time_t now, pm_visitor_t *out);
+
+/* Set the event's visitor-context fields (PM_EVS_COUNTRY ... BOT_REASON)
+ * from `v`, leaving unknown ones empty. The strings are borrowed from `v`:
+ * it must outlive the event's encoding. Can't fail. */
+void pm_detect_fill_event(const pm_visitor_t *v, pm_event_t *ev);
 
 /* The loop's UA cache counters (for /metrics). */
 pm_ua_cache_stats_t pm_detect_ua_cache(const pm_detect_local_t *l);

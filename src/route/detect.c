@@ -92,3 +92,20 @@ void pm_detect_visitor(pm_detect_local_t *l, const pm_ip_t *ip, const char *ua, 
     pm_ua_version(r->browser_v, out->browser_version);
     out->bot_reason = pm_bot_check(l->d->bot, ip, ua_len > 0, r, click, now);
 }
+
+static void context_field(pm_event_t *ev, pm_event_str_t f, const char *v)
+{
+    if (v && *v) pm_event_set(ev, f, v, strlen(v));
+}
+
+void pm_detect_fill_event(const pm_visitor_t *v, pm_event_t *ev)
+{
+    context_field(ev, PM_EVS_COUNTRY, v->country);
+    context_field(ev, PM_EVS_REGION, v->region);
+    context_field(ev, PM_EVS_DEVICE_TYPE, v->device_type);
+    context_field(ev, PM_EVS_OS, v->os);
+    context_field(ev, PM_EVS_OS_VERSION, v->os_version);
+    context_field(ev, PM_EVS_BROWSER, v->browser);
+    context_field(ev, PM_EVS_BROWSER_VERSION, v->browser_version);
+    context_field(ev, PM_EVS_BOT_REASON, v->bot_reason);
+}

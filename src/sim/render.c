@@ -108,11 +108,6 @@ static void who(pm__sim_t *s, const pm__sim_node_t *n, pm_event_type_t as, pm_ev
     lit(ev, PM_EVS_LANGUAGE, pm__sim_countries[v->country].accept_language);
 }
 
-static void context_field(pm_event_t *ev, pm_event_str_t f, const char *v)
-{
-    if (v && *v) lit(ev, f, v);
-}
-
 /* The visitor context, as the tracking path would detect it (pm/detect.h)
  * from the event's address and user agent; strings in s->visitor, which
  * lives until the next event. Never counted toward velocity: the
@@ -124,14 +119,7 @@ static void detect(pm__sim_t *s, pm_event_t *ev)
     if (s->detect == NULL || ip_text->p == NULL || pm_ip_parse(ip_text->p, ip_text->len, &ip) != PM_OK) return;
     pm_visitor_t *v = &s->visitor;
     pm_detect_visitor(s->detect, &ip, ua->p, ua->len, false, ev->ts, v);
-    context_field(ev, PM_EVS_COUNTRY, v->country);
-    context_field(ev, PM_EVS_REGION, v->region);
-    context_field(ev, PM_EVS_DEVICE_TYPE, v->device_type);
-    context_field(ev, PM_EVS_OS, v->os);
-    context_field(ev, PM_EVS_OS_VERSION, v->os_version);
-    context_field(ev, PM_EVS_BROWSER, v->browser);
-    context_field(ev, PM_EVS_BROWSER_VERSION, v->browser_version);
-    context_field(ev, PM_EVS_BOT_REASON, v->bot_reason);
+    pm_detect_fill_event(v, ev);
 }
 
 /* --- where from: channel fields --------------------------------------------- */

@@ -388,11 +388,6 @@ static const pm_campaign_t *live_campaign(const pm_config_t *cfg, pm_slice_t tok
     return k && k->active ? k : NULL;
 }
 
-static void set_str(pm_event_t *ev, pm_event_str_t f, const char *s)
-{
-    if (s && *s) pm_event_set(ev, f, s, strlen(s));
-}
-
 /* Where and what the visitor is (pm/detect.h), into the event's visitor
  * context fields; the strings live in t->visitor until the next request.
  * The UA is read from the request (the parser takes any bytes and cuts
@@ -402,14 +397,7 @@ static void detect_visitor(pm_track_t *t, const pm_http_req_t *req, const pm_ip_
     if (t->detect == NULL) return;
     pm_visitor_t *v = &t->visitor;
     pm_detect_visitor(t->detect, client, req->user_agent.p, req->user_agent.len, ev->type == PM_EV_CLICK, ev->ts, v);
-    set_str(ev, PM_EVS_COUNTRY, v->country);
-    set_str(ev, PM_EVS_REGION, v->region);
-    set_str(ev, PM_EVS_DEVICE_TYPE, v->device_type);
-    set_str(ev, PM_EVS_OS, v->os);
-    set_str(ev, PM_EVS_OS_VERSION, v->os_version);
-    set_str(ev, PM_EVS_BROWSER, v->browser);
-    set_str(ev, PM_EVS_BROWSER_VERSION, v->browser_version);
-    set_str(ev, PM_EVS_BOT_REASON, v->bot_reason);
+    pm_detect_fill_event(v, ev);
 }
 
 /* Fill the visitor's side of a click or impression, with the visitor
