@@ -49,6 +49,9 @@ typedef struct pm_http_res_s {
     /* Durability: when wait_lsn != 0 the response must not be sent before
      * the handler thread's journal has synced up to wait_lsn. */
     uint64_t wait_lsn;
+    /* When set, the response must not be sent before the handler thread's
+     * staged journal records are written (pm_track_write, same loop turn). */
+    bool wait_write;
 } pm_http_res_t;
 
 /* Prepare an empty response. Can't fail. */

@@ -12,7 +12,8 @@
  * a bad record reports it and resynchronises on the next magic whose record
  * checks out; a partial record at the end of a dead segment is a torn tail.
  *
- * Durability: pm_journal_append() write(2)s the record before it returns, so
+ * Durability: pm_journal_append() write(2)s the record before it returns
+ * (pm_journal_stage(): at the next pm_journal_flush()), so
  * a process crash (kill -9) loses nothing appended. A syncer thread per
  * journal fdatasync(2)s in groups: every `sync_interval_us`, or at once when
  * pm_journal_request_sync() is called (conversions: money waits for the
@@ -58,6 +59,23 @@ void pm_journal_close(pm_journal_t *j);
  * an oversize payload, or -errno if the write failed (nothing appended: a
  * partial write is truncated away). Owning thread only. */
 int pm_journal_append(pm_journal_t *j, const void *payload, size_t len, uint64_t *lsn_out) PM_MUST_CHECK;
+
+/* Staged appends, for the event loop's clicks and impressions: the record
+ * is copied into the journal's stage and written, with every record staged
+ * beside it, by one pwrite in pm_journal_flush() (or by the next
+ * pm_journal_append(), which writes the stage first, so the file keeps the
+ * order of the calls). A staged record is not written: whoever answers for
+ * it (the click's redirect) must wait for the flush. PM_ETOOBIG, else
+ * PM_OK; a record too big to stage is written at once. Owning thread. */
+int pm_journal_stage(pm_journal_t *j, const void *payload, size_t len) PM_MUST_CHECK;
+
+/* Write the staged records (one pwrite). PM_OK, or -errno when the write
+ * failed: then none of them is in the journal and *lost (may be NULL) says
+ * how many were dropped. Owning thread. */
+int pm_journal_flush(pm_journal_t *j, uint64_t *lost) PM_MUST_CHECK;
+
+/* Records staged and not yet flushed. */
+size_t pm_journal_staged(const pm_journal_t *j);
 
 /* Ask the syncer to fdatasync now (group commit). Cheap; owning thread. */
 void pm_journal_request_sync(pm_journal_t *j);

@@ -64,6 +64,16 @@ void pm_track_go(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req
  * rest wait for the next. Owning thread. */
 void pm_track_flush(pm_track_t *t);
 
+/* Staging (the server turns it on): clicks and impressions are staged in
+ * the journal (pm_journal_stage) instead of written one by one, and their
+ * responses carry wait_write; pm_track_write() writes every staged record
+ * with one pwrite, after which those responses may go. A failed write is
+ * counted per lost record in journal_errors (the visitors still got their
+ * redirects: a tracker never blocks them on its disk). Off: every record
+ * is written before its handler returns. Owning thread. */
+void pm_track_set_staging(pm_track_t *t, bool on);
+void pm_track_write(pm_track_t *t);
+
 /* A status change asked for outside a postback (the admin API, an
  * import): the conversion, its new status, optionally a new revenue. */
 typedef struct pm_track_status_s {

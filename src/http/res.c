@@ -18,6 +18,7 @@ void pm_http_res_init(pm_http_res_t *res)
     pm_buf_init(&res->body, PM_HTTP_MAX_BODY);
     res->nheaders = 0;
     res->header_used = 0;
+    res->wait_write = false;
     res->wait_lsn = 0;
 }
 
@@ -47,6 +48,7 @@ void pm_http_res_move(pm_http_res_t *dst, pm_http_res_t *src)
     dst->content_type = src->content_type;
     dst->body = src->body;
     dst->wait_lsn = src->wait_lsn;
+    dst->wait_write = src->wait_write;
     dst->nheaders = src->nheaders;
     dst->header_used = src->header_used;
     memcpy(dst->header_space, src->header_space, src->header_used);

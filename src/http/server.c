@@ -12,6 +12,15 @@
  * parked on the loop's `waiting` list (in LSN order, since appends are
  * ordered) and sent when the journal's syncer thread reports, through an
  * h2o multithread message, that the fsync is done.
+ *
+ * Clicks and impressions are journaled once per loop turn: the tracker
+ * stages their records (pm_track_set_staging), their responses wait on the
+ * loop's `unwritten` list, and a zero-delay h2o timeout, which runs after
+ * the turn's sockets have been served, writes every staged record with one
+ * pwrite and then sends those responses. Each answer still leaves only
+ * after its record is in the journal file, for a syscall per turn instead
+ * of one per click; and the answers go out inside the loop turn, so h2o
+ * re-arms reading on the same pass and no socket's epoll state changes.
  */
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
@@ -61,6 +70,8 @@ typedef struct loop_s {
     _Atomic int synced_msg_in_flight;
     _Atomic int ready; /* the loop thread has built its message queue */
     h2o_linklist_t waiting; /* parked responses, oldest (lowest LSN) first */
+    h2o_linklist_t unwritten;        /* responses whose records are staged (deferred_t) */
+    h2o_timeout_entry_t write_entry; /* on ctx.zero_timeout while `unwritten` is not empty */
     pm_journal_t *journal;
     pm_store_t *store;
     pm_track_t *track;
@@ -94,6 +105,14 @@ typedef struct parked_s {
     bool done;
     pm_http_res_t res;
 } parked_t;
+
+/* A response waiting for its staged record to be written (this turn). Small,
+ * on the request's pool; its headers are already on req->res. */
+typedef struct deferred_s {
+    h2o_linklist_t link;
+    h2o_req_t *req;
+    h2o_iovec_t body;
+} deferred_t;
 
 /* --- request and response translation ------------------------------------ */
 
@@ -160,7 +179,8 @@ static const char *reason(int status)
     }
 }
 
-static void send_response(h2o_req_t *req, pm_http_res_t *res)
+/* Status and headers onto req->res (values copied to the request's pool). */
+static void prepare_response(h2o_req_t *req, pm_http_res_t *res)
 {
     req->res.status = res->status ? res->status : 500;
     req->res.reason = reason(req->res.status);
@@ -173,7 +193,48 @@ static void send_response(h2o_req_t *req, pm_http_res_t *res)
                               NULL, v.base, v.len);
     }
     req->res.content_length = res->body.len;
+}
+
+static void send_response(h2o_req_t *req, pm_http_res_t *res)
+{
+    prepare_response(req, res);
     h2o_send_inline(req, res->body.data ? res->body.data : "", res->body.len);
+}
+
+/* --- responses after the turn's journal write ---------------------------- */
+
+static void deferred_dispose(void *p)
+{
+    deferred_t *d = p;
+    if (h2o_linklist_is_linked(&d->link)) h2o_linklist_unlink(&d->link);
+}
+
+static void defer(loop_t *loop, h2o_req_t *req, pm_http_res_t *res)
+{
+    prepare_response(req, res);
+    deferred_t *d = h2o_mem_alloc_shared(&req->pool, sizeof(*d), deferred_dispose);
+    memset(&d->link, 0, sizeof(d->link));
+    d->req = req;
+    d->body = h2o_strdup(&req->pool, res->body.data ? res->body.data : "", res->body.len);
+    h2o_linklist_insert(&loop->unwritten, &d->link);
+    if (!h2o_timeout_is_linked(&loop->write_entry))
+        h2o_timeout_link(loop->ctx.loop, &loop->ctx.zero_timeout, &loop->write_entry);
+}
+
+/* Write the staged records, then answer for them. */
+static void write_staged(loop_t *loop)
+{
+    pm_track_write(loop->track);
+    while (!h2o_linklist_is_empty(&loop->unwritten)) {
+        deferred_t *d = H2O_STRUCT_FROM_MEMBER(deferred_t, link, loop->unwritten.next);
+        h2o_linklist_unlink(&d->link);
+        h2o_send_inline(d->req, d->body.base, d->body.len);
+    }
+}
+
+static void on_write_timeout(h2o_timeout_entry_t *entry)
+{
+    write_staged(H2O_STRUCT_FROM_MEMBER(loop_t, write_entry, entry));
 }
 
 /* --- fsync-gated responses ----------------------------------------------- */
@@ -378,6 +439,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         park(loop, req, &res);
         return 0;
     }
+    if (res.wait_write) {
+        defer(loop, req, &res);
+        pm_http_res_free(&res);
+        return 0;
+    }
     send_response(req, &res);
     pm_http_res_free(&res);
     return 0;
@@ -487,6 +553,8 @@ static int loop_init(server_t *srv, loop_t *loop, unsigned index)
     loop->index = index;
     loop->listen_fd = -1;
     h2o_linklist_init_anchor(&loop->waiting);
+    h2o_linklist_init_anchor(&loop->unwritten);
+    loop->write_entry = (h2o_timeout_entry_t){.cb = on_write_timeout};
     pm_journal_config_t jc = {.dir = srv->journal_dir,
                               .lineage = index,
                               .sync_interval_us = srv->cfg->sync_interval_us,
@@ -497,6 +565,7 @@ static int loop_init(server_t *srv, loop_t *loop, unsigned index)
     if (rc == PM_OK) rc = open_listener(srv->cfg->listen, &loop->listen_fd);
     if (rc != PM_OK) return rc;
     loop->track = pm_track_create(loop->journal, loop->store, &srv->shared);
+    pm_track_set_staging(loop->track, true);
     loop->api =
         pm_api_create(&(pm_api_config_t){.store = loop->store, .confhold = srv->confhold, .outbox = srv->outbox,
                                                        .spend = srv->shared.spend, .track = loop->track});
@@ -522,9 +591,12 @@ static void *loop_run(void *arg)
     h2o_socket_read_start(loop->listener, on_accept);
     while (!atomic_load(&srv->stopping)) {
         h2o_evloop_run(loop->ctx.loop, 100);
+        write_staged(loop); /* normally done by write_entry within the turn */
         pm_track_flush(loop->track);
         expire_parked(loop);
     }
+    write_staged(loop);
+    if (h2o_timeout_is_linked(&loop->write_entry)) h2o_timeout_unlink(&loop->write_entry);
     h2o_socket_read_stop(loop->listener);
     h2o_socket_close(loop->listener); /* closes listen_fd */
     loop->listen_fd = -1;

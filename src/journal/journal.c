@@ -48,6 +48,9 @@
 #define CREATE_ATTEMPTS 16
 /* Rotations the syncer may fall behind before the writer syncs them itself. */
 #define RETIRED_MAX 8
+/* Staged records are written together once this many bytes wait: a loop
+ * turn's clicks are a few KiB, so it bounds only a burst. */
+#define STAGE_MAX ((size_t)64 << 10)
 
 struct pm_journal_s {
     /* Configuration, immutable after open. */
@@ -65,6 +68,9 @@ struct pm_journal_s {
     uint64_t lsn;       /* bytes appended since open */
     uint64_t rotate_at; /* offset past which the next append rotates */
     bool must_rotate;   /* a failed write left bytes we could not cut off */
+    uint8_t *stage;     /* staged records (headers and payloads), not yet written */
+    size_t staged;      /* bytes in stage */
+    uint64_t staged_records;
 
     /* Published by the owning thread. (seq, offset) form a seqlock: an odd
      * generation means an update is in progress. */
@@ -407,6 +413,7 @@ static void destroy(pm_journal_t *j)
     stop_syncer(j); /* its last round synced and closed the retired fds */
     if (j->fd >= 0) close(j->fd);
     if (j->dir_fd >= 0) close(j->dir_fd);
+    pm_free(j->stage);
     if (j->sync_primitives) {
         pthread_cond_destroy(&j->idle);
         pthread_cond_destroy(&j->wake);
@@ -464,6 +471,7 @@ out:
 void pm_journal_close(pm_journal_t *j)
 {
     if (!j) return;
+    pm_ignore_rc(pm_journal_flush(j, NULL));
     destroy(j);
 }
 
@@ -543,29 +551,91 @@ static int write_all(int fd, struct iovec *iov, int cnt, uint64_t off)
 
 /* Write one record at the end of the segment; on failure cut off whatever
  * part of it reached the file, so no reader ever meets half a record. */
-static int write_record(pm_journal_t *j, const uint8_t *hdr, const void *payload, size_t len)
+/* After a failed write, cut off whatever part reached the file, so no
+ * reader ever meets half a record. */
+static void cut_back(pm_journal_t *j)
 {
-    struct iovec iov[2] = {{(void *)hdr, PM_JOURNAL_HEADER}, {(void *)payload, len}};
-    int rc = write_all(j->fd, iov, len ? 2 : 1, j->offset);
-    if (rc == PM_OK) return PM_OK;
     atomic_fetch_add_explicit(&j->write_errors, 1, memory_order_relaxed);
     if (ftruncate(j->fd, (off_t)j->offset) != 0) {
         pm_error("journal %s lineage %u: cannot truncate segment %" PRIu32 " after a failed write: %s", j->dir,
                  j->lineage, j->seq, strerror(errno));
         j->must_rotate = true;
     }
+}
+
+/* Write one record at the end of the segment. */
+static int write_record(pm_journal_t *j, const uint8_t *hdr, const void *payload, size_t len)
+{
+    struct iovec iov[2] = {{(void *)hdr, PM_JOURNAL_HEADER}, {(void *)payload, len}};
+    int rc = write_all(j->fd, iov, len ? 2 : 1, j->offset);
+    if (rc != PM_OK) cut_back(j);
     return rc;
 }
+
+/* Rotate first when `total` more bytes would cross the segment's end. */
+static int room_for(pm_journal_t *j, size_t total)
+{
+    if (j->must_rotate || (j->offset > 0 && j->offset + total > j->rotate_at)) return rotate(j);
+    return PM_OK;
+}
+
+int pm_journal_flush(pm_journal_t *j, uint64_t *lost)
+{
+    if (lost) *lost = 0;
+    if (j->staged == 0) return PM_OK;
+    size_t total = j->staged;
+    uint64_t n = j->staged_records;
+    j->staged = 0;
+    j->staged_records = 0;
+    int rc = room_for(j, total);
+    if (rc == PM_OK) {
+        struct iovec iov = {j->stage, total};
+        rc = write_all(j->fd, &iov, 1, j->offset);
+        if (rc != PM_OK) cut_back(j);
+    }
+    if (rc != PM_OK) {
+        if (lost) *lost = n;
+        return rc;
+    }
+    j->offset += total;
+    j->lsn += total;
+    bump(&j->records, n);
+    publish(j);
+    return PM_OK;
+}
+
+int pm_journal_stage(pm_journal_t *j, const void *payload, size_t len)
+{
+    if (len > PM_JOURNAL_MAX_RECORD) return PM_ETOOBIG;
+    size_t total = PM_JOURNAL_HEADER + len;
+    if (total > STAGE_MAX) {
+        uint64_t lsn;
+        return pm_journal_append(j, payload, len, &lsn); /* too big to stage: written now */
+    }
+    /* A batch never crosses a rotation: flush what would, then stage. */
+    if (j->staged + total > STAGE_MAX || (j->staged && j->offset + j->staged + total > j->rotate_at)) {
+        int rc = pm_journal_flush(j, NULL);
+        if (rc != PM_OK) pm_error("journal %s lineage %u: staged records lost: %s", j->dir, j->lineage, pm_strerror(rc));
+    }
+    if (j->stage == NULL) j->stage = pm_malloc(STAGE_MAX);
+    encode_header(j->stage + j->staged, payload, len);
+    memcpy(j->stage + j->staged + PM_JOURNAL_HEADER, payload, len);
+    j->staged += total;
+    j->staged_records++;
+    return PM_OK;
+}
+
+size_t pm_journal_staged(const pm_journal_t *j) { return (size_t)j->staged_records; }
 
 int pm_journal_append(pm_journal_t *j, const void *payload, size_t len, uint64_t *lsn_out)
 {
     if (len > PM_JOURNAL_MAX_RECORD) return PM_ETOOBIG;
+    /* Records staged before this one come first in the file. */
+    int rc = pm_journal_flush(j, NULL);
+    if (rc != PM_OK) pm_error("journal %s lineage %u: staged records lost: %s", j->dir, j->lineage, pm_strerror(rc));
     size_t total = PM_JOURNAL_HEADER + len;
-    int rc = PM_OK;
-    if (j->must_rotate || (j->offset > 0 && j->offset + total > j->rotate_at)) {
-        rc = rotate(j);
-        if (rc != PM_OK) goto out;
-    }
+    rc = room_for(j, total);
+    if (rc != PM_OK) goto out;
     uint8_t hdr[PM_JOURNAL_HEADER];
     encode_header(hdr, payload, len);
     rc = write_record(j, hdr, payload, len);

@@ -57,6 +57,7 @@ struct pm_track_s {
     pm_visitor_t visitor;      /* the current request's visitor context */
     counters_t n;
     bool sync_wanted; /* a conversion waits for an fsync not yet asked for */
+    bool staging;     /* clicks and impressions are staged (pm_track_set_staging) */
     void *match_data; /* flow regexes (pcre2 match data), made once */
     uint64_t rng;     /* rotation's PRNG state */
     size_t used;   /* bump allocator over scratch, reset per request */
@@ -281,6 +282,40 @@ static int journal(pm_track_t *t, const pm_event_t *ev, uint64_t *lsn)
     return rc;
 }
 
+/* A click's or impression's record: staged when the loop writes a turn's
+ * records together (the response then waits for pm_track_write), else
+ * appended at once. */
+static int journal_visit(pm_track_t *t, const pm_event_t *ev, pm_http_res_t *res)
+{
+    uint64_t lsn;
+    if (!t->staging) return journal(t, ev, &lsn);
+    pm_buf_reset(&t->rec);
+    int rc = pm_event_encode(ev, &t->rec);
+    if (rc == PM_OK) rc = pm_journal_stage(t->journal, t->rec.data, t->rec.len);
+    if (rc == PM_OK) {
+        res->wait_write = true;
+    } else {
+        count(&t->n.journal_errors);
+        pm_error("track: journal append failed: %s", pm_strerror(rc));
+    }
+    return rc;
+}
+
+void pm_track_set_staging(pm_track_t *t, bool on)
+{
+    if (!on) pm_track_write(t);
+    t->staging = on;
+}
+
+void pm_track_write(pm_track_t *t)
+{
+    uint64_t lost = 0;
+    int rc = pm_journal_flush(t->journal, &lost);
+    if (rc == PM_OK) return;
+    atomic_fetch_add(&t->n.journal_errors, lost);
+    pm_error("track: journal write of %" PRIu64 " staged records failed: %s", lost, pm_strerror(rc));
+}
+
 /* --- macros -------------------------------------------------------------- */
 
 /* Macro values for one click, formatted only when a template asks for them
@@ -500,7 +535,6 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
     /* A click the bot filter flagged costs nothing: reports, budgets and the
      * ledger leave bots out of cost alike (docs/metrics.md). */
     if (k->cost_model == PM_COST_CPC && ev.s[PM_EVS_BOT_REASON].len == 0) ev.cost = k->cost;
-    uint64_t lsn;
     int32_t day = pm_spend_day(pm_config_tz(cfg), ev.ts);
     if (!within_limits(t, cfg, k, &ev, day)) {
         pm_qs_free(&qs);
@@ -518,7 +552,7 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
         return;
     }
     pm_event_set(&ev, PM_EVS_DEST_URL, t->url.data, t->url.len);
-    if (journal(t, &ev, &lsn) == PM_OK) {
+    if (journal_visit(t, &ev, res) == PM_OK) {
         count(&t->n.clicks);
         if (t->shared->audience) pm_audience_click(t->shared->audience, &ev.visitor_id, ev.ts);
         if (ev.s[PM_EVS_BOT_REASON].len) count(&t->n.bot_clicks);
@@ -559,8 +593,7 @@ void pm_track_impression(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
         if (k->cost_model == PM_COST_CPM && ev.s[PM_EVS_BOT_REASON].len == 0 &&
             pm_money_muldiv(k->cost.micros, 1, 1000, &ev.cost.micros) == PM_OK)
             ev.cost.currency = k->cost.currency;
-        uint64_t lsn;
-        if (journal(t, &ev, &lsn) == PM_OK) {
+        if (journal_visit(t, &ev, res) == PM_OK) {
             count(&t->n.impressions);
             if (ev.s[PM_EVS_BOT_REASON].len) count(&t->n.bot_impressions);
             /* The impression was served whatever our budget says: its cost counts. */

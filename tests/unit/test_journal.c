@@ -770,6 +770,108 @@ static void test_failed_write_leaves_no_partial_record(void **state)
     assert_true(s.count == 15 && s.indices[10] == 10 && res.corrupt == 0 && !res.torn_tail);
 }
 
+/* Staged records reach the file only at the flush (or before the next
+ * plain append), in call order, and never split across a rotation. */
+static void test_staged_records(void **state)
+{
+    const char *dir = *state;
+    pm_journal_t *j = open_journal(dir, 0, 4096);
+    uint8_t rec[512];
+    uint32_t seq0, seq;
+    uint64_t off0, off;
+    pm_journal_written(j, &seq0, &off0);
+    for (uint32_t i = 0; i < 5; i++) {
+        make_record(i, rec);
+        assert_int_equal(pm_journal_stage(j, rec, record_len(i)), PM_OK);
+    }
+    assert_int_equal(pm_journal_staged(j), 5);
+    pm_journal_written(j, &seq, &off);
+    assert_true(seq == seq0 && off == off0); /* nothing written, nothing published */
+    uint64_t lost = 99;
+    assert_int_equal(pm_journal_flush(j, &lost), PM_OK);
+    assert_true(lost == 0 && pm_journal_staged(j) == 0);
+    pm_journal_stats_t st;
+    pm_journal_stats(j, &st);
+    assert_true(st.records == 5);
+    pm_journal_written(j, &seq, &off);
+    uint64_t expect = 0;
+    for (uint32_t i = 0; i < 5; i++)
+        expect += HDR + record_len(i);
+    assert_true(off == expect);
+    /* A plain append writes the stage first. */
+    make_record(5, rec);
+    assert_int_equal(pm_journal_stage(j, rec, record_len(5)), PM_OK);
+    uint64_t lsn;
+    make_record(6, rec);
+    assert_int_equal(pm_journal_append(j, rec, record_len(6), &lsn), PM_OK);
+    assert_int_equal(pm_journal_staged(j), 0);
+    /* Many more than a segment holds, staged: the batches rotate whole. */
+    for (uint32_t i = 7; i < 1500; i++) {
+        make_record(i, rec);
+        assert_int_equal(pm_journal_stage(j, rec, record_len(i)), PM_OK);
+        if (i % 17 == 0) assert_int_equal(pm_journal_flush(j, NULL), PM_OK);
+    }
+    pm_journal_close(j); /* flushes the rest */
+
+    pm_jsegment_t *segs;
+    size_t n;
+    assert_int_equal(pm_journal_list(dir, &segs, &n), PM_OK);
+    assert_true(n > 20);
+    uint32_t next = 0;
+    for (size_t i = 0; i < n; i++) {
+        seen_t s;
+        pm_journal_scan_t res;
+        scan_all(segs[i].path, 0, true, &s, &res);
+        assert_true(res.corrupt == 0 && !res.torn_tail);
+        assert_true(file_size(segs[i].path) <= 4096);
+        for (uint32_t k = 0; k < s.count; k++)
+            assert_int_equal(s.indices[k], next++);
+    }
+    assert_int_equal(next, 1500);
+    free(segs);
+}
+
+/* A failed flush drops the whole batch, says how many, leaves no partial
+ * record, and the journal goes on. */
+static void test_failed_flush(void **state)
+{
+    const char *dir = *state;
+    pm_journal_t *j = open_journal(dir, 0, 0);
+    uint64_t lsn = append_range(j, 0, 3);
+    uint32_t seq;
+    uint64_t off;
+    pm_journal_written(j, &seq, &off);
+    uint8_t rec[512];
+    for (uint32_t i = 3; i < 9; i++) {
+        make_record(i, rec);
+        assert_int_equal(pm_journal_stage(j, rec, record_len(i)), PM_OK);
+    }
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    low = old;
+    low.rlim_cur = off + 100;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+    uint64_t lost = 0;
+    int rc = pm_journal_flush(j, &lost);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_int_equal(rc, -EFBIG);
+    assert_true(lost == 6 && pm_journal_staged(j) == 0);
+    char path[512];
+    pm_journal_segment_path(dir, 0, seq, path, sizeof(path));
+    assert_true(file_size(path) == off);
+    pm_journal_stats_t st;
+    pm_journal_stats(j, &st);
+    assert_true(st.write_errors == 1 && st.records == 3 && st.bytes == lsn);
+    make_record(9, rec);
+    assert_int_equal(pm_journal_stage(j, rec, record_len(9)), PM_OK);
+    pm_journal_close(j);
+    seen_t s;
+    pm_journal_scan_t res;
+    scan_all(path, 0, true, &s, &res);
+    assert_true(s.count == 4 && s.indices[3] == 9 && res.corrupt == 0 && !res.torn_tail);
+}
+
 /* Out of fds at rotation time: appending goes on in the full segment (a
  * segment over its size beats refusing clicks), and rotation is retried. */
 static void test_rotation_failure_keeps_appending(void **state)
@@ -897,6 +999,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip_across_rotation, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_staged_records, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_failed_flush, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_reopen_gives_new_segment, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_scan_from_middle_and_limit, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_corrupt_byte_mid_file, setup_dir, teardown_dir),
