@@ -3,10 +3,10 @@
  * ("clicked in the last 7 days but did not convert"): for each visitor the
  * time of the last click and of the last approved conversion, in minutes.
  *
- * Same shape as the frequency-cap table (pm/fcap.h): 16-byte entries in
- * mutex-protected shards, bounded probing, the least recently active entry
- * replaced when a probe sequence is full, so memory stays fixed whatever
- * the traffic. Clicks are recorded by the click path after routing (the
+ * 16-byte entries in mutex-protected shards, like the frequency-cap table
+ * (pm/fcap.h), but in 8-entry buckets: the least recently active entry of
+ * a full bucket is replaced, so memory stays fixed whatever the traffic
+ * and a lookup touches two cache lines. Clicks are recorded by the click path after routing (the
  * condition sees the visitor's previous clicks), conversions by the
  * materializer's callback, and both are rebuilt from the store at start.
  * Thread-safe.

@@ -278,6 +278,25 @@ static void test_audience_table(void **state)
     }
     assert_true(pm_audience_get(a, &x).last_click_us > t);
     pm_audience_destroy(a);
+    /* Eviction takes the least recently active: after 10x the table's
+     * visitors, most of the last quarter's worth are still known (buckets
+     * fill unevenly, so not all), and the first ones are gone. */
+    a = pm_audience_create(20000);
+    uint32_t n = 200000, recent = 5000, kept = 0, old = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(x.b + 4, &i, sizeof(i));
+        pm_audience_click(a, &x, t + (int64_t)i * 60 * PM_USEC_PER_SEC);
+    }
+    for (uint32_t i = 0; i < recent; i++) {
+        uint32_t k = n - 1 - i;
+        memcpy(x.b + 4, &k, sizeof(k));
+        kept += pm_audience_get(a, &x).last_click_us == t + (int64_t)k * 60 * PM_USEC_PER_SEC;
+        memcpy(x.b + 4, &i, sizeof(i));
+        old += pm_audience_get(a, &x).last_click_us != 0;
+    }
+    assert_true(kept > recent * 99 / 100);
+    assert_true(old < recent / 100);
+    pm_audience_destroy(a);
 }
 
 static void test_catastrophic_regex_is_bounded(void **state)
