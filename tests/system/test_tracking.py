@@ -507,3 +507,33 @@ def test_lander_only_campaign(server):
     s.wait_materialized()
     convs = s.events("conversion")
     assert len(convs) == 1 and convs[0]["offer_id"] is None and convs[0]["lander_id"] == w["lander"]["id"]
+
+
+def test_head_and_concurrent_keepalive_clicks(server):
+    """Clicks of one loop turn are journaled together (one write, then their
+    redirects): HEAD gets the redirect without a body, and concurrent
+    keep-alive clients each get their own click, recorded exactly once."""
+    import concurrent.futures
+    import requests
+
+    s = server()
+    w = s.setup_campaign()
+    h = s.http.head(s.url(f"/c/{w['token']}"), params={"sub1": "head"}, allow_redirects=False, timeout=10)
+    assert h.status_code == 302 and h.headers["location"].startswith("https://")
+    assert h.content == b"" and h.headers.get("content-length") == "0"
+    head_id = click_id_of(h)
+
+    def burst(n):
+        with requests.Session() as sess:
+            sess.headers.update(s.http.headers)
+            return [click_id_of(click(s, w["token"], params={"sub1": f"k{n}"}, session=sess)) for _ in range(50)]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        ids = [i for part in pool.map(burst, range(8)) for i in part]
+    assert len(set(ids)) == 400
+    s.wait_events("click", lambda rs: len(rs) >= 401, timeout=30)
+    s.wait_materialized()
+    rows = s.events("click")
+    assert sorted(r["id"] for r in rows) == sorted(ids + [head_id])
+    assert s.metrics()["perfmark_clicks_total"] == 401
+    assert s.metrics()["perfmark_journal_append_errors_total"] == 0
