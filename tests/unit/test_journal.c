@@ -737,6 +737,19 @@ static void test_concurrent_reader(void **state)
 
 /* A file-size limit inside the record makes the kernel write part of it and
  * fail the retry (EFBIG): the append must fail and leave no partial record. */
+/* Make writes past `bytes` fail with EFBIG (SIGXFSZ ignored); returns the
+ * limit to restore. */
+static struct rlimit limit_file_size(uint64_t bytes)
+{
+    struct rlimit old, low;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    low = old;
+    low.rlim_cur = bytes;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+    return old;
+}
+
 static void test_failed_write_leaves_no_partial_record(void **state)
 {
     const char *dir = *state;
@@ -745,12 +758,7 @@ static void test_failed_write_leaves_no_partial_record(void **state)
     uint32_t seq;
     uint64_t off;
     pm_journal_written(j, &seq, &off);
-    struct rlimit old, low;
-    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-    signal(SIGXFSZ, SIG_IGN);
-    low = old;
-    low.rlim_cur = off + 20;
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+    struct rlimit old = limit_file_size(off + 20);
     uint8_t rec[512];
     make_record(10, rec);
     int rc = pm_journal_append(j, rec, record_len(10), &lsn2);
@@ -846,12 +854,7 @@ static void test_failed_flush(void **state)
         make_record(i, rec);
         assert_int_equal(pm_journal_stage(j, rec, record_len(i)), PM_OK);
     }
-    struct rlimit old, low;
-    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-    signal(SIGXFSZ, SIG_IGN);
-    low = old;
-    low.rlim_cur = off + 100;
-    assert_int_equal(setrlimit(RLIMIT_FSIZE, &low), 0);
+    struct rlimit old = limit_file_size(off + 100);
     uint64_t lost = 0;
     int rc = pm_journal_flush(j, &lost);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
