@@ -163,7 +163,15 @@ export function reportView(root, ctx) {
   );
   const columnsMenu = h(
     'details',
-    { class: 'columns-menu', id: 'columns-menu' },
+    {
+      class: 'columns-menu',
+      id: 'columns-menu',
+      onkeydown: (ev) => {
+        if (ev.key !== 'Escape' || !ev.currentTarget.open) return;
+        ev.currentTarget.open = false;
+        ev.currentTarget.querySelector('summary').focus();
+      },
+    },
     h('summary', { class: 'btn' }, 'Columns'),
     h('fieldset', { class: 'columns-list' }, h('legend', { class: 'visually-hidden' }, 'Columns of the table'), columnBoxes,
       h('button', { type: 'button', class: 'btn small', id: 'columns-default', onclick: () => setColumns(DEFAULT_COLUMNS) }, 'Default columns')),

@@ -549,6 +549,11 @@ test('report columns: the metrics outside the default set, from the column menu'
   const cell = page.locator(`#report-table tbody tr[data-key="${busiest.campaign_id}"] td[data-metric="bot_clicks"]`);
   assert.equal(await cell.getAttribute('data-value'), String(busiest.bot_clicks));
   assert.equal(await cell.textContent(), formatMetric('bot_clicks', busiest.bot_clicks));
+  // Escape closes the menu.
+  await page.focus('#columns-menu input[data-metric="cpl"]');
+  await page.keyboard.press('Escape');
+  assert.equal(await page.evaluate(() => document.getElementById('columns-menu').open), false);
+  await page.locator('#report-table th[data-key="lander_ctr"]').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(OUT, 'dashboard-columns.png'), fullPage: true });
   // The choice outlives a reload; "Default columns" brings the default back.
   await page.reload();
