@@ -201,8 +201,10 @@ export function postbacksView(root, ctx) {
   async function retry(p) {
     try {
       await request('POST', `/postbacks/${p.id}/retry`);
+      const open = selected === p.id;
       announce(`Postback ${p.id} queued again.`);
       await load();
+      if (open) await show(p.id); // its details follow: pending again
     } catch (e) {
       announce(`Postback ${p.id} not retried: ${e.message}`, 'error');
     }
