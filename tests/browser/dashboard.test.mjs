@@ -668,8 +668,10 @@ async function loadAllPostbacks() {
 
 // Postbacks of our own: the demo's simulated history queues none. A local
 // receiver answers 200 on /ok and 500 on /bad; a source posting to /ok and
-// a partner posting to /bad, on a campaign with two conversions, give
-// delivered postbacks and pending ones with failed attempts.
+// a partner posting to /bad, on a campaign with PB_CONVERSIONS conversions,
+// give delivered postbacks and pending ones with failed attempts: two per
+// conversion, more than one page of the list (100).
+const PB_CONVERSIONS = 51;
 let receiver;
 async function makePostbacks() {
   const hits = [];
@@ -694,15 +696,15 @@ async function makePostbacks() {
     cost: { model: 'cpc', amount: '0.10', currency: 'USD' },
   });
   assert.equal(camp.status, 201, JSON.stringify(camp.body));
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < PB_CONVERSIONS; i++) {
     const cid = await click('postbacks-test', { external_id: `pb${i}` });
     const pb = await fetch(`${base}/pb${qs({ clickid: cid, txid: `pbt-${i}`, payout: '5.00' })}`);
     assert.equal(pb.status, 200, await pb.text());
   }
-  // Two to the source (delivered), two to the partner (attempted, pending).
+  // One to the source (delivered), one to the partner (attempted, pending) each.
   await waitFor(async () => {
     const mine = (await allPostbacks('')).filter((p) => p.campaign_id === camp.body.id);
-    return mine.filter((p) => p.status === 'delivered').length === 2 && mine.filter((p) => p.target === 'partner' && p.attempt_count > 0).length === 2;
+    return mine.filter((p) => p.status === 'delivered').length === PB_CONVERSIONS && mine.filter((p) => p.target === 'partner' && p.attempt_count > 0).length === PB_CONVERSIONS;
   }, 'the test\'s postbacks delivered and attempted', 30000, 200);
   return camp.body.id;
 }
@@ -711,6 +713,10 @@ test('postbacks: the queue as the API lists it, in all and per status; attempts'
   const campaignId = await makePostbacks();
   await page.click('nav a[href="#/postbacks"]');
   await postbacksLoaded(0);
+  // The first page is the API's page size; more are there to load.
+  assert.equal(await page.locator('#postbacks-table tbody tr[data-id]').count(), 100);
+  assert.ok(await page.isVisible('#postbacks-more'), 'Load more is offered');
+  assert.match(await page.textContent('#postbacks-count'), /^100 postbacks, more to load$/);
   const shownIds = () => page.$$eval('#postbacks-table tbody tr[data-id]', (trs) => trs.map((tr) => Number(tr.dataset.id)));
   // All pages loaded, the rows are the API's, in its order, as many as it
   // has in all. New conversions may queue more meanwhile: then refresh and
