@@ -9,7 +9,10 @@
 // strip, drill-down table at three levels, after changing the date range)
 // is the report API's own value for the same question, formatted by
 // web/format.js. Then the CSV download, the management forms (API errors
-// shown at their field, create, links, pause, delete) and the static
+// shown at their field, create, links, pause, delete), the report's column
+// menu (the non-default metrics against the API), Partners (create, edit,
+// on a campaign, delete), Postbacks (every page against the API's list,
+// attempts, Retry as viewer and admin on a second server) and the static
 // files' headers. Screenshots go to test-output/.
 
 import { test, before, after } from 'node:test';
