@@ -8,6 +8,7 @@ import { reportView } from './report.js';
 import { manageView } from './manage.js';
 import { attributionView } from './attribution.js';
 import { cohortsView } from './cohorts.js';
+import { postbacksView } from './postbacks.js';
 
 const VIEWS = [
   { hash: '#/report', label: 'Report' },
@@ -17,6 +18,8 @@ const VIEWS = [
   { hash: '#/offers', label: 'Offers', kind: 'offers' },
   { hash: '#/traffic-sources', label: 'Traffic sources', kind: 'traffic-sources' },
   { hash: '#/landers', label: 'Landers', kind: 'landers' },
+  { hash: '#/partners', label: 'Partners', kind: 'partners' },
+  { hash: '#/postbacks', label: 'Postbacks', view: postbacksView },
 ];
 
 const main = document.getElementById('main');

@@ -28,6 +28,18 @@ export const METRICS = {
   epc: { label: 'EPC', kind: 'unit', better: 'up' },
   roi: { label: 'ROI', kind: 'ratio', better: 'up' },
   roas: { label: 'ROAS', kind: 'ratio', better: 'up' },
+  // Not in the API's default set: the report table asks for them too and
+  // shows them when chosen in its column menu (`extra`).
+  cpl: { label: 'CPL', kind: 'unit', better: 'down', extra: true },
+  pending_conversions: { label: 'Pending conv.', kind: 'count', better: 'up', extra: true },
+  pending_revenue: { label: 'Pending revenue', kind: 'money', better: 'up', extra: true },
+  rejected_conversions: { label: 'Rejected conv.', kind: 'count', better: 'down', extra: true },
+  chargebacks: { label: 'Chargebacks', kind: 'count', better: 'down', extra: true },
+  bot_clicks: { label: 'Bot clicks', kind: 'count', better: 'down', extra: true },
+  bot_impressions: { label: 'Bot impressions', kind: 'count', better: 'down', extra: true },
+  lander_visits: { label: 'Lander visits', kind: 'count', better: 'up', extra: true },
+  lander_clicks: { label: 'Lander clicks', kind: 'count', better: 'up', extra: true },
+  lander_ctr: { label: 'Lander CTR', kind: 'ratio', better: 'up', extra: true },
 };
 
 // Group digits of a string of decimal digits by thousands: "1234567" → "1,234,567".

@@ -1,5 +1,5 @@
-// manage.js: the management views: campaigns, offers, traffic sources and
-// landers. A list with edit / pause / delete, and one form for create and
+// manage.js: the management views: campaigns, offers, traffic sources,
+// landers and partners. A list with edit / pause / delete, and one form for create and
 // edit. The API does all validation; its error names the field
 // ({"error":{"field":"payout.amount",…}}) and the message is shown next to
 // that field. Campaigns show their tracking, impression and postback URLs
@@ -25,7 +25,8 @@ function kinds(ctx) {
         { name: 'cost.model', label: 'Cost model', options: ['cpc', 'cpm', 'cpa', 'revshare', 'auto'], required: true },
         { name: 'cost.amount', label: 'Cost amount', money: true, required: true },
         { name: 'cost.currency', label: 'Cost currency', initial: currency, required: true, size: 3 },
-        { name: 'cost.percent', label: 'Revenue share %', hint: 'revshare: the source’s share of each conversion’s revenue.', optional: true },
+        { name: 'cost.percent', label: 'Revenue share %', hint: 'revshare: the source’s share of each conversion’s revenue.', optional: true, empty: '0' },
+        { name: 'partner_id', label: 'Partner', ref: 'partners', hint: 'The affiliate paid for its conversions (docs/money.md).' },
         { name: 'status', label: 'Status', options: ['active', 'paused'] },
         { name: 'token', label: 'Token', hint: 'In the tracking URL: 4–64 of A–Z a–z 0–9 _ -. Empty: a random one.', optional: true },
       ],
@@ -77,7 +78,30 @@ function kinds(ctx) {
         ['URL', (e) => h('code', {}, e.url)],
       ],
     },
+    partners: {
+      title: 'Partners',
+      singular: 'partner',
+      fields: [
+        { name: 'name', label: 'Name', required: true },
+        { name: 'payout.model', label: 'Payout model', options: ['none', 'fixed', 'percent'], hint: 'What the partner earns per approved conversion, unless a payout rule matches.' },
+        { name: 'payout.amount', label: 'Payout amount', money: true, hint: 'fixed: the amount per conversion.', optional: true, empty: '0' },
+        { name: 'payout.currency', label: 'Payout currency', initial: currency, size: 3 },
+        { name: 'payout.percent', label: 'Payout %', hint: 'percent: the share of each conversion’s revenue.', optional: true, empty: '0' },
+        { name: 'postback_url', label: 'Postback URL', type: 'url', hint: 'Called for each conversion of its campaigns and each status change; {payout} is its payout.', optional: true },
+      ],
+      columns: [
+        ['Name', (e) => e.name],
+        ['Payout', (e) => partnerPayout(e.payout)],
+        ['Postback URL', (e) => (e.postback_url ? h('code', {}, e.postback_url) : '—')],
+      ],
+    },
   };
+}
+
+function partnerPayout(p) {
+  if (!p || p.model === 'none') return 'None';
+  if (p.model === 'percent') return `${p.percent}% of revenue`;
+  return `${formatMoney(p.amount, p.currency)} per conversion`;
 }
 
 function refName(refs, kind, id) {
@@ -261,7 +285,7 @@ export function manageView(root, ctx, kind) {
       if (f.ref) v = v === '' ? null : Number(v);
       if (f.name === 'token' && (v === '' || (entity && v === entity.token))) continue;
       if (f.name === 'status' && !entity && v === 'active') continue;
-      if (f.name === 'cost.percent' && v === '') v = '0';
+      if (v === '' && f.empty !== undefined) v = f.empty;
       setPath(body, f.name, v);
     }
     return body;

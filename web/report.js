@@ -20,7 +20,24 @@ export const DIMS = {
 };
 // The drill-down path.
 export const LEVELS = ['campaign', 'traffic_source', 'sub1'];
+// Every metric the table asks for; the columns shown are the chosen ones
+// (the column menu, kept in localStorage), by default the API's default
+// set: METRICS without `extra`.
 export const TABLE_METRICS = Object.keys(METRICS);
+export const DEFAULT_COLUMNS = TABLE_METRICS.filter((k) => !METRICS[k].extra);
+const COLUMNS_KEY = 'perfmark.reportColumns';
+function loadColumns() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(COLUMNS_KEY));
+    if (Array.isArray(saved)) {
+      const known = saved.filter((k) => TABLE_METRICS.includes(k));
+      if (known.length) return TABLE_METRICS.filter((k) => known.includes(k));
+    }
+  } catch {
+    /* no storage, or not ours: the default */
+  }
+  return [...DEFAULT_COLUMNS];
+}
 export const KPI_METRICS = ['clicks', 'conversions', 'cvr', 'cost', 'revenue', 'profit', 'roi', 'epc'];
 const SERIES_METRICS = ['clicks', 'conversions', 'cost', 'revenue', 'profit'];
 // Rows the table asks for (the API's default is 100; a sub-id level can
@@ -62,6 +79,7 @@ const state = {
   level: 'campaign',
   filters: {}, // dim → { value, label }
   sort: { key: 'clicks', dir: 'desc' },
+  columns: null, // metric keys shown in the table, in TABLE_METRICS order
 };
 
 // The dashboard's selected date range (YYYY-MM-DD, both inclusive), shared
@@ -107,6 +125,7 @@ export function reportView(root, ctx) {
   let currency = ctx.settings.currency || 'USD'; // then the report's own
   // A preset means "relative to today": recompute it on every visit.
   if (!state.from || state.preset !== 'custom') Object.assign(state, presetRange(state.preset, tz));
+  if (!state.columns) state.columns = loadColumns();
   let seq = 0;
   let lastTable = null;
   const entities = { campaign: [], traffic_source: [], offer: [] };
@@ -135,6 +154,28 @@ export function reportView(root, ctx) {
   }
   const csvButton = h('button', { type: 'button', class: 'btn', id: 'download-csv', onclick: downloadCsv }, 'Download CSV');
   const refreshButton = h('button', { type: 'button', class: 'btn', id: 'refresh', onclick: () => load() }, 'Refresh');
+  // The column menu: one checkbox per metric; every metric is in the
+  // table's answer already, so a change only redraws the table.
+  const columnBoxes = TABLE_METRICS.map((k) =>
+    h('label', { class: 'column-choice' },
+      h('input', { type: 'checkbox', name: 'column', value: k, 'data-metric': k, checked: state.columns.includes(k), onchange: chooseColumns }),
+      ' ', METRICS[k].label),
+  );
+  const columnsMenu = h(
+    'details',
+    {
+      class: 'columns-menu',
+      id: 'columns-menu',
+      onkeydown: (ev) => {
+        if (ev.key !== 'Escape' || !ev.currentTarget.open) return;
+        ev.currentTarget.open = false;
+        ev.currentTarget.querySelector('summary').focus();
+      },
+    },
+    h('summary', { class: 'btn' }, 'Columns'),
+    h('fieldset', { class: 'columns-list' }, h('legend', { class: 'visually-hidden' }, 'Columns of the table'), columnBoxes,
+      h('button', { type: 'button', class: 'btn small', id: 'columns-default', onclick: () => setColumns(DEFAULT_COLUMNS) }, 'Default columns')),
+  );
 
   const toolbar = h(
     'div',
@@ -174,7 +215,7 @@ export function reportView(root, ctx) {
     kpis,
     notes,
     charts,
-    h('div', { class: 'panel table-panel' }, h('nav', { 'aria-label': 'Drill-down' }, crumbs), tableTitle, tableWrap),
+    h('div', { class: 'panel table-panel' }, h('div', { class: 'table-head' }, h('nav', { 'aria-label': 'Drill-down' }, crumbs), columnsMenu), tableTitle, tableWrap),
   );
   fill(root, section);
 
@@ -207,6 +248,28 @@ export function reportView(root, ctx) {
     }
     Object.assign(state, { from, to });
     load();
+  }
+
+  function setColumns(keys) {
+    state.columns = TABLE_METRICS.filter((k) => keys.includes(k));
+    for (const box of columnBoxes) box.querySelector('input').checked = state.columns.includes(box.querySelector('input').value);
+    try {
+      localStorage.setItem(COLUMNS_KEY, JSON.stringify(state.columns));
+    } catch {
+      /* not kept: fine for this visit */
+    }
+    if (lastTable) renderTable(lastTable);
+  }
+  function chooseColumns() {
+    const keys = columnBoxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value);
+    if (keys.length === 0) {
+      // At least one column: keep the last one checked.
+      const last = columnBoxes.find((b) => b.querySelector('input').value === state.columns[0]);
+      if (last) last.querySelector('input').checked = true;
+      announce('The table keeps at least one metric column.');
+      return;
+    }
+    setColumns(keys);
   }
 
   function chooseFilter(dim) {
@@ -337,7 +400,7 @@ export function reportView(root, ctx) {
   }
 
   function metricCells(obj) {
-    return TABLE_METRICS.map((key) => {
+    return state.columns.map((key) => {
       const v = obj ? obj[key] : null;
       const prev = previousOf(obj, key);
       return h(
@@ -353,12 +416,12 @@ export function reportView(root, ctx) {
     const canDrill = LEVELS.indexOf(level) + 1 < LEVELS.length;
     const next = canDrill ? DIMS[LEVELS[LEVELS.indexOf(level) + 1]].plural.toLowerCase() : '';
     const rows = [...(report.rows || [])].sort(compare);
-    const head = h('thead', {}, h('tr', {}, headerCell('dim', DIMS[level].label), TABLE_METRICS.map((k) => headerCell(k, METRICS[k].label))));
+    const head = h('thead', {}, h('tr', {}, headerCell('dim', DIMS[level].label), state.columns.map((k) => headerCell(k, METRICS[k].label))));
     const body = h(
       'tbody',
       {},
       rows.length === 0
-        ? h('tr', {}, h('td', { colspan: TABLE_METRICS.length + 1, class: 'empty' }, 'No traffic in this period.'))
+        ? h('tr', {}, h('td', { colspan: state.columns.length + 1, class: 'empty' }, 'No traffic in this period.'))
         : rows.map((row) => {
             const label = rowLabel(row, level);
             const cell = canDrill

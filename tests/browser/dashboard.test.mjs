@@ -9,7 +9,10 @@
 // strip, drill-down table at three levels, after changing the date range)
 // is the report API's own value for the same question, formatted by
 // web/format.js. Then the CSV download, the management forms (API errors
-// shown at their field, create, links, pause, delete) and the static
+// shown at their field, create, links, pause, delete), the report's column
+// menu (the non-default metrics against the API), Partners (create, edit,
+// on a campaign, delete), Postbacks (every page against the API's list,
+// attempts, Retry as viewer and admin on a second server) and the static
 // files' headers. Screenshots go to test-output/.
 
 import { test, before, after } from 'node:test';
@@ -23,7 +26,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { formatMetric, formatChange } from '../../web/format.js';
-import { KPI_METRICS, TABLE_METRICS, DIMS, previousOf, changeOf, rowLabel } from '../../web/report.js';
+import { KPI_METRICS, TABLE_METRICS, DEFAULT_COLUMNS, DIMS, previousOf, changeOf, rowLabel } from '../../web/report.js';
 import { today as todayIn, addDays } from '../../web/dates.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -164,6 +167,11 @@ async function andWait(action) {
   await settled(seq);
 }
 
+// The metric columns the table shows now (the column menu's choice).
+async function shownColumns() {
+  return page.$$eval('#report-table thead th[data-key]', (ths) => ths.map((th) => th.dataset.key).filter((k) => k !== 'dim'));
+}
+
 // What the page shows: KPI values and every table cell, raw and formatted.
 async function scrape() {
   return page.evaluate(() => {
@@ -204,6 +212,9 @@ async function compareWithApi(currency) {
   const report = res.body;
   if (report.currency) currency = report.currency;
   const shown = await scrape();
+  const columns = await shownColumns();
+  assert.ok(columns.length > 0 && columns.every((k) => TABLE_METRICS.includes(k)), `columns ${columns}`);
+  for (const key of TABLE_METRICS) assert.ok(key in report.totals, `the table's query asks for ${key}`);
   for (const key of KPI_METRICS) {
     expectCell('KPI', shown.kpis[key], key, report.totals[key], currency);
     const prev = previousOf(report.totals, key);
@@ -222,9 +233,10 @@ async function compareWithApi(currency) {
     const tr = shown.rows[k];
     assert.ok(tr, `row ${k} shown at level ${s.level}`);
     assert.equal(tr.label, rowLabel(row, s.level), `row ${k} label`);
-    for (const key of TABLE_METRICS) expectCell(`row ${k}`, tr.cells[key], key, row[key], currency);
+    for (const key of columns) expectCell(`row ${k}`, tr.cells[key], key, row[key], currency);
+    assert.equal(Object.keys(tr.cells).length, columns.length, `row ${k}: one cell per column`);
   }
-  for (const key of TABLE_METRICS) expectCell('totals', shown.rows.totals.cells[key], key, report.totals[key], currency);
+  for (const key of columns) expectCell('totals', shown.rows.totals.cells[key], key, report.totals[key], currency);
   return { state: s, report };
 }
 
@@ -274,6 +286,7 @@ before(async () => {
 
 after(async () => {
   if (context) await context.close().catch(() => {});
+  if (receiver) receiver.close();
   if (proc && proc.exitCode === null) {
     proc.kill('SIGTERM');
     await new Promise((r) => {
@@ -335,6 +348,7 @@ test('log in, read the report, drill down two levels, change the date range', as
   await page.click('#login-form button[type=submit]');
   await settled(0);
   assert.equal(await page.evaluate(() => sessionStorage.getItem('perfmark.apiKey')), key, 'the key is kept in sessionStorage');
+  assert.deepEqual(await shownColumns(), DEFAULT_COLUMNS, 'the default columns are the API\'s default metric set');
 
   // Last 30 days, so the demo's history (or the test's traffic) is in view.
   await andWait(() => page.click('button[data-preset="30d"]'));
@@ -519,6 +533,324 @@ test('management: API errors at their field, create, links, pause, delete', asyn
   await page.click('.entity-form button[type=submit]');
   await page.waitForSelector('.field[data-field="url"] .field-error:not(:empty)');
   await page.click('.entity-form button:text("Cancel")');
+});
+
+test('report columns: the metrics outside the default set, from the column menu', async () => {
+  await page.click('nav a[href="#/report"]');
+  await page.waitForSelector('section.report[aria-busy="false"][data-seq]');
+  const extra = TABLE_METRICS.filter((k) => !DEFAULT_COLUMNS.includes(k));
+  for (const k of ['lander_ctr', 'bot_clicks', 'chargebacks', 'cpl', 'pending_revenue']) assert.ok(extra.includes(k), `${k} can be chosen`);
+  await page.click('#columns-menu summary');
+  for (const k of ['bot_clicks', 'lander_ctr', 'chargebacks', 'cpl']) await page.check(`#columns-menu input[data-metric="${k}"]`);
+  await page.uncheck('#columns-menu input[data-metric="impressions"]');
+  const columns = await shownColumns();
+  assert.deepEqual(columns, TABLE_METRICS.filter((k) => (DEFAULT_COLUMNS.includes(k) && k !== 'impressions') || ['bot_clicks', 'lander_ctr', 'chargebacks', 'cpl'].includes(k)));
+  // Every shown cell, the new ones included, is the API's value (checkNumbers
+  // compares the columns the page shows).
+  const { report } = await checkNumbers((await api('GET', '/settings')).body.currency, 'campaigns with extra columns');
+  const busiest = [...report.rows].sort((a, b) => Number(b.clicks) - Number(a.clicks))[0];
+  const cell = page.locator(`#report-table tbody tr[data-key="${busiest.campaign_id}"] td[data-metric="bot_clicks"]`);
+  assert.equal(await cell.getAttribute('data-value'), String(busiest.bot_clicks));
+  assert.equal(await cell.textContent(), formatMetric('bot_clicks', busiest.bot_clicks));
+  // Escape closes the menu.
+  await page.focus('#columns-menu input[data-metric="cpl"]');
+  await page.keyboard.press('Escape');
+  assert.equal(await page.evaluate(() => document.getElementById('columns-menu').open), false);
+  await page.locator('#report-table th[data-key="lander_ctr"]').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(OUT, 'dashboard-columns.png'), fullPage: true });
+  // The choice outlives a reload; "Default columns" brings the default back.
+  await page.reload();
+  await page.waitForSelector('section.report[aria-busy="false"][data-seq]');
+  assert.deepEqual(await shownColumns(), columns);
+  await page.click('#columns-menu summary');
+  await page.click('#columns-default');
+  assert.deepEqual(await shownColumns(), DEFAULT_COLUMNS);
+  await page.click('#columns-menu summary');
+});
+
+test('partners: create through the form, listed as the API has it; campaigns can name one', async () => {
+  await page.click('nav a[href="#/partners"]');
+  await page.waitForSelector('section.manage[data-kind="partners"] :is(table, .empty)');
+  // A bad postback URL is the API's error at its field.
+  await page.click('#new-entity');
+  await page.fill('#f-name', 'Browser test partner');
+  await page.selectOption('#f-payout-model', 'percent');
+  await page.fill('#f-payout-percent', '30');
+  await page.fill('#f-postback_url', 'ftp://nope');
+  await page.click('.entity-form button[type=submit]');
+  await page.waitForSelector('.field[data-field="postback_url"] .field-error:not(:empty)');
+  const bad = await api('POST', '/partners', { name: 'x', postback_url: 'ftp://nope' });
+  assert.equal(bad.status, 422);
+  assert.equal(await page.textContent('.field[data-field="postback_url"] .field-error'), bad.body.error.message);
+  await page.fill('#f-postback_url', 'https://aff.example/pb?click={external_id}&amount={payout}');
+  await page.click('.entity-form button[type=submit]');
+  await page.waitForSelector('.form-dialog', { state: 'hidden' });
+  const all = (await api('GET', '/partners?limit=1000')).body.rows;
+  const created = all.find((p) => p.name === 'Browser test partner');
+  assert.ok(created, 'the partner was created');
+  assert.equal(created.payout.model, 'percent');
+  assert.equal(Number(created.payout.percent), 30);
+  assert.equal(created.postback_url, 'https://aff.example/pb?click={external_id}&amount={payout}');
+  const row = page.locator(`section.manage[data-kind="partners"] tr[data-id="${created.id}"]`);
+  await row.waitFor();
+  // The list is the API's list, row for row.
+  const ids = await page.$$eval('section.manage[data-kind="partners"] tbody tr[data-id]', (trs) => trs.map((tr) => Number(tr.dataset.id)));
+  assert.deepEqual(ids, all.map((p) => p.id));
+  const cells = await row.locator('td').allTextContents();
+  assert.equal(cells[1], created.name);
+  assert.equal(cells[2], `${created.payout.percent}% of revenue`);
+  assert.equal(cells[3], created.postback_url);
+  await page.screenshot({ path: path.join(OUT, 'dashboard-partners.png'), fullPage: true });
+
+  // Edit: fixed payout.
+  await row.locator('button:text("Edit")').click();
+  await page.selectOption('#f-payout-model', 'fixed');
+  await page.fill('#f-payout-amount', '4.50');
+  await page.click('.entity-form button[type=submit]');
+  await page.waitForSelector('.form-dialog', { state: 'hidden' });
+  const edited = (await api('GET', `/partners/${created.id}`)).body;
+  assert.equal(edited.payout.model, 'fixed');
+  assert.equal(edited.payout.amount, '4.50');
+  await page.waitForSelector(`tr[data-id="${created.id}"] td:text("per conversion")`);
+
+  // The campaign form offers the partners; saving names one.
+  await page.click('nav a[href="#/campaigns"]');
+  await page.waitForSelector('section.manage[data-kind="campaigns"] table');
+  const camp = (await api('GET', '/campaigns?limit=1000')).body.rows[0];
+  await page.locator(`tr[data-id="${camp.id}"] button:text("Edit")`).click();
+  await page.selectOption('#f-partner_id', String(created.id));
+  await page.click('.entity-form button[type=submit]');
+  await page.waitForSelector('.form-dialog', { state: 'hidden' });
+  assert.equal((await api('GET', `/campaigns/${camp.id}`)).body.partner_id, created.id);
+  await page.locator(`tr[data-id="${camp.id}"] button:text("Edit")`).click();
+  assert.equal(await page.inputValue('#f-partner_id'), String(created.id));
+  await page.selectOption('#f-partner_id', '');
+  await page.click('.entity-form button[type=submit]');
+  await page.waitForSelector('.form-dialog', { state: 'hidden' });
+  assert.equal((await api('GET', `/campaigns/${camp.id}`)).body.partner_id, camp.partner_id ?? null);
+
+  // Delete.
+  await page.click('nav a[href="#/partners"]');
+  await page.waitForSelector(`section.manage[data-kind="partners"] tr[data-id="${created.id}"]`);
+  page.once('dialog', (d) => d.accept());
+  await page.locator(`tr[data-id="${created.id}"] button:text("Delete")`).click();
+  await page.waitForSelector(`tr[data-id="${created.id}"]`, { state: 'detached' });
+  assert.equal((await api('GET', `/partners/${created.id}`)).status, 404);
+});
+
+// Every postback the API lists for a status ('' = all), following `next`.
+async function allPostbacks(status) {
+  const rows = [];
+  let after;
+  do {
+    const res = await api('GET', '/postbacks' + qs({ status, limit: '1000', after: after === undefined ? undefined : String(after) }));
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    rows.push(...res.body.rows);
+    after = res.body.next;
+  } while (after !== null && after !== undefined);
+  return rows;
+}
+
+async function postbacksLoaded(n) {
+  await page.waitForFunction((k) => {
+    const s = document.querySelector('section.postbacks');
+    return s && s.getAttribute('aria-busy') === 'false' && Number(s.dataset.loads || 0) > k;
+  }, n, { timeout: 20000 });
+}
+async function postbacksLoads() {
+  return Number((await page.getAttribute('section.postbacks', 'data-loads')) || 0);
+}
+// Load every page the list offers.
+async function loadAllPostbacks() {
+  while (await page.isVisible('#postbacks-more')) {
+    const n = await postbacksLoads();
+    await page.click('#postbacks-more');
+    await postbacksLoaded(n);
+  }
+}
+
+// Postbacks of our own: the demo's simulated history queues none. A local
+// receiver answers 200 on /ok and 500 on /bad; a source posting to /ok and
+// a partner posting to /bad, on a campaign with PB_CONVERSIONS conversions,
+// give delivered postbacks and pending ones with failed attempts: two per
+// conversion, more than one page of the list (100).
+const PB_CONVERSIONS = 51;
+let receiver;
+async function makePostbacks() {
+  const hits = [];
+  receiver = http.createServer((req, res) => {
+    hits.push(req.url);
+    res.writeHead(req.url.startsWith('/ok') ? 200 : 500, { 'Content-Type': 'text/plain' });
+    res.end('x');
+  });
+  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+  const rport = receiver.address().port;
+  const src = await api('POST', '/traffic-sources', { name: 'Postback receiver (test)', postback_url: `http://127.0.0.1:${rport}/ok?c={external_id}&s={status}` });
+  assert.equal(src.status, 201, JSON.stringify(src.body));
+  const partner = await api('POST', '/partners', { name: 'Postback partner (test)', payout: { model: 'fixed', amount: '1.00', currency: 'USD' }, postback_url: `http://127.0.0.1:${rport}/bad?c={external_id}&p={payout}` });
+  assert.equal(partner.status, 201, JSON.stringify(partner.body));
+  const offers = (await api('GET', '/offers')).body.rows;
+  const camp = await api('POST', '/campaigns', {
+    name: 'Postbacks (test)',
+    token: 'postbacks-test',
+    traffic_source_id: src.body.id,
+    partner_id: partner.body.id,
+    destination: { offer_id: offers[0].id },
+    cost: { model: 'cpc', amount: '0.10', currency: 'USD' },
+  });
+  assert.equal(camp.status, 201, JSON.stringify(camp.body));
+  for (let i = 0; i < PB_CONVERSIONS; i++) {
+    const cid = await click('postbacks-test', { external_id: `pb${i}` });
+    const pb = await fetch(`${base}/pb${qs({ clickid: cid, txid: `pbt-${i}`, payout: '5.00' })}`);
+    assert.equal(pb.status, 200, await pb.text());
+  }
+  // One to the source (delivered), one to the partner (attempted, pending) each.
+  await waitFor(async () => {
+    const mine = (await allPostbacks('')).filter((p) => p.campaign_id === camp.body.id);
+    return mine.filter((p) => p.status === 'delivered').length === PB_CONVERSIONS && mine.filter((p) => p.target === 'partner' && p.attempt_count > 0).length === PB_CONVERSIONS;
+  }, 'the test\'s postbacks delivered and attempted', 30000, 200);
+  return camp.body.id;
+}
+
+test('postbacks: the queue as the API lists it, in all and per status; attempts', async () => {
+  const campaignId = await makePostbacks();
+  await page.click('nav a[href="#/postbacks"]');
+  await postbacksLoaded(0);
+  // The first page is the API's page size; more are there to load.
+  assert.equal(await page.locator('#postbacks-table tbody tr[data-id]').count(), 100);
+  assert.ok(await page.isVisible('#postbacks-more'), 'Load more is offered');
+  assert.match(await page.textContent('#postbacks-count'), /^100 postbacks, more to load$/);
+  const shownIds = () => page.$$eval('#postbacks-table tbody tr[data-id]', (trs) => trs.map((tr) => Number(tr.dataset.id)));
+  // All pages loaded, the rows are the API's, in its order, as many as it
+  // has in all. New conversions may queue more meanwhile: then refresh and
+  // compare again.
+  let apiRows;
+  let ids;
+  for (let attempt = 1; ; attempt++) {
+    await loadAllPostbacks();
+    ids = await shownIds();
+    apiRows = await allPostbacks('');
+    if (ids.length === apiRows.length || attempt >= 4) break;
+    const n = await postbacksLoads();
+    await page.click('#postbacks-refresh');
+    await postbacksLoaded(n);
+  }
+  assert.ok(apiRows.length > 0, 'the demo workspace has postbacks (its sources have postback URLs)');
+  assert.equal(ids.length, apiRows.length, 'as many rows as the API has in all');
+  assert.deepEqual(ids, apiRows.map((p) => p.id), 'rows in the API\'s order');
+  assert.match(await page.textContent('#postbacks-count'), new RegExp(`^${ids.length} postbacks?$`));
+
+  const counts = {};
+  for (const status of ['pending', 'delivered', 'failed']) {
+    const n = await postbacksLoads();
+    await page.selectOption('#postback-status', status);
+    await postbacksLoaded(n);
+    await loadAllPostbacks();
+    ids = await shownIds().catch(() => []);
+    const apiIds = (await allPostbacks(status)).map((p) => p.id);
+    // Live: a pending one may have been delivered or failed in between.
+    for (const id of ids) assert.ok(apiIds.includes(id) || status === 'pending', `postback ${id} is ${status}`);
+    if (status !== 'pending') for (const id of apiIds.filter((x) => x <= (ids[ids.length - 1] ?? 0))) assert.ok(ids.includes(id), `${status} postback ${id} shown`);
+    counts[status] = ids.length;
+    for (const s of await page.$$eval('#postbacks-table tbody .badge', (b) => b.map((x) => x.textContent))) assert.equal(s, status);
+  }
+
+  // One postback's attempts: the API's.
+  const n0 = await postbacksLoads();
+  await page.selectOption('#postback-status', '');
+  await postbacksLoaded(n0);
+  apiRows = await allPostbacks('');
+  // One with failed attempts (the partner's), one delivered (the source's).
+  for (const withAttempts of [apiRows.find((p) => p.campaign_id === campaignId && p.target === 'partner'), apiRows.find((p) => p.campaign_id === campaignId && p.status === 'delivered')]) {
+  await page.waitForSelector(`#postbacks-table tr[data-id="${withAttempts.id}"]`);
+  await page.click(`#postbacks-table tr[data-id="${withAttempts.id}"] td:first-child button`);
+  await page.waitForSelector(`#postback-detail[data-id="${withAttempts.id}"]`);
+  const one = (await api('GET', `/postbacks/${withAttempts.id}`)).body;
+  const attempts = await page.$$eval('#attempts-table tbody tr', (trs) => trs.map((tr) => [Number(tr.dataset.n), tr.children[3].textContent, tr.children[4].textContent]));
+  assert.ok(one.attempts.length > 0);
+  assert.deepEqual(attempts, one.attempts.map((a) => [a.n, a.http_status === null ? '—' : String(a.http_status), a.error || '—']));
+  if (one.target === 'partner') {
+    assert.equal(one.attempts[0].http_status, 500);
+    await page.screenshot({ path: path.join(OUT, 'dashboard-postbacks.png'), fullPage: true });
+  }
+  }
+
+});
+
+// A failed postback needs attempts to run out: a second server of its own
+// (`serve --postback-attempts 1`, a fresh data directory), whose one
+// partner postback fails at its first attempt.
+test('postbacks: Retry of a failed one — a viewer key is refused with the API\'s message, an admin key re-queues it', async () => {
+  const port = await freePort();
+  const data = path.join(tmp, 'retry-data');
+  const env = { ...process.env, ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1' };
+  const cli = (...args) => new Promise((resolve, reject) => {
+    const p = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (stderrText += d));
+    p.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`perfmark ${args.join(' ')}: exit ${code}`))));
+  });
+  const adminKey = await cli('keys', 'create', '--data', data, '--role', 'admin');
+  const viewerKey = await cli('keys', 'create', '--data', data, '--role', 'viewer');
+  const srv = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data', data, '--threads', '1', '--postback-attempts', '1', '--postback-poll-ms', '100'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  srv.stderr.on('data', (d) => (stderrText += d));
+  const base2 = `http://127.0.0.1:${port}`;
+  const api2 = async (method, p, body, k = adminKey) => {
+    const res = await fetch(base2 + '/api/v1' + p, { method, headers: { Authorization: `Bearer ${k}`, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+  try {
+    await waitFor(async () => (await fetch(base2 + '/healthz')).ok, 'the second server', 120000, 200);
+    const rport = receiver.address().port;
+    const src = await api2('POST', '/traffic-sources', { name: 'Source' });
+    const partner = await api2('POST', '/partners', { name: 'Down partner', postback_url: `http://127.0.0.1:${rport}/bad?c={external_id}` });
+    const offer = await api2('POST', '/offers', { name: 'Offer', url: 'https://offer.example/?c={clickid}', payout: { type: 'cpa', amount: '3.00', currency: 'USD' } });
+    assert.equal(offer.status, 201, JSON.stringify(offer.body));
+    const camp = await api2('POST', '/campaigns', { name: 'Retry', token: 'retry-test', traffic_source_id: src.body.id, partner_id: partner.body.id, destination: { offer_id: offer.body.id }, cost: { model: 'cpc', amount: '0.10', currency: 'USD' } });
+    assert.equal(camp.status, 201, JSON.stringify(camp.body));
+    const res = await fetch(`${base2}/c/retry-test?external_id=r1`, { redirect: 'manual', headers: { 'User-Agent': 'Mozilla/5.0 (X11; Linux x86_64) test' } });
+    const cid = /pmc=([^;]+)/.exec(res.headers.get('set-cookie') || '')[1];
+    assert.equal((await fetch(`${base2}/pb${qs({ clickid: cid, txid: 'r-1', payout: '3.00' })}`)).status, 200);
+    const failed = await waitFor(async () => (await api2('GET', '/postbacks?status=failed')).body.rows[0], 'a failed postback', 30000, 200);
+    const refused = await api2('POST', `/postbacks/${failed.id}/retry`, undefined, viewerKey);
+    assert.equal(refused.status, 403);
+
+    // The viewer: the Retry button is there, the API's 403 is shown, still failed.
+    await page.goto(base2 + '/ui');
+    await page.fill('#api-key', viewerKey);
+    await page.click('#login-form button[type=submit]');
+    await page.waitForSelector('#nav:not([hidden])');
+    await page.goto(base2 + '/ui/#/postbacks');
+    await page.waitForSelector(`#postbacks-table tr[data-id="${failed.id}"] .badge.failed`);
+    await page.click(`#postbacks-table tr[data-id="${failed.id}"] td:first-child button`);
+    await page.waitForSelector(`#postback-detail[data-id="${failed.id}"] #postback-retry`);
+    await page.click(`#postbacks-table tr[data-id="${failed.id}"] button:text("Retry")`);
+    await page.waitForSelector('#status[data-kind="error"]:not(:empty)');
+    assert.equal(await page.textContent('#status'), `Postback ${failed.id} not retried: ${refused.body.error.message}`);
+    assert.equal((await api2('GET', `/postbacks/${failed.id}`)).body.status, 'failed');
+
+    // The admin: re-queued (pending until its next attempt fails it again).
+    await page.evaluate((k) => sessionStorage.setItem('perfmark.apiKey', k), adminKey);
+    await page.reload();
+    await page.waitForSelector(`#postbacks-table tr[data-id="${failed.id}"]`);
+    const before = (await api2('GET', `/postbacks/${failed.id}`)).body.attempt_count;
+    // This time from its details' Retry button; the details stay open.
+    await page.click(`#postbacks-table tr[data-id="${failed.id}"] td:first-child button`);
+    await page.waitForSelector(`#postback-detail[data-id="${failed.id}"] #postback-retry`);
+    await page.click('#postback-retry');
+    await page.waitForSelector(`#status:text("Postback ${failed.id} queued again.")`);
+    await page.waitForSelector(`#postback-detail[data-id="${failed.id}"]:not([hidden])`);
+    await page.screenshot({ path: path.join(OUT, 'dashboard-postbacks-retried.png'), fullPage: true });
+    // The retry really went out: one more attempt in the API's record.
+    await waitFor(async () => (await api2('GET', `/postbacks/${failed.id}`)).body.attempts.length > before, 'the retried attempt', 20000, 200);
+  } finally {
+    srv.kill('SIGTERM');
+    await new Promise((r) => (srv.exitCode !== null ? r() : srv.on('exit', r)));
+    // Back to the demo server for the tests after this one.
+    await page.goto(base + '/ui/#/report');
+  }
 });
 
 test('no script errors on the page', () => {
