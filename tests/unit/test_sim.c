@@ -21,32 +21,75 @@
 #include <string.h>
 
 #define DAY_US (86400 * PM_USEC_PER_SEC)
-#define NCAMP 5
+#define NCAMP  5
 
 static const pm_sim_campaign_t campaigns[NCAMP] = {
-    {.id = 1, .traffic_source_id = 1, .offer_id = 1, .name = "Search VPN", .channel = PM_SIM_SEARCH,
-     .cost_model = PM_COST_CPC, .cost = {1000000, {"USD"}}, .payout = {12500000, {"USD"}}, .payout_type = "cpa",
+    {.id = 1,
+     .traffic_source_id = 1,
+     .offer_id = 1,
+     .name = "Search VPN",
+     .channel = PM_SIM_SEARCH,
+     .cost_model = PM_COST_CPC,
+     .cost = {1000000, {"USD"}},
+     .payout = {12500000, {"USD"}},
+     .payout_type = "cpa",
      .dest_url = "https://offer.example/?c={clickid}&s={sub1}&k={utm_term}"},
-    {.id = 2, .traffic_source_id = 2, .offer_id = 2, .lander_id = 1, .name = "Social fitness app",
-     .channel = PM_SIM_SOCIAL, .cost_model = PM_COST_CPM, .cost = {5000000, {"USD"}}, .payout = {3200000, {"USD"}},
-     .payout_type = "cpi", .dest_url = "https://lp.example/?go={offer_url}"},
-    {.id = 3, .traffic_source_id = 3, .offer_id = 3, .name = "Native meal kit", .channel = PM_SIM_NATIVE,
-     .cost_model = PM_COST_CPC, .cost = {200000, {"USD"}}, .payout = {35000000, {"EUR"}}, .payout_type = "cps",
+    {.id = 2,
+     .traffic_source_id = 2,
+     .offer_id = 2,
+     .lander_id = 1,
+     .name = "Social fitness app",
+     .channel = PM_SIM_SOCIAL,
+     .cost_model = PM_COST_CPM,
+     .cost = {5000000, {"USD"}},
+     .payout = {3200000, {"USD"}},
+     .payout_type = "cpi",
+     .dest_url = "https://lp.example/?go={offer_url}"},
+    {.id = 3,
+     .traffic_source_id = 3,
+     .offer_id = 3,
+     .name = "Native meal kit",
+     .channel = PM_SIM_NATIVE,
+     .cost_model = PM_COST_CPC,
+     .cost = {200000, {"USD"}},
+     .payout = {35000000, {"EUR"}},
+     .payout_type = "cps",
      .dest_url = "https://meal.example/?c={clickid}"},
-    {.id = 4, .traffic_source_id = 4, .offer_id = 1, .name = "Affiliate VPN", .channel = PM_SIM_AFFILIATE,
-     .cost_model = PM_COST_CPA, .cost = {6000000, {"USD"}}, .payout = {12500000, {"USD"}}, .payout_type = "cpa",
+    {.id = 4,
+     .traffic_source_id = 4,
+     .offer_id = 1,
+     .name = "Affiliate VPN",
+     .channel = PM_SIM_AFFILIATE,
+     .cost_model = PM_COST_CPA,
+     .cost = {6000000, {"USD"}},
+     .payout = {12500000, {"USD"}},
+     .payout_type = "cpa",
      .dest_url = "https://offer.example/?c={clickid}"},
-    {.id = 5, .traffic_source_id = 5, .offer_id = 4, .name = "CTV insurance", .channel = PM_SIM_CTV,
-     .cost_model = PM_COST_CPM, .cost = {20000000, {"USD"}}, .payout = {18000000, {"USD"}}, .payout_type = "cpl",
+    {.id = 5,
+     .traffic_source_id = 5,
+     .offer_id = 4,
+     .name = "CTV insurance",
+     .channel = PM_SIM_CTV,
+     .cost_model = PM_COST_CPM,
+     .cost = {20000000, {"USD"}},
+     .payout = {18000000, {"USD"}},
+     .payout_type = "cpl",
      .dest_url = "https://quotes.example/?c={clickid}"},
 };
 
 static pm_sim_config_t config(uint64_t seed, int days, double scale)
 {
     pm_time_t start = pm_days_from_civil(2026, 1, 5) * DAY_US; /* a Monday */
-    return (pm_sim_config_t){.seed = seed, .start = start, .end = start + days * DAY_US, .scale = scale,
-                             .campaigns = campaigns, .ncampaigns = NCAMP, .base_url = "http://t.example",
-                             .currency = {"USD"}, .ip_v4_prefix = 24, .ip_v6_prefix = 48};
+    return (pm_sim_config_t){.seed = seed,
+                             .start = start,
+                             .end = start + days * DAY_US,
+                             .scale = scale,
+                             .campaigns = campaigns,
+                             .ncampaigns = NCAMP,
+                             .base_url = "http://t.example",
+                             .currency = {"USD"},
+                             .ip_v4_prefix = 24,
+                             .ip_v6_prefix = 48};
 }
 
 /* --- a tally of everything emitted ----------------------------------------- */
@@ -56,6 +99,7 @@ typedef struct click_s {
     pm_time_t ts;
     size_t campaign;
     uint64_t fields; /* hash of the fields a conversion inherits */
+    bool lander;     /* has its lander click */
 } click_t;
 
 typedef struct tally_s {
@@ -65,7 +109,8 @@ typedef struct tally_s {
     pm_id_t last_id;
     bool out_of_order, bad_id_time, bad_encoding, bad_conversion, bad_money;
     uint64_t imps[NCAMP], clicks[NCAMP], bot_imps, bot_clicks, crawlers;
-    uint64_t old_clicks[NCAMP], old_convs[NCAMP];
+    uint64_t old_clicks[NCAMP], old_convs[NCAMP], old_landers[NCAMP], landers[NCAMP];
+    bool bad_lander;
     double *lags[NCAMP];
     size_t nlags[NCAMP];
     uint64_t hour[NCAMP][24], weekday[NCAMP][7];
@@ -85,8 +130,8 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 
 static uint64_t inherited(const pm_event_t *ev)
 {
-    static const pm_event_str_t f[] = {PM_EVS_IP, PM_EVS_USER_AGENT, PM_EVS_REFERRER, PM_EVS_LANGUAGE,
-                                       PM_EVS_SUB1, PM_EVS_SUB2, PM_EVS_SUB3, PM_EVS_UTM_TERM, PM_EVS_EXTERNAL_ID,
+    static const pm_event_str_t f[] = {PM_EVS_IP, PM_EVS_USER_AGENT, PM_EVS_REFERRER, PM_EVS_LANGUAGE, PM_EVS_SUB1,
+                                       PM_EVS_SUB2, PM_EVS_SUB3, PM_EVS_UTM_TERM, PM_EVS_EXTERNAL_ID,
                                        /* the visitor context, when the detectors are on */
                                        PM_EVS_COUNTRY, PM_EVS_DEVICE_TYPE, PM_EVS_OS, PM_EVS_BROWSER,
                                        PM_EVS_BOT_REASON};
@@ -108,8 +153,10 @@ static const click_t *find_click(const tally_t *t, const pm_id_t *id)
         size_t mid = (lo + hi) / 2;
         int c = pm_id_cmp(&t->clicks_seen[mid].id, id);
         if (c == 0) return &t->clicks_seen[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -123,7 +170,7 @@ static void on_click(tally_t *t, const pm_event_t *ev, const pm_sim_meta_t *m)
         t->cap = t->cap ? t->cap * 2 : 4096;
         t->clicks_seen = realloc(t->clicks_seen, t->cap * sizeof(*t->clicks_seen));
     }
-    t->clicks_seen[t->nclicks++] = (click_t){ev->id, ev->visitor_id, ev->ts, m->campaign, inherited(ev)};
+    t->clicks_seen[t->nclicks++] = (click_t){ev->id, ev->visitor_id, ev->ts, m->campaign, inherited(ev), false};
     if (m->bot) {
         t->bot_clicks++;
         t->crawlers += ev->s[PM_EVS_LANGUAGE].len == 0;
@@ -149,10 +196,14 @@ static void on_impression(tally_t *t, const pm_event_t *ev, const pm_sim_meta_t 
 
 static void count_status(tally_t *t, const pm_event_t *ev, const pm_sim_meta_t *m)
 {
-    if (str_is(ev, PM_EVS_STATUS, "approved")) t->approved++;
-    else if (str_is(ev, PM_EVS_STATUS, "pending")) t->pending++;
-    else if (str_is(ev, PM_EVS_STATUS, "rejected")) t->rejected++;
-    else t->bad_conversion = true;
+    if (str_is(ev, PM_EVS_STATUS, "approved"))
+        t->approved++;
+    else if (str_is(ev, PM_EVS_STATUS, "pending"))
+        t->pending++;
+    else if (str_is(ev, PM_EVS_STATUS, "rejected"))
+        t->rejected++;
+    else
+        t->bad_conversion = true;
     if (m->chargeback) {
         t->chargebacks++;
         if (!str_is(ev, PM_EVS_STATUS, "rejected") || ev->s[PM_EVS_TXID].len < 3 ||
@@ -170,6 +221,7 @@ static void on_conversion(tally_t *t, const pm_event_t *ev, const pm_sim_meta_t 
     if (click == NULL || click->ts >= ev->ts || click->ts != m->click_ts || click->campaign != m->campaign ||
         pm_id_cmp(&click->visitor, &ev->visitor_id) != 0 || click->fields != inherited(ev) || m->bot)
         t->bad_conversion = true;
+    if (c->lander_id && (click == NULL || !click->lander)) t->bad_lander = true; /* converts only through /go */
     bool approved = str_is(ev, PM_EVS_STATUS, "approved");
     if (ev->cost.micros != (c->cost_model == PM_COST_CPA && approved ? c->cost.micros : 0)) t->bad_money = true;
     if (strcmp(ev->revenue.currency.code, c->payout.currency.code) != 0 || ev->revenue.micros <= 0 ||
@@ -184,6 +236,24 @@ static void on_conversion(tally_t *t, const pm_event_t *ev, const pm_sim_meta_t 
     }
 }
 
+/* A lander click: once per click, a human's, on a campaign with a lander,
+ * after its click, with the click's fields and no money. */
+static void on_lander_click(tally_t *t, const pm_event_t *ev, const pm_sim_meta_t *m)
+{
+    const pm_sim_campaign_t *c = &t->cfg->campaigns[m->campaign];
+    click_t *click = (click_t *)find_click(t, &ev->click_id);
+    if (click == NULL || click->lander || click->ts >= ev->ts || click->ts != m->click_ts ||
+        click->campaign != m->campaign || pm_id_cmp(&click->visitor, &ev->visitor_id) != 0 ||
+        click->fields != inherited(ev) || m->bot || c->lander_id == 0 || ev->lander_id != c->lander_id ||
+        ev->ts - click->ts > 10 * 60 * PM_USEC_PER_SEC)
+        t->bad_lander = true;
+    if (ev->cost.micros || ev->revenue.micros || ev->payout.micros) t->bad_money = true;
+    if (click == NULL) return;
+    click->lander = true;
+    t->landers[m->campaign]++;
+    if (m->click_ts < t->cfg->end - 10 * DAY_US) t->old_landers[m->campaign]++;
+}
+
 static int on_event(void *ctx, const pm_event_t *ev, const pm_sim_meta_t *m)
 {
     tally_t *t = ctx;
@@ -196,12 +266,17 @@ static int on_event(void *ctx, const pm_event_t *ev, const pm_sim_meta_t *m)
     pm_buf_reset(&t->rec);
     if (pm_event_encode(ev, &t->rec) != PM_OK) t->bad_encoding = true;
     t->hash = fnv(t->hash, t->rec.data, t->rec.len);
-    if (ev->campaign_id != t->cfg->campaigns[m->campaign].id || pm_id_is_zero(&ev->visitor_id))
+    if (ev->campaign_id != t->cfg->campaigns[m->campaign].id || pm_id_is_zero(&ev->visitor_id)) t->bad_encoding = true;
+    if (ev->type == PM_EV_CLICK)
+        on_click(t, ev, m);
+    else if (ev->type == PM_EV_IMPRESSION)
+        on_impression(t, ev, m);
+    else if (ev->type == PM_EV_CONVERSION)
+        on_conversion(t, ev, m);
+    else if (ev->type == PM_EV_LANDER_CLICK)
+        on_lander_click(t, ev, m);
+    else
         t->bad_encoding = true;
-    if (ev->type == PM_EV_CLICK) on_click(t, ev, m);
-    else if (ev->type == PM_EV_IMPRESSION) on_impression(t, ev, m);
-    else if (ev->type == PM_EV_CONVERSION) on_conversion(t, ev, m);
-    else t->bad_encoding = true;
     return 0;
 }
 
@@ -257,7 +332,7 @@ static void test_order_ids_and_encoding(void **state)
     assert_false(big.bad_id_time);
     assert_false(big.bad_encoding);
     assert_int_equal(big.n, big_stats.events[PM_EV_IMPRESSION] + big_stats.events[PM_EV_CLICK] +
-                                big_stats.events[PM_EV_CONVERSION]);
+                                big_stats.events[PM_EV_CONVERSION] + big_stats.events[PM_EV_LANDER_CLICK]);
 }
 
 static void test_conversions_follow_their_clicks(void **state)
@@ -299,6 +374,28 @@ static void test_cvr_per_campaign(void **state)
                       (double)big.old_convs[i] / (double)big.old_clicks[i], r.cvr);
         assert_near_count((double)big.old_convs[i], (double)big.old_clicks[i] * r.cvr, "conversions", i);
     }
+}
+
+/* Lander clicks: only on the lander campaign (social, 38% of its human
+ * clicks click through), at most one per click, and its conversions only
+ * from visitors who clicked through, so lander_ctr is in (0, 1) while CVR
+ * per click stays the model's (test_cvr_per_campaign). */
+static void test_lander_clicks(void **state)
+{
+    assert_false(big.bad_lander);
+    for (size_t i = 0; i < NCAMP; i++) {
+        if (campaigns[i].lander_id == 0) {
+            assert_int_equal(big.landers[i], 0);
+            continue;
+        }
+        double ctr = (double)big.old_landers[i] / (double)big.old_clicks[i];
+        print_message("campaign %zu: %llu clicks, %llu lander clicks: lander_ctr %.4f\n", i,
+                      (unsigned long long)big.old_clicks[i], (unsigned long long)big.old_landers[i], ctr);
+        assert_true(ctr > 0.0 && ctr < 1.0);
+        assert_near_count((double)big.old_landers[i], (double)big.old_clicks[i] * 0.38, "lander clicks", i);
+        assert_true(big.old_convs[i] <= big.old_landers[i]);
+    }
+    assert_int_equal(big_stats.events[PM_EV_LANDER_CLICK], big.landers[1]);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -451,8 +548,10 @@ static int on_context(void *ctx, const pm_event_t *ev, const pm_sim_meta_t *m)
         c->clicks++;
         c->with_country += ev->s[PM_EVS_COUNTRY].len == 2;
         c->with_device += ev->s[PM_EVS_DEVICE_TYPE].len > 0;
-        if (m->bot) c->crawlers_flagged += ev->s[PM_EVS_BOT_REASON].len > 0;
-        else c->humans++, c->humans_flagged += ev->s[PM_EVS_BOT_REASON].len > 0;
+        if (m->bot)
+            c->crawlers_flagged += ev->s[PM_EVS_BOT_REASON].len > 0;
+        else
+            c->humans++, c->humans_flagged += ev->s[PM_EVS_BOT_REASON].len > 0;
     }
     return on_event(&c->t, ev, m);
 }
@@ -486,10 +585,15 @@ static void test_visitor_context(void **state)
 int main(void)
 {
     const struct CMUnitTest shape[] = {
-        cmocka_unit_test(test_order_ids_and_encoding), cmocka_unit_test(test_conversions_follow_their_clicks),
-        cmocka_unit_test(test_every_channel_has_traffic), cmocka_unit_test(test_ctr_per_campaign),
-        cmocka_unit_test(test_cvr_per_campaign),        cmocka_unit_test(test_conversion_lag),
-        cmocka_unit_test(test_evenings_and_weekdays),   cmocka_unit_test(test_bots_statuses_money),
+        cmocka_unit_test(test_order_ids_and_encoding),
+        cmocka_unit_test(test_conversions_follow_their_clicks),
+        cmocka_unit_test(test_every_channel_has_traffic),
+        cmocka_unit_test(test_ctr_per_campaign),
+        cmocka_unit_test(test_cvr_per_campaign),
+        cmocka_unit_test(test_lander_clicks),
+        cmocka_unit_test(test_conversion_lag),
+        cmocka_unit_test(test_evenings_and_weekdays),
+        cmocka_unit_test(test_bots_statuses_money),
         cmocka_unit_test(test_cross_channel_visitors),
     };
     const struct CMUnitTest small[] = {
