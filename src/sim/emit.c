@@ -21,13 +21,13 @@
 
 #include <string.h>
 
-#define HOUR_US            (3600 * PM_USEC_PER_SEC)
-#define DAY_US             (24 * HOUR_US)
-#define MIN_LAG_US         (30 * PM_USEC_PER_SEC)
-#define MAX_LAG_US         (30 * DAY_US)
-#define PIXEL_SHARE        0.15
-#define FOLLOWUP_CHANCE    0.12
-#define CHARGEBACK_CHANCE  0.025
+#define HOUR_US (3600 * PM_USEC_PER_SEC)
+#define DAY_US (24 * HOUR_US)
+#define MIN_LAG_US (30 * PM_USEC_PER_SEC)
+#define MAX_LAG_US (30 * DAY_US)
+#define PIXEL_SHARE 0.15
+#define FOLLOWUP_CHANCE 0.12
+#define CHARGEBACK_CHANCE 0.025
 #define CHARGEBACK_MIN_AGE (5 * DAY_US)
 #define LANDER_MEDIAN_S    6.0 /* seconds on the lander before clicking through */
 
@@ -43,10 +43,7 @@ typedef struct outcome_s {
     bool chargeback;
 } outcome_t;
 
-static bool is_sale(const char *type)
-{
-    return strcmp(type, "sale") == 0 || strcmp(type, "purchase") == 0;
-}
+static bool is_sale(const char *type) { return strcmp(type, "sale") == 0 || strcmp(type, "purchase") == 0; }
 
 /* Recent conversions are often still pending (advertisers approve in
  * batches); a few are rejected (fraud, duplicates, failed checks); a few
@@ -64,10 +61,7 @@ static outcome_t outcome(pm__sim_t *s, const pm__sim_node_t *n, const char *type
     return (outcome_t){"approved", false};
 }
 
-static int64_t round_cents(int64_t micros)
-{
-    return (micros + 5000) / 10000 * 10000;
-}
+static int64_t round_cents(int64_t micros) { return (micros + 5000) / 10000 * 10000; }
 
 /* The workspace's revenue: the offer's payout; per-sale offers post back
  * the order's value (60-180% of the payout); follow-up sales are worth a
@@ -82,10 +76,8 @@ static pm_money_t revenue(pm__sim_t *s, const pm__sim_node_t *n)
     }
     m = c->payout;
     int64_t pct = 100;
-    if (n->conv_type == 1)
-        pct = 300 + pm__sim_below(&s->rng, 200);
-    else if (c->payout_type && strcmp(c->payout_type, "cps") == 0)
-        pct = 60 + pm__sim_below(&s->rng, 121);
+    if (n->conv_type == 1) pct = 300 + pm__sim_below(&s->rng, 200);
+    else if (c->payout_type && strcmp(c->payout_type, "cps") == 0) pct = 60 + pm__sim_below(&s->rng, 121);
     if (pct != 100 && pm_money_muldiv(m.micros, pct, 100, &m.micros) == PM_OK) m.micros = round_cents(m.micros);
     return m;
 }
@@ -230,12 +222,9 @@ static int emit_lander_click(pm__sim_t *s, const pm__sim_node_t *n)
 static void count_status(pm__sim_t *s, const outcome_t *o, bool followup)
 {
     if (o->chargeback) s->stats.chargebacks++;
-    if (strcmp(o->status, "approved") == 0)
-        s->stats.approved++;
-    else if (strcmp(o->status, "pending") == 0)
-        s->stats.pending++;
-    else
-        s->stats.rejected++;
+    if (strcmp(o->status, "approved") == 0) s->stats.approved++;
+    else if (strcmp(o->status, "pending") == 0) s->stats.pending++;
+    else s->stats.rejected++;
     if (followup) s->stats.followups++;
 }
 

@@ -21,75 +21,32 @@
 #include <string.h>
 
 #define DAY_US (86400 * PM_USEC_PER_SEC)
-#define NCAMP  5
+#define NCAMP 5
 
 static const pm_sim_campaign_t campaigns[NCAMP] = {
-    {.id = 1,
-     .traffic_source_id = 1,
-     .offer_id = 1,
-     .name = "Search VPN",
-     .channel = PM_SIM_SEARCH,
-     .cost_model = PM_COST_CPC,
-     .cost = {1000000, {"USD"}},
-     .payout = {12500000, {"USD"}},
-     .payout_type = "cpa",
+    {.id = 1, .traffic_source_id = 1, .offer_id = 1, .name = "Search VPN", .channel = PM_SIM_SEARCH,
+     .cost_model = PM_COST_CPC, .cost = {1000000, {"USD"}}, .payout = {12500000, {"USD"}}, .payout_type = "cpa",
      .dest_url = "https://offer.example/?c={clickid}&s={sub1}&k={utm_term}"},
-    {.id = 2,
-     .traffic_source_id = 2,
-     .offer_id = 2,
-     .lander_id = 1,
-     .name = "Social fitness app",
-     .channel = PM_SIM_SOCIAL,
-     .cost_model = PM_COST_CPM,
-     .cost = {5000000, {"USD"}},
-     .payout = {3200000, {"USD"}},
-     .payout_type = "cpi",
-     .dest_url = "https://lp.example/?go={offer_url}"},
-    {.id = 3,
-     .traffic_source_id = 3,
-     .offer_id = 3,
-     .name = "Native meal kit",
-     .channel = PM_SIM_NATIVE,
-     .cost_model = PM_COST_CPC,
-     .cost = {200000, {"USD"}},
-     .payout = {35000000, {"EUR"}},
-     .payout_type = "cps",
+    {.id = 2, .traffic_source_id = 2, .offer_id = 2, .lander_id = 1, .name = "Social fitness app",
+     .channel = PM_SIM_SOCIAL, .cost_model = PM_COST_CPM, .cost = {5000000, {"USD"}}, .payout = {3200000, {"USD"}},
+     .payout_type = "cpi", .dest_url = "https://lp.example/?go={offer_url}"},
+    {.id = 3, .traffic_source_id = 3, .offer_id = 3, .name = "Native meal kit", .channel = PM_SIM_NATIVE,
+     .cost_model = PM_COST_CPC, .cost = {200000, {"USD"}}, .payout = {35000000, {"EUR"}}, .payout_type = "cps",
      .dest_url = "https://meal.example/?c={clickid}"},
-    {.id = 4,
-     .traffic_source_id = 4,
-     .offer_id = 1,
-     .name = "Affiliate VPN",
-     .channel = PM_SIM_AFFILIATE,
-     .cost_model = PM_COST_CPA,
-     .cost = {6000000, {"USD"}},
-     .payout = {12500000, {"USD"}},
-     .payout_type = "cpa",
+    {.id = 4, .traffic_source_id = 4, .offer_id = 1, .name = "Affiliate VPN", .channel = PM_SIM_AFFILIATE,
+     .cost_model = PM_COST_CPA, .cost = {6000000, {"USD"}}, .payout = {12500000, {"USD"}}, .payout_type = "cpa",
      .dest_url = "https://offer.example/?c={clickid}"},
-    {.id = 5,
-     .traffic_source_id = 5,
-     .offer_id = 4,
-     .name = "CTV insurance",
-     .channel = PM_SIM_CTV,
-     .cost_model = PM_COST_CPM,
-     .cost = {20000000, {"USD"}},
-     .payout = {18000000, {"USD"}},
-     .payout_type = "cpl",
+    {.id = 5, .traffic_source_id = 5, .offer_id = 4, .name = "CTV insurance", .channel = PM_SIM_CTV,
+     .cost_model = PM_COST_CPM, .cost = {20000000, {"USD"}}, .payout = {18000000, {"USD"}}, .payout_type = "cpl",
      .dest_url = "https://quotes.example/?c={clickid}"},
 };
 
 static pm_sim_config_t config(uint64_t seed, int days, double scale)
 {
     pm_time_t start = pm_days_from_civil(2026, 1, 5) * DAY_US; /* a Monday */
-    return (pm_sim_config_t){.seed = seed,
-                             .start = start,
-                             .end = start + days * DAY_US,
-                             .scale = scale,
-                             .campaigns = campaigns,
-                             .ncampaigns = NCAMP,
-                             .base_url = "http://t.example",
-                             .currency = {"USD"},
-                             .ip_v4_prefix = 24,
-                             .ip_v6_prefix = 48};
+    return (pm_sim_config_t){.seed = seed, .start = start, .end = start + days * DAY_US, .scale = scale,
+                             .campaigns = campaigns, .ncampaigns = NCAMP, .base_url = "http://t.example",
+                             .currency = {"USD"}, .ip_v4_prefix = 24, .ip_v6_prefix = 48};
 }
 
 /* --- a tally of everything emitted ----------------------------------------- */
@@ -130,8 +87,8 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 
 static uint64_t inherited(const pm_event_t *ev)
 {
-    static const pm_event_str_t f[] = {PM_EVS_IP, PM_EVS_USER_AGENT, PM_EVS_REFERRER, PM_EVS_LANGUAGE, PM_EVS_SUB1,
-                                       PM_EVS_SUB2, PM_EVS_SUB3, PM_EVS_UTM_TERM, PM_EVS_EXTERNAL_ID,
+    static const pm_event_str_t f[] = {PM_EVS_IP, PM_EVS_USER_AGENT, PM_EVS_REFERRER, PM_EVS_LANGUAGE,
+                                       PM_EVS_SUB1, PM_EVS_SUB2, PM_EVS_SUB3, PM_EVS_UTM_TERM, PM_EVS_EXTERNAL_ID,
                                        /* the visitor context, when the detectors are on */
                                        PM_EVS_COUNTRY, PM_EVS_DEVICE_TYPE, PM_EVS_OS, PM_EVS_BROWSER,
                                        PM_EVS_BOT_REASON};
@@ -153,10 +110,8 @@ static const click_t *find_click(const tally_t *t, const pm_id_t *id)
         size_t mid = (lo + hi) / 2;
         int c = pm_id_cmp(&t->clicks_seen[mid].id, id);
         if (c == 0) return &t->clicks_seen[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
     }
     return NULL;
 }
@@ -196,14 +151,10 @@ static void on_impression(tally_t *t, const pm_event_t *ev, const pm_sim_meta_t 
 
 static void count_status(tally_t *t, const pm_event_t *ev, const pm_sim_meta_t *m)
 {
-    if (str_is(ev, PM_EVS_STATUS, "approved"))
-        t->approved++;
-    else if (str_is(ev, PM_EVS_STATUS, "pending"))
-        t->pending++;
-    else if (str_is(ev, PM_EVS_STATUS, "rejected"))
-        t->rejected++;
-    else
-        t->bad_conversion = true;
+    if (str_is(ev, PM_EVS_STATUS, "approved")) t->approved++;
+    else if (str_is(ev, PM_EVS_STATUS, "pending")) t->pending++;
+    else if (str_is(ev, PM_EVS_STATUS, "rejected")) t->rejected++;
+    else t->bad_conversion = true;
     if (m->chargeback) {
         t->chargebacks++;
         if (!str_is(ev, PM_EVS_STATUS, "rejected") || ev->s[PM_EVS_TXID].len < 3 ||
@@ -266,17 +217,13 @@ static int on_event(void *ctx, const pm_event_t *ev, const pm_sim_meta_t *m)
     pm_buf_reset(&t->rec);
     if (pm_event_encode(ev, &t->rec) != PM_OK) t->bad_encoding = true;
     t->hash = fnv(t->hash, t->rec.data, t->rec.len);
-    if (ev->campaign_id != t->cfg->campaigns[m->campaign].id || pm_id_is_zero(&ev->visitor_id)) t->bad_encoding = true;
-    if (ev->type == PM_EV_CLICK)
-        on_click(t, ev, m);
-    else if (ev->type == PM_EV_IMPRESSION)
-        on_impression(t, ev, m);
-    else if (ev->type == PM_EV_CONVERSION)
-        on_conversion(t, ev, m);
-    else if (ev->type == PM_EV_LANDER_CLICK)
-        on_lander_click(t, ev, m);
-    else
+    if (ev->campaign_id != t->cfg->campaigns[m->campaign].id || pm_id_is_zero(&ev->visitor_id))
         t->bad_encoding = true;
+    if (ev->type == PM_EV_CLICK) on_click(t, ev, m);
+    else if (ev->type == PM_EV_IMPRESSION) on_impression(t, ev, m);
+    else if (ev->type == PM_EV_CONVERSION) on_conversion(t, ev, m);
+    else if (ev->type == PM_EV_LANDER_CLICK) on_lander_click(t, ev, m);
+    else t->bad_encoding = true;
     return 0;
 }
 
@@ -548,10 +495,8 @@ static int on_context(void *ctx, const pm_event_t *ev, const pm_sim_meta_t *m)
         c->clicks++;
         c->with_country += ev->s[PM_EVS_COUNTRY].len == 2;
         c->with_device += ev->s[PM_EVS_DEVICE_TYPE].len > 0;
-        if (m->bot)
-            c->crawlers_flagged += ev->s[PM_EVS_BOT_REASON].len > 0;
-        else
-            c->humans++, c->humans_flagged += ev->s[PM_EVS_BOT_REASON].len > 0;
+        if (m->bot) c->crawlers_flagged += ev->s[PM_EVS_BOT_REASON].len > 0;
+        else c->humans++, c->humans_flagged += ev->s[PM_EVS_BOT_REASON].len > 0;
     }
     return on_event(&c->t, ev, m);
 }
@@ -585,15 +530,11 @@ static void test_visitor_context(void **state)
 int main(void)
 {
     const struct CMUnitTest shape[] = {
-        cmocka_unit_test(test_order_ids_and_encoding),
-        cmocka_unit_test(test_conversions_follow_their_clicks),
-        cmocka_unit_test(test_every_channel_has_traffic),
-        cmocka_unit_test(test_ctr_per_campaign),
-        cmocka_unit_test(test_cvr_per_campaign),
-        cmocka_unit_test(test_lander_clicks),
+        cmocka_unit_test(test_order_ids_and_encoding), cmocka_unit_test(test_conversions_follow_their_clicks),
+        cmocka_unit_test(test_every_channel_has_traffic), cmocka_unit_test(test_ctr_per_campaign),
+        cmocka_unit_test(test_cvr_per_campaign),        cmocka_unit_test(test_lander_clicks),
         cmocka_unit_test(test_conversion_lag),
-        cmocka_unit_test(test_evenings_and_weekdays),
-        cmocka_unit_test(test_bots_statuses_money),
+        cmocka_unit_test(test_evenings_and_weekdays),   cmocka_unit_test(test_bots_statuses_money),
         cmocka_unit_test(test_cross_channel_visitors),
     };
     const struct CMUnitTest small[] = {
