@@ -138,16 +138,17 @@ static void print_result(const char *data, const pm_sim_options_t *o, const pm_s
     pm_time_format(r->end, to);
     printf("perfmark simulate: %zu campaigns, %s .. %s, seed %llu, scale %g\n", r->campaigns, from, to,
            (unsigned long long)o->seed, o->scale);
-    printf("  %-10s %12s %10s %12s\n", "channel", "impressions", "clicks", "conversions");
+    printf("  %-10s %12s %10s %14s %12s\n", "channel", "impressions", "clicks", "lander clicks", "conversions");
     for (int c = 0; c < PM_SIM__CHANNELS; c++) {
         const uint64_t *n = s->by_channel[c];
         if (n[PM_EV_IMPRESSION] + n[PM_EV_CLICK] + n[PM_EV_CONVERSION] == 0) continue;
-        printf("  %-10s %12llu %10llu %12llu\n", pm_sim_channel_name((pm_sim_channel_t)c),
+        printf("  %-10s %12llu %10llu %14llu %12llu\n", pm_sim_channel_name((pm_sim_channel_t)c),
                (unsigned long long)n[PM_EV_IMPRESSION], (unsigned long long)n[PM_EV_CLICK],
-               (unsigned long long)n[PM_EV_CONVERSION]);
+               (unsigned long long)n[PM_EV_LANDER_CLICK], (unsigned long long)n[PM_EV_CONVERSION]);
     }
-    printf("  %-10s %12llu %10llu %12llu\n", "total", (unsigned long long)s->events[PM_EV_IMPRESSION],
-           (unsigned long long)s->events[PM_EV_CLICK], (unsigned long long)s->events[PM_EV_CONVERSION]);
+    printf("  %-10s %12llu %10llu %14llu %12llu\n", "total", (unsigned long long)s->events[PM_EV_IMPRESSION],
+           (unsigned long long)s->events[PM_EV_CLICK], (unsigned long long)s->events[PM_EV_LANDER_CLICK],
+           (unsigned long long)s->events[PM_EV_CONVERSION]);
     printf("  bots: %llu impressions, %llu clicks; %llu visitors; conversions: %llu approved, %llu pending,"
            " %llu rejected (%llu chargebacks), %llu follow-up sales\n",
            (unsigned long long)s->bot_impressions, (unsigned long long)s->bot_clicks, (unsigned long long)s->visitors,

@@ -10,6 +10,12 @@
  * on each click, bots' included; CPM's on each impression (price / 1000);
  * CPA's on each approved conversion. A conversion's revenue is its offer's
  * payout, or the sale value the advertiser posts back for per-sale offers.
+ *
+ * A campaign whose click shows a lander: a share of its human visitors
+ * (per channel, LANDER_SHARE) click through to the offer a few seconds
+ * later, a lander click (GET /go), and only they convert, with CVR / share
+ * per lander click, so the campaign's CVR per click stays the model's and
+ * the dashboard's lander_ctr is the share.
  */
 #include "sim_internal.h"
 
@@ -23,6 +29,13 @@
 #define FOLLOWUP_CHANCE 0.12
 #define CHARGEBACK_CHANCE 0.025
 #define CHARGEBACK_MIN_AGE (5 * DAY_US)
+#define LANDER_MEDIAN_S    6.0 /* seconds on the lander before clicking through */
+
+/* Share of a lander's human visitors who click through to the offer. */
+static const double lander_share[PM_SIM__CHANNELS] = {
+    [PM_SIM_SEARCH] = 0.62,    [PM_SIM_SOCIAL] = 0.38, [PM_SIM_NATIVE] = 0.45,
+    [PM_SIM_AFFILIATE] = 0.55, [PM_SIM_CTV] = 0.30,
+};
 
 /* A conversion's life so far, from how long ago it happened. */
 typedef struct outcome_s {
@@ -129,22 +142,45 @@ static int emit_impression(pm__sim_t *s, const pm__sim_node_t *n)
     return rc;
 }
 
-/* Queue the click's conversion, if it converts. */
-static void maybe_convert(pm__sim_t *s, const pm__sim_node_t *n, const pm_event_t *click)
+/* Queue the conversion of a click (reached the offer at node n: the click
+ * itself, or its lander click), if it converts with probability p. */
+static void maybe_convert(pm__sim_t *s, const pm__sim_node_t *n, pm_time_t click_ts, const pm_id_t *click_id,
+                          const pm_id_t *visitor, double p)
 {
     const pm__sim_campaign_t *k = &s->camps[n->campaign];
-    if ((n->flags & NF_BOT) || n->visitor == NO_VISITOR) return;
-    double p = k->rates.cvr * k->sub1_cvr[n->sub1] * s->visitors[n->visitor].intent;
     if (!pm__sim_chance(&s->rng, p)) return;
     double lag = pm__sim_lognormal(&s->rng, k->rates.lag_median_s, k->rates.lag_sigma) * PM_USEC_PER_SEC;
     pm__sim_node_t conv = *n;
     conv.kind = PM_EV_CONVERSION;
-    conv.click_ts = n->ts;
-    conv.click_id = click->id;
-    conv.visitor_id = click->visitor_id;
+    conv.click_ts = click_ts;
+    conv.click_id = *click_id;
+    conv.visitor_id = *visitor;
     conv.conv_type = 0;
     conv.ts = n->ts + (lag < MIN_LAG_US ? MIN_LAG_US : lag > MAX_LAG_US ? MAX_LAG_US : (pm_time_t)lag);
     pm__sim_push(s, &conv);
+}
+
+/* What follows a human click: on a lander campaign, maybe a lander click
+ * (which may convert); else maybe a conversion. */
+static void after_click(pm__sim_t *s, const pm__sim_node_t *n, const pm_event_t *click)
+{
+    const pm__sim_campaign_t *k = &s->camps[n->campaign];
+    if ((n->flags & NF_BOT) || n->visitor == NO_VISITOR) return;
+    double p = k->rates.cvr * k->sub1_cvr[n->sub1] * s->visitors[n->visitor].intent;
+    if (k->c->lander_id == 0 || k->c->offer_id == 0) { /* no lander, or nothing past it (/go records nothing) */
+        maybe_convert(s, n, n->ts, &click->id, &click->visitor_id, p);
+        return;
+    }
+    double share = lander_share[k->channel];
+    if (!pm__sim_chance(&s->rng, share)) return;
+    double wait = pm__sim_lognormal(&s->rng, LANDER_MEDIAN_S, 0.7) * PM_USEC_PER_SEC;
+    pm__sim_node_t hop = *n;
+    hop.kind = PM_EV_LANDER_CLICK;
+    hop.click_ts = n->ts;
+    hop.click_id = click->id;
+    hop.visitor_id = click->visitor_id;
+    hop.ts = n->ts + (wait < PM_USEC_PER_SEC ? PM_USEC_PER_SEC : (pm_time_t)wait);
+    pm__sim_push(s, &hop);
 }
 
 static int emit_click(pm__sim_t *s, const pm__sim_node_t *n)
@@ -160,8 +196,26 @@ static int emit_click(pm__sim_t *s, const pm__sim_node_t *n)
     if (n->flags & NF_BOT) s->stats.bot_clicks++;
     int rc = deliver(s, n, &ev, &meta);
     if (rc != 0) return rc;
-    maybe_convert(s, n, &ev);
+    after_click(s, n, &ev);
     maybe_search_later(s, n, s->camps[n->campaign].p->followup_search_after_click);
+    return 0;
+}
+
+/* The visitor left the lander for the offer: the click's fields again, its
+ * own id and time, click_id = the click, no money (as GET /go journals it). */
+static int emit_lander_click(pm__sim_t *s, const pm__sim_node_t *n)
+{
+    const pm__sim_campaign_t *k = &s->camps[n->campaign];
+    pm_event_t ev;
+    pm_sim_meta_t meta = {.click_ts = n->click_ts};
+    base_event(s, n, &ev);
+    ev.visitor_id = n->visitor_id;
+    ev.click_id = n->click_id;
+    pm__sim_render_fields(s, n, PM_EV_CLICK, &ev); /* inherited from the click */
+    int rc = deliver(s, n, &ev, &meta);
+    if (rc != 0) return rc;
+    double p = k->rates.cvr * k->sub1_cvr[n->sub1] * s->visitors[n->visitor].intent / lander_share[k->channel];
+    maybe_convert(s, n, n->click_ts, &n->click_id, &n->visitor_id, p);
     return 0;
 }
 
@@ -219,6 +273,7 @@ int pm__sim_emit(pm__sim_t *s, const pm__sim_node_t *n)
     case PM_EV_IMPRESSION: return emit_impression(s, n);
     case PM_EV_CLICK: return emit_click(s, n);
     case PM_EV_CONVERSION: return emit_conversion(s, n);
+    case PM_EV_LANDER_CLICK: return emit_lander_click(s, n);
     default: PM_NEVER(1); return 0;
     }
 }

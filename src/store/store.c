@@ -323,8 +323,23 @@ static const char schema_v9[] = "ALTER TABLE partners ADD COLUMN postback_url TE
                                 "ALTER TABLE pricing_rules ADD COLUMN volume_from INTEGER;"
                                 "ALTER TABLE conversions ADD COLUMN place INTEGER;";
 
+/* Version 10: one lander click per click (docs/flows.md). A visitor who
+ * reloads the lander's link or clicks it twice used to store a lander click
+ * each time, so lander_ctr could pass 1. The earliest lander click (by id,
+ * which is time-ordered) of each click stays, the later ones go, and the
+ * index becomes unique so the materializer's INSERT OR IGNORE drops any
+ * later one, also on a journal replay. The rollups counted the deleted rows:
+ * if any went, they are rebuilt from the tables once (report_meta 'rebuild',
+ * set right after the DELETE, while changes() is still its count). */
+static const char schema_v10[] =
+    "DELETE FROM lander_clicks WHERE EXISTS(SELECT 1 FROM lander_clicks o"
+    "  WHERE o.click_id = lander_clicks.click_id AND o.id < lander_clicks.id);"
+    "INSERT OR REPLACE INTO report_meta(key, value) SELECT 'rebuild', '1' WHERE changes() > 0;"
+    "DROP INDEX lander_clicks_click;"
+    "CREATE UNIQUE INDEX lander_clicks_click ON lander_clicks(click_id);";
+
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
-                                         schema_v6, schema_v7, schema_v8, schema_v9};
+                                         schema_v6, schema_v7, schema_v8, schema_v9, schema_v10};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix",    "ip_v6_prefix", "trusted_proxies",

@@ -104,6 +104,21 @@ def test_demo_has_every_channel_and_consistent_conversions(demo):
         assert chans == set(CHANNEL_WORDS), f"{kind}s missing for {set(CHANNEL_WORDS) - chans}"
     print(f"{len(clicks)} clicks, {len(conversions)} conversions over {len(channels)} campaigns")
 
+    # Lander clicks: at most one per click, of a click that showed a lander,
+    # and on lander campaigns conversions only from visitors who clicked through.
+    hops = all_rows(s, "/events", {"type": "lander_click"})
+    assert hops, "no lander clicks"
+    through = {h["click_id"] for h in hops}
+    assert len(through) == len(hops), "a click with two lander clicks"
+    for h in hops:
+        click = clicks[h["click_id"]]
+        assert click.get("lander_id") and h["lander_id"] == click["lander_id"] and click["ts"] < h["ts"], (click, h)
+    lander_visits = sum(1 for c in clicks.values() if c.get("lander_id") and not c.get("bot_reason"))
+    assert 0 < len(hops) < lander_visits, (len(hops), lander_visits)
+    for v in conversions:
+        if clicks[v["click_id"]].get("lander_id") and clicks[v["click_id"]].get("offer_id"):
+            assert v["click_id"] in through, f"conversion {v['id']} without a lander click"
+
     # Realistic text: UTM on search and social, sub-ids, user agents, bots.
     search = [c for c in clicks.values() if channels[c["campaign_id"]] == "search"]
     assert all(c.get("utm_medium") == "cpc" and c.get("sub1", "").startswith("kw-") for c in search[:200])

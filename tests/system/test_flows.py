@@ -347,3 +347,39 @@ def test_go_records_a_lander_click(server):
         assert row["lander_ctr"] == 0.5
     r = s.api("GET", "/events", params={"type": "nope"})
     assert r.status_code == 422 and "lander_click" in r.json()["error"]["message"]
+
+
+def test_go_twice_stores_one_lander_click(server):
+    """A reload of the lander's link (or a double click) is one lander click:
+    the store keeps the first per click, so lander_ctr stays <= 1, also after
+    a restart replays the journal; both visits still reach the offer."""
+    s = server()
+    src, a, b, lander = workspace(s)
+    camp = create(s, "/campaigns", {"name": "twice", "traffic_source_id": src["id"],
+                                    "destination": {"offer_id": a["id"], "lander_id": lander["id"]},
+                                    "cost": {"model": "cpc", "amount": "0.10", "currency": "USD"}})
+    r = s.get(f"/c/{camp['token']}")
+    click_id = re.search(r"pmc=([0-9A-Za-z]{26})", r.headers["set-cookie"]).group(1)
+    first = s.get("/go", params={"clickid": click_id})
+    second = s.get("/go", cookies={"pmc": click_id})
+    for g in (first, second):
+        assert g.status_code == 302 and g.headers["location"] == f"https://a.example/?c={click_id}"
+
+    def check():
+        s.wait_materialized()
+        hops = s.events("lander_click")
+        assert len(hops) == 1 and hops[0]["click_id"] == click_id, hops
+        for source in ("auto", "raw"):
+            r = s.api("GET", "/reports", params={"group_by": "lander", "source": source,
+                                                 "metrics": "clicks,lander_visits,lander_clicks,lander_ctr"})
+            assert r.status_code == 200, r.text
+            row = r.json()["rows"][0]
+            assert (row["clicks"], row["lander_visits"], row["lander_clicks"]) == (1, 1, 1), row
+            assert row["lander_ctr"] == 1.0
+
+    check()
+    s.restart()
+    check()
+    # After the restart a third hop is still one lander click.
+    assert s.get("/go", params={"clickid": click_id}).headers["location"] == f"https://a.example/?c={click_id}"
+    check()

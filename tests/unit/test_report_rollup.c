@@ -234,6 +234,112 @@ static pm_event_t click(fx_t *f, unsigned lineage, int64_t ts, uint8_t visitor, 
     return ev;
 }
 
+/* --- lander clicks: one per click ----------------------------------------------------- */
+
+static pm_event_t lander_click(fx_t *f, const pm_event_t *c, int64_t after_us)
+{
+    pm_event_t ev = *c;
+    ev.type = PM_EV_LANDER_CLICK;
+    ev.ts = c->ts + after_us;
+    ev.id = pm_id_next(&f->ids[0], ev.ts);
+    ev.click_id = c->id;
+    memset(&ev.cost, 0, sizeof(ev.cost));
+    return ev;
+}
+
+static const char lander_sums[] =
+    "SELECT (SELECT count(*) FROM lander_clicks),"
+    " (SELECT sum(lander_clicks) FROM rollup_campaign_d WHERE campaign_id = 1),"
+    " (SELECT sum(lander_clicks) FROM rollup_campaign_q WHERE campaign_id = 1),"
+    " (SELECT sum(lander_clicks) FROM rollup_main_d), (SELECT sum(lander_clicks) FROM rollup_main_q)";
+
+/* Two lander clicks of one click (a reload of /go), in one segment, again
+ * in a replay and from the other lineage: one row, one counted. */
+static void test_one_lander_click_per_click(void **state)
+{
+    fx_t *f = fx_open();
+    fx_catch_up(f);
+    pm_event_t c = click(f, 0, FX_T0 + 3600 * INT64_C(1000000), 1, "x");
+    c.lander_id = 1;
+    c.offer_id = 1;
+    pm_event_t evs[] = {c, lander_click(f, &c, 3000000), lander_click(f, &c, 9000000)};
+    fx_materialize(f, evs, 3, 0);
+    fx_catch_up(f);
+    char *got = dump(f, lander_sums);
+    assert_string_equal(got, "1|1|1|1|1\n");
+    pm_free(got);
+    pm_event_t again = lander_click(f, &c, 20000000);
+    fx_materialize(f, evs, 3, 0);
+    fx_materialize(f, &again, 1, 1);
+    fx_catch_up(f);
+    got = dump(f, lander_sums);
+    assert_string_equal(got, "1|1|1|1|1\n");
+    pm_free(got);
+    /* The first one is kept. */
+    char idtext[32];
+    pm_id_format(&evs[1].id, idtext);
+    char sql[96];
+    snprintf(sql, sizeof(sql), "SELECT id = '%s' FROM lander_clicks", idtext);
+    got = dump(f, sql);
+    assert_string_equal(got, "1\n");
+    pm_free(got);
+    fx_close(f);
+}
+
+/* A version 9 store holding duplicates (and rollups that counted them):
+ * migration 10 keeps the earliest per click and has the rollups rebuilt. */
+static void test_migration_drops_duplicate_lander_clicks(void **state)
+{
+    fx_t *f = fx_open();
+    fx_catch_up(f);
+    pm_event_t c = click(f, 0, FX_T0 + 3600 * INT64_C(1000000), 1, "x");
+    c.lander_id = 1;
+    c.offer_id = 1;
+    pm_event_t evs[] = {c, lander_click(f, &c, 3000000)};
+    fx_materialize(f, evs, 2, 0);
+    fx_catch_up(f);
+    /* Back to what version 9 allowed: a copy under a later id, stored and counted. */
+    fx_exec(f, "DROP INDEX lander_clicks_click; CREATE INDEX lander_clicks_click ON lander_clicks(click_id);"
+               "PRAGMA user_version=9");
+    char *got;
+    char idtext[32];
+    pm_id_format(&evs[1].id, idtext);
+    char sql[256];
+    fx_exec(f, "CREATE TEMP TABLE dup AS SELECT * FROM lander_clicks; UPDATE dup SET id = id || 'z', ts = ts + 1;"
+               "INSERT INTO lander_clicks SELECT * FROM dup; DROP TABLE dup;"
+               "UPDATE rollup_campaign_d SET lander_clicks = 2 WHERE lander_clicks = 1;"
+               "DELETE FROM report_meta WHERE key = 'rebuild'");
+    got = dump(f, "SELECT count(*), (SELECT sum(lander_clicks) FROM rollup_campaign_d WHERE campaign_id = 1)"
+                  " FROM lander_clicks");
+    assert_string_equal(got, "2|2\n");
+    pm_free(got);
+    pm_store_close(f->store);
+    assert_int_equal(pm_store_open(f->db, &f->store), PM_OK);
+    got = dump(f, "PRAGMA user_version");
+    assert_true(atoi(got) >= 10);
+    pm_free(got);
+    snprintf(sql, sizeof(sql),
+             "SELECT id = '%s', (SELECT count(*) FROM report_meta WHERE key = 'rebuild')"
+             " FROM lander_clicks",
+             idtext);
+    got = dump(f, sql);
+    assert_string_equal(got, "1|1\n");
+    pm_free(got);
+    fx_catch_up(f);
+    got = dump(f, lander_sums);
+    assert_string_equal(got, "1|1|1|1|1\n");
+    pm_free(got);
+    /* The index is unique now. */
+    fx_materialize(f, evs, 2, 1);
+    pm_event_t later = lander_click(f, &c, 5000000);
+    fx_materialize(f, &later, 1, 0);
+    fx_catch_up(f);
+    got = dump(f, lander_sums);
+    assert_string_equal(got, "1|1|1|1|1\n");
+    pm_free(got);
+    fx_close(f);
+}
+
 static void test_earlier_click_takes_the_unique(void **state)
 {
     fx_t *f = fx_open();
@@ -405,6 +511,8 @@ int main(void)
         cmocka_unit_test(test_rebuild_gives_the_same_tables),
         cmocka_unit_test(test_flagged_store_rebuilds_on_open),
         cmocka_unit_test(test_earlier_click_takes_the_unique),
+        cmocka_unit_test(test_one_lander_click_per_click),
+        cmocka_unit_test(test_migration_drops_duplicate_lander_clicks),
         cmocka_unit_test(test_engine_rollup_equals_raw),
         cmocka_unit_test(test_long_lived_engine_equals_rebuild),
     };

@@ -56,6 +56,7 @@ typedef struct click_s {
     pm_time_t ts;
     size_t campaign;
     uint64_t fields; /* hash of the fields a conversion inherits */
+    bool lander;     /* has its lander click */
 } click_t;
 
 typedef struct tally_s {
@@ -65,7 +66,8 @@ typedef struct tally_s {
     pm_id_t last_id;
     bool out_of_order, bad_id_time, bad_encoding, bad_conversion, bad_money;
     uint64_t imps[NCAMP], clicks[NCAMP], bot_imps, bot_clicks, crawlers;
-    uint64_t old_clicks[NCAMP], old_convs[NCAMP];
+    uint64_t old_clicks[NCAMP], old_convs[NCAMP], old_landers[NCAMP], landers[NCAMP];
+    bool bad_lander;
     double *lags[NCAMP];
     size_t nlags[NCAMP];
     uint64_t hour[NCAMP][24], weekday[NCAMP][7];
@@ -123,7 +125,7 @@ static void on_click(tally_t *t, const pm_event_t *ev, const pm_sim_meta_t *m)
         t->cap = t->cap ? t->cap * 2 : 4096;
         t->clicks_seen = realloc(t->clicks_seen, t->cap * sizeof(*t->clicks_seen));
     }
-    t->clicks_seen[t->nclicks++] = (click_t){ev->id, ev->visitor_id, ev->ts, m->campaign, inherited(ev)};
+    t->clicks_seen[t->nclicks++] = (click_t){ev->id, ev->visitor_id, ev->ts, m->campaign, inherited(ev), false};
     if (m->bot) {
         t->bot_clicks++;
         t->crawlers += ev->s[PM_EVS_LANGUAGE].len == 0;
@@ -170,6 +172,7 @@ static void on_conversion(tally_t *t, const pm_event_t *ev, const pm_sim_meta_t 
     if (click == NULL || click->ts >= ev->ts || click->ts != m->click_ts || click->campaign != m->campaign ||
         pm_id_cmp(&click->visitor, &ev->visitor_id) != 0 || click->fields != inherited(ev) || m->bot)
         t->bad_conversion = true;
+    if (c->lander_id && (click == NULL || !click->lander)) t->bad_lander = true; /* converts only through /go */
     bool approved = str_is(ev, PM_EVS_STATUS, "approved");
     if (ev->cost.micros != (c->cost_model == PM_COST_CPA && approved ? c->cost.micros : 0)) t->bad_money = true;
     if (strcmp(ev->revenue.currency.code, c->payout.currency.code) != 0 || ev->revenue.micros <= 0 ||
@@ -182,6 +185,24 @@ static void on_conversion(tally_t *t, const pm_event_t *ev, const pm_sim_meta_t 
         t->lags[m->campaign] = realloc(t->lags[m->campaign], (t->nlags[m->campaign] + 1) * sizeof(double));
         t->lags[m->campaign][t->nlags[m->campaign]++] = (double)(ev->ts - m->click_ts) / PM_USEC_PER_SEC;
     }
+}
+
+/* A lander click: once per click, a human's, on a campaign with a lander,
+ * after its click, with the click's fields and no money. */
+static void on_lander_click(tally_t *t, const pm_event_t *ev, const pm_sim_meta_t *m)
+{
+    const pm_sim_campaign_t *c = &t->cfg->campaigns[m->campaign];
+    click_t *click = (click_t *)find_click(t, &ev->click_id);
+    if (click == NULL || click->lander || click->ts >= ev->ts || click->ts != m->click_ts ||
+        click->campaign != m->campaign || pm_id_cmp(&click->visitor, &ev->visitor_id) != 0 ||
+        click->fields != inherited(ev) || m->bot || c->lander_id == 0 || ev->lander_id != c->lander_id ||
+        ev->ts - click->ts > 10 * 60 * PM_USEC_PER_SEC)
+        t->bad_lander = true;
+    if (ev->cost.micros || ev->revenue.micros || ev->payout.micros) t->bad_money = true;
+    if (click == NULL) return;
+    click->lander = true;
+    t->landers[m->campaign]++;
+    if (m->click_ts < t->cfg->end - 10 * DAY_US) t->old_landers[m->campaign]++;
 }
 
 static int on_event(void *ctx, const pm_event_t *ev, const pm_sim_meta_t *m)
@@ -201,6 +222,7 @@ static int on_event(void *ctx, const pm_event_t *ev, const pm_sim_meta_t *m)
     if (ev->type == PM_EV_CLICK) on_click(t, ev, m);
     else if (ev->type == PM_EV_IMPRESSION) on_impression(t, ev, m);
     else if (ev->type == PM_EV_CONVERSION) on_conversion(t, ev, m);
+    else if (ev->type == PM_EV_LANDER_CLICK) on_lander_click(t, ev, m);
     else t->bad_encoding = true;
     return 0;
 }
@@ -257,7 +279,7 @@ static void test_order_ids_and_encoding(void **state)
     assert_false(big.bad_id_time);
     assert_false(big.bad_encoding);
     assert_int_equal(big.n, big_stats.events[PM_EV_IMPRESSION] + big_stats.events[PM_EV_CLICK] +
-                                big_stats.events[PM_EV_CONVERSION]);
+                                big_stats.events[PM_EV_CONVERSION] + big_stats.events[PM_EV_LANDER_CLICK]);
 }
 
 static void test_conversions_follow_their_clicks(void **state)
@@ -299,6 +321,28 @@ static void test_cvr_per_campaign(void **state)
                       (double)big.old_convs[i] / (double)big.old_clicks[i], r.cvr);
         assert_near_count((double)big.old_convs[i], (double)big.old_clicks[i] * r.cvr, "conversions", i);
     }
+}
+
+/* Lander clicks: only on the lander campaign (social, 38% of its human
+ * clicks click through), at most one per click, and its conversions only
+ * from visitors who clicked through, so lander_ctr is in (0, 1) while CVR
+ * per click stays the model's (test_cvr_per_campaign). */
+static void test_lander_clicks(void **state)
+{
+    assert_false(big.bad_lander);
+    for (size_t i = 0; i < NCAMP; i++) {
+        if (campaigns[i].lander_id == 0) {
+            assert_int_equal(big.landers[i], 0);
+            continue;
+        }
+        double ctr = (double)big.old_landers[i] / (double)big.old_clicks[i];
+        print_message("campaign %zu: %llu clicks, %llu lander clicks: lander_ctr %.4f\n", i,
+                      (unsigned long long)big.old_clicks[i], (unsigned long long)big.old_landers[i], ctr);
+        assert_true(ctr > 0.0 && ctr < 1.0);
+        assert_near_count((double)big.old_landers[i], (double)big.old_clicks[i] * 0.38, "lander clicks", i);
+        assert_true(big.old_convs[i] <= big.old_landers[i]);
+    }
+    assert_int_equal(big_stats.events[PM_EV_LANDER_CLICK], big.landers[1]);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -488,7 +532,8 @@ int main(void)
     const struct CMUnitTest shape[] = {
         cmocka_unit_test(test_order_ids_and_encoding), cmocka_unit_test(test_conversions_follow_their_clicks),
         cmocka_unit_test(test_every_channel_has_traffic), cmocka_unit_test(test_ctr_per_campaign),
-        cmocka_unit_test(test_cvr_per_campaign),        cmocka_unit_test(test_conversion_lag),
+        cmocka_unit_test(test_cvr_per_campaign),        cmocka_unit_test(test_lander_clicks),
+        cmocka_unit_test(test_conversion_lag),
         cmocka_unit_test(test_evenings_and_weekdays),   cmocka_unit_test(test_bots_statuses_money),
         cmocka_unit_test(test_cross_channel_visitors),
     };

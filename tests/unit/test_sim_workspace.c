@@ -113,7 +113,8 @@ static void test_simulate_recover_resimulate(void **state)
     assert_int_not_equal(stat(staging, &st), 0); /* the staging directory is gone */
     assert_true(r.stats.by_channel[PM_SIM_SEARCH][PM_EV_CLICK] > 0);
     assert_true(r.stats.by_channel[PM_SIM_CTV][PM_EV_IMPRESSION] > 0);
-    uint64_t total = r.stats.events[PM_EV_IMPRESSION] + r.stats.events[PM_EV_CLICK] + r.stats.events[PM_EV_CONVERSION];
+    uint64_t total = r.stats.events[PM_EV_IMPRESSION] + r.stats.events[PM_EV_CLICK] + r.stats.events[PM_EV_CONVERSION] +
+                     r.stats.events[PM_EV_LANDER_CLICK];
 
     assert_int_equal(pm_materializer_recover(f->store, f->jdir, NULL, 0, &rec), PM_OK);
     assert_int_equal(rec.records, total);
@@ -121,6 +122,16 @@ static void test_simulate_recover_resimulate(void **state)
     assert_int_equal(count(f, "SELECT count(*) FROM clicks"), r.stats.events[PM_EV_CLICK]);
     assert_int_equal(count(f, "SELECT count(*) FROM impressions"), r.stats.events[PM_EV_IMPRESSION]);
     assert_int_equal(count(f, "SELECT count(*) FROM conversions"), r.stats.events[PM_EV_CONVERSION]);
+    assert_int_equal(count(f, "SELECT count(*) FROM lander_clicks"), r.stats.events[PM_EV_LANDER_CLICK]);
+    /* Campaign 2 shows a lander before its offer; 4 has no offer past its lander. */
+    assert_true(r.stats.events[PM_EV_LANDER_CLICK] > 0);
+    assert_int_equal(count(f, "SELECT count(*) FROM lander_clicks WHERE campaign_id <> 2"), 0);
+    assert_true(count(f, "SELECT count(*) FROM lander_clicks") < count(f, "SELECT count(*) FROM clicks"
+                                                                          " WHERE campaign_id = 2"));
+    /* Every lander click continues a stored click of a campaign with a lander, once. */
+    assert_int_equal(count(f, "SELECT count(*) FROM lander_clicks l JOIN clicks c ON c.id = l.click_id"
+                              " WHERE c.lander_id IS NOT NULL AND c.lander_id = l.lander_id AND c.ts < l.ts"),
+                     r.stats.events[PM_EV_LANDER_CLICK]);
     assert_int_equal(count(f, "SELECT count(*) FROM clicks WHERE campaign_id = 3"), 0);
     assert_int_equal(count(f, "SELECT count(*) FROM conversions v LEFT JOIN clicks c ON c.id = v.click_id"
                               " WHERE c.id IS NULL OR c.ts >= v.ts OR c.visitor_id != v.visitor_id"), 0);
