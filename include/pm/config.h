@@ -72,6 +72,13 @@ typedef struct pm_lander_s {
     char *name, *url;
 } pm_lander_t;
 
+/* A campaign's ad (creative_id= on clicks and impressions). */
+typedef struct pm_creative_s {
+    int64_t id, campaign_id;
+    char *name, *url; /* url: "" = none */
+    bool active;
+} pm_creative_t;
+
 typedef struct pm_source_s {
     int64_t id;
     char *name, *postback_url;
@@ -123,6 +130,8 @@ const pm_campaign_t *pm_config_campaign_by_token(const pm_config_t *c, const cha
 const pm_campaign_t *pm_config_campaign_by_id(const pm_config_t *c, int64_t id);
 const pm_offer_t *pm_config_offer_by_id(const pm_config_t *c, int64_t id);
 const pm_lander_t *pm_config_lander_by_id(const pm_config_t *c, int64_t id);
+/* Creative `id` if it is campaign `campaign_id`'s own, else NULL. */
+const pm_creative_t *pm_config_creative_of(const pm_config_t *c, int64_t campaign_id, int64_t id);
 /* The compiled flow `id` (a flow whose definition no longer compiles is
  * left out, with a warning in the log). */
 const struct pm_flow_s *pm_config_flow_by_id(const pm_config_t *c, int64_t id);

@@ -116,6 +116,7 @@ typedef struct pm_event_s {
     pm_money_t prev_cost, prev_revenue, prev_payout; /* the amounts before the change */
     pm_time_t ref_end;  /* cost report: the day is [ref_ts, ref_end) */
     int64_t place;      /* conversion: its place among its offer's conversions of the month (volume tiers); 0 = none */
+    int64_t creative_id; /* click/impression: the campaign's creative (creative_id= / crid=); conversion: its click's; 0 = none */
     pm_str_t s[PM_EVS__COUNT];
 } pm_event_t;
 

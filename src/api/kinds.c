@@ -158,6 +158,37 @@ static const pm__api_entity_t landers = {
     .ref_field = "destination.lander_id",
 };
 
+/* --- creatives ---------------------------------------------------------- */
+
+enum { CRE_CAMPAIGN, CRE_NAME, CRE_URL, CRE_STATUS };
+
+static const pm__api_column_t creative_cols[] = {
+    [CRE_CAMPAIGN] = {"campaign_id", COL_INT},
+    [CRE_NAME] = {"name", COL_TEXT},
+    [CRE_URL] = {"url", COL_TEXT},
+    [CRE_STATUS] = {"status", COL_TEXT},
+};
+
+static const char *const creative_statuses[] = {"active", "paused", NULL};
+
+static const pm__api_field_t creative_fields[] = {
+    {.name = "campaign_id", .kind = PM__API_F_REF, .col = CRE_CAMPAIGN, .flags = PM__API_REQUIRED,
+     .ref_table = "campaigns"},
+    {.name = "name", .kind = PM__API_F_NAME, .col = CRE_NAME, .flags = PM__API_REQUIRED},
+    {.name = "url", .kind = PM__API_F_URL_OPT, .col = CRE_URL, .def = ""},
+    {.name = "status", .kind = PM__API_F_ENUM, .col = CRE_STATUS, .def = "active", .choices = creative_statuses},
+    {0},
+};
+
+static const pm__api_entity_t creatives = {
+    .path = "creatives",
+    .table = "creatives",
+    .singular = "creative",
+    .cols = creative_cols,
+    .ncols = PM_ARRAY_LEN(creative_cols),
+    .fields = creative_fields,
+};
+
 /* --- campaigns --------------------------------------------------------- */
 
 enum {
@@ -672,4 +703,4 @@ static const pm__api_entity_t rules = {
 
 
 const pm__api_entity_t *const pm__api_entities[] = {&sources,  &offers,    &landers,     &flows, &partners,
-                                                    &campaigns, &experiments, &rules,  NULL};
+                                                    &campaigns, &creatives, &experiments, &rules, NULL};

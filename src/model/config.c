@@ -30,6 +30,8 @@ struct pm_config_s {
     size_t noffers;
     pm_lander_t *landers;
     size_t nlanders;
+    pm_creative_t *creatives;
+    size_t ncreatives;
     pm_campaign_t *campaigns;
     size_t ncampaigns;
     pm_tz_t *tz;        /* settings.timezone, loaded */
@@ -175,6 +177,17 @@ static void lander_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
     l->url = col_text(st, 2);
 }
 
+static void creative_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
+{
+    pm_creative_t *k = &c->creatives[i];
+    const unsigned char *status = sqlite3_column_text(st, 4);
+    k->id = sqlite3_column_int64(st, 0);
+    k->campaign_id = sqlite3_column_int64(st, 1);
+    k->name = col_text(st, 2);
+    k->url = col_text(st, 3);
+    k->active = status && strcmp((const char *)status, "active") == 0;
+}
+
 #define FIND_BY_ID(arr, n, want)                                                                   \
     do {                                                                                           \
         size_t lo = 0, hi = (n);                                                                   \
@@ -189,6 +202,16 @@ static void lander_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
 static const pm_source_t *source_by_id(const pm_config_t *c, int64_t id) { FIND_BY_ID(c->sources, c->nsources, id); }
 const pm_lander_t *pm_config_lander_by_id(const pm_config_t *c, int64_t id) { FIND_BY_ID(c->landers, c->nlanders, id); }
 static const pm_lander_t *lander_by_id(const pm_config_t *c, int64_t id) { return pm_config_lander_by_id(c, id); }
+static const pm_creative_t *creative_by_id(const pm_config_t *c, int64_t id)
+{
+    FIND_BY_ID(c->creatives, c->ncreatives, id);
+}
+
+const pm_creative_t *pm_config_creative_of(const pm_config_t *c, int64_t campaign_id, int64_t id)
+{
+    const pm_creative_t *k = id > 0 ? creative_by_id(c, id) : NULL;
+    return k && k->campaign_id == campaign_id ? k : NULL;
+}
 
 const pm_flow_t *pm_config_flow_by_id(const pm_config_t *c, int64_t id)
 {
@@ -473,6 +496,9 @@ static void config_free(pm_config_t *c)
         pm_free(c->offers[i].name), pm_free(c->offers[i].url);
     for (size_t i = 0; i < c->nlanders; i++)
         pm_free(c->landers[i].name), pm_free(c->landers[i].url);
+    for (size_t i = 0; i < c->ncreatives; i++)
+        pm_free(c->creatives[i].name), pm_free(c->creatives[i].url);
+    pm_free(c->creatives);
     for (size_t i = 0; i < c->ncampaigns; i++)
         pm_free(c->campaigns[i].name), pm_free(c->campaigns[i].token), pm_free(c->campaigns[i].fallback_url);
     for (size_t i = 0; i < c->npartners; i++)
@@ -523,6 +549,8 @@ int pm_config_load(pm_store_t *store, const char *default_base_url, pm_config_t 
                         rule_row, (void **)&c->rules, sizeof(pm_rule_t), &c->nrules)) != PM_OK ||
         (rc = load_rows(c, db, "landers", "id, name, url", lander_row, (void **)&c->landers, sizeof(pm_lander_t),
                         &c->nlanders)) != PM_OK ||
+        (rc = load_rows(c, db, "creatives", "id, campaign_id, name, url, status", creative_row,
+                        (void **)&c->creatives, sizeof(pm_creative_t), &c->ncreatives)) != PM_OK ||
         (rc = load_flows(c, db)) != PM_OK ||
         (rc = load_rows(c, db, "campaigns",
                         "id, name, token, status, traffic_source_id, offer_id, lander_id, cost_model,"

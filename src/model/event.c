@@ -12,6 +12,7 @@
  *    6 traffic_source_id   8 bytes    14 payout currency     3 bytes
  *    7 offer_id            8 bytes    64 + i  string field i (pm_event_str_t),
  *    8 lander_id           8 bytes            UTF-8 bytes, any length
+ *   15 creative_id         8 bytes
  *   40 partner_id          8 bytes    45 prev cost currency  3 bytes
  *   41 ref_id (conversion)16 bytes    46 prev revenue micros 8 bytes
  *   42 ref_ts              8 bytes    47 prev revenue cur.   3 bytes
@@ -19,7 +20,7 @@
  *   44 prev cost micros    8 bytes    49 prev payout cur.    3 bytes
  *   50 ref_end             8 bytes    59 place (volume tier)  8 bytes
  *
- * Tags 15..39, 51..58 and 60..63 are kept for future fixed-size fields and 64 + PM_EVS__COUNT
+ * Tags 16..39, 51..58 and 60..63 are kept for future fixed-size fields and 64 + PM_EVS__COUNT
  * onwards for future strings; tag 0 is never used.
  *
  * Integers are two's complement little-endian; ids are copied as their 16
@@ -71,6 +72,7 @@ static const field_t FIELDS[] = {
     [12] = F_CUR(revenue.currency),
     [13] = F_I64(payout.micros),
     [14] = F_CUR(payout.currency),
+    [15] = F_I64(creative_id),
     /* Money (docs/money.md). */
     [40] = F_I64(partner_id),
     [41] = F_ID(ref_id),

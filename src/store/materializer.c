@@ -45,6 +45,7 @@ enum {
     COL_REF_END,
     COL_DAY_START,
     COL_PLACE,
+    COL_CREATIVE,
     COL_STR = 100,
 };
 
@@ -53,7 +54,7 @@ static const char *const fixed_names[] = {
     "cost_micros", "cost_currency", "revenue_micros", "revenue_currency", "payout_micros", "payout_currency",
     "partner_id", "conversion_id", "conversion_ts", "version", "prev_revenue_micros", "prev_revenue_currency",
     "prev_cost_micros", "prev_cost_currency", "prev_payout_micros", "prev_payout_currency", "day_end",
-    "day_start", "place",
+    "day_start", "place", "creative_id",
 };
 
 #define S(f) (COL_STR + (f))
@@ -71,15 +72,15 @@ static const char *const fixed_names[] = {
         S(PM_EVS_BROWSER), S(PM_EVS_BROWSER_VERSION), S(PM_EVS_BOT_REASON)
 
 static const int click_cols[] = {VISITOR_COLS, S(PM_EVS_DEST_URL), COL_COST_MICROS, COL_COST_CURRENCY,
-                                 S(PM_EVS_USER_ID), S(PM_EVS_ROUTE), CONTEXT_COLS, COL_END};
+                                 S(PM_EVS_USER_ID), S(PM_EVS_ROUTE), CONTEXT_COLS, COL_CREATIVE, COL_END};
 static const int impression_cols[] = {VISITOR_COLS, COL_COST_MICROS, COL_COST_CURRENCY, S(PM_EVS_USER_ID),
-                                      CONTEXT_COLS, COL_END};
+                                      CONTEXT_COLS, COL_CREATIVE, COL_END};
 static const int conversion_cols[] = {
     VISITOR_COLS,        COL_CLICK,          S(PM_EVS_TXID),        S(PM_EVS_STATUS),
     S(PM_EVS_CONV_TYPE), S(PM_EVS_METHOD),   COL_REVENUE_MICROS,    COL_REVENUE_CURRENCY,
     COL_PAYOUT_MICROS,   COL_PAYOUT_CURRENCY, COL_COST_MICROS,      COL_COST_CURRENCY,
     S(PM_EVS_USER_ID),   S(PM_EVS_EMAIL_HASH), COL_PARTNER,         S(PM_EVS_LEAD_ID),
-    CONTEXT_COLS,        COL_PLACE,          COL_END};
+    CONTEXT_COLS,        COL_PLACE,          COL_CREATIVE,       COL_END};
 static const int change_cols[] = {
     COL_ID,       COL_TS,        COL_REF_ID,           COL_VERSION,       COL_REF_TS,
     COL_CLICK,    COL_CAMPAIGN,  COL_SOURCE,           COL_OFFER,         COL_LANDER,
@@ -206,6 +207,7 @@ static void bind_column(sqlite3_stmt *st, int i, int col, const pm_event_t *ev)
     case COL_SOURCE: pm_store_bind_ref(st, i, ev->traffic_source_id); break;
     case COL_OFFER: pm_store_bind_ref(st, i, ev->offer_id); break;
     case COL_LANDER: pm_store_bind_ref(st, i, ev->lander_id); break;
+    case COL_CREATIVE: pm_store_bind_ref(st, i, ev->creative_id); break;
     case COL_VISITOR: pm_store_bind_id(st, i, &ev->visitor_id); break;
     case COL_CLICK: pm_store_bind_id(st, i, &ev->click_id); break;
     case COL_COST_MICROS: sqlite3_bind_int64(st, i, ev->cost.micros); break;

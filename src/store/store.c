@@ -338,8 +338,20 @@ static const char schema_v10[] =
     "DROP INDEX lander_clicks_click;"
     "CREATE UNIQUE INDEX lander_clicks_click ON lander_clicks(click_id);";
 
+/* Version 11: creatives (perfmark issue 4): the ad a click or impression
+ * came from, one campaign's own; events record it (0/NULL = none). */
+static const char schema_v11[] =
+    "CREATE TABLE creatives(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  campaign_id INTEGER NOT NULL REFERENCES campaigns(id), name TEXT NOT NULL,"
+    "  url TEXT NOT NULL DEFAULT '', status TEXT NOT NULL DEFAULT 'active' CHECK(status IN ('active','paused')),"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, deleted_at INTEGER);"
+    "CREATE INDEX creatives_campaign ON creatives(campaign_id);"
+    "ALTER TABLE clicks ADD COLUMN creative_id INTEGER;"
+    "ALTER TABLE impressions ADD COLUMN creative_id INTEGER;"
+    "ALTER TABLE conversions ADD COLUMN creative_id INTEGER;";
+
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
-                                         schema_v6, schema_v7, schema_v8, schema_v9, schema_v10};
+                                         schema_v6, schema_v7, schema_v8, schema_v9, schema_v10, schema_v11};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix",    "ip_v6_prefix", "trusted_proxies",

@@ -439,8 +439,25 @@ static void detect_visitor(pm_track_t *t, const pm_http_req_t *req, const pm_ip_
  * context from the detectors. True when the visitor brought a perfmark
  * cookie (returning); `ip` (may be NULL) gets the full client address, for
  * the flows' IP rules (only the truncated one is stored). */
-static bool visitor_event(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req,
-                          const pm_campaign_t *k, const pm_qs_t *qs, pm_event_t *ev, pm_ip_t *ip)
+/* creative_id= (or crid=): a positive decimal id of one of campaign k's
+ * live creatives, else 0; a visitor never sees an error for a bad one. */
+static int64_t creative_param(const pm_config_t *cfg, const pm_campaign_t *k, const pm_qs_t *qs)
+{
+    size_t len;
+    const char *v = pm_qs_get(qs, "creative_id", &len);
+    if (v == NULL) v = pm_qs_get(qs, "crid", &len);
+    if (v == NULL || len == 0 || len > 18) return 0;
+    int64_t id = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9') return 0;
+        id = id * 10 + (v[i] - '0');
+    }
+    return pm_config_creative_of(cfg, k->id, id) ? id : 0;
+}
+
+static bool visitor_event(pm_track_t *t, const pm_config_t *cfg, const pm_settings_t *set,
+                          const pm_http_req_t *req, const pm_campaign_t *k, const pm_qs_t *qs, pm_event_t *ev,
+                          pm_ip_t *ip)
 {
     ev->ts = pm_now();
     ev->id = pm_id_next(&t->ids, ev->ts);
@@ -450,6 +467,7 @@ static bool visitor_event(pm_track_t *t, const pm_settings_t *set, const pm_http
     ev->traffic_source_id = k->source->id;
     ev->offer_id = k->offer ? k->offer->id : 0;
     ev->lander_id = k->lander ? k->lander->id : 0;
+    ev->creative_id = creative_param(cfg, k, qs);
     pm_ip_t client;
     record_visitor(t, set, req, ev, &client);
     record_params(t, qs, ev);
@@ -531,7 +549,7 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
     pm_qs_parse(&qs, req->query.p, req->query.len);
     pm_event_t ev = {.type = PM_EV_CLICK};
     pm_ip_t ip;
-    bool returning = visitor_event(t, set, req, k, &qs, &ev, &ip);
+    bool returning = visitor_event(t, cfg, set, req, k, &qs, &ev, &ip);
     /* A click the bot filter flagged costs nothing: reports, budgets and the
      * ledger leave bots out of cost alike (docs/metrics.md). */
     if (k->cost_model == PM_COST_CPC && ev.s[PM_EVS_BOT_REASON].len == 0) ev.cost = k->cost;
@@ -588,7 +606,7 @@ void pm_track_impression(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
     bool no_content = fmt && fmt_len == 3 && memcmp(fmt, "204", 3) == 0;
     if (k) {
         pm_event_t ev = {.type = PM_EV_IMPRESSION};
-        (void)visitor_event(t, set, req, k, &qs, &ev, NULL);
+        (void)visitor_event(t, cfg, set, req, k, &qs, &ev, NULL);
         /* A flagged impression costs nothing, like a flagged click. */
         if (k->cost_model == PM_COST_CPM && ev.s[PM_EVS_BOT_REASON].len == 0 &&
             pm_money_muldiv(k->cost.micros, 1, 1000, &ev.cost.micros) == PM_OK)
@@ -672,8 +690,8 @@ static int find_click(pm_track_t *t, const pm_id_t *id, pm_event_t *click)
                      "SELECT ts, campaign_id, traffic_source_id, offer_id, lander_id, visitor_id, ip, user_agent,"
                      " referrer, language, sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9, sub10,"
                      " utm_source, utm_medium, utm_campaign, utm_content, utm_term, external_id, user_id, route,"
-                     " country, region, device_type, os, os_version, browser, browser_version, bot_reason"
-                     " FROM clicks WHERE id=?");
+                     " country, region, device_type, os, os_version, browser, browser_version, bot_reason,"
+                     " creative_id FROM clicks WHERE id=?");
     if (rc != PM_OK) return rc;
     char text[PM_ID_LEN + 1];
     pm_id_format(id, text);
@@ -692,6 +710,7 @@ static int find_click(pm_track_t *t, const pm_id_t *id, pm_event_t *click)
         col_id(st, 5, &click->visitor_id);
         for (size_t i = 0; i < PM_ARRAY_LEN(click_fields); i++)
             col_field(t, st, 6 + (int)i, click, click_fields[i]);
+        click->creative_id = sqlite3_column_int64(st, 6 + (int)PM_ARRAY_LEN(click_fields));
     }
     sqlite3_reset(st);
     return step == SQLITE_ROW ? PM_OK : step == SQLITE_DONE ? PM_ENOTFOUND : PM_ESTORE;
@@ -1100,6 +1119,7 @@ static void inherit_click(pm_event_t *ev, const pm_event_t *click)
     ev->traffic_source_id = click->traffic_source_id;
     ev->offer_id = click->offer_id;
     ev->lander_id = click->lander_id;
+    ev->creative_id = click->creative_id;
     for (size_t i = 0; i < PM_ARRAY_LEN(click_fields); i++)
         ev->s[click_fields[i]] = click->s[click_fields[i]];
 }

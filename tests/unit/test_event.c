@@ -40,6 +40,7 @@ static void fill_full(pm_event_t *ev, char strs[PM_EVS__COUNT][48])
     ev->traffic_source_id = -7;
     ev->offer_id = INT64_MAX;
     ev->lander_id = INT64_MIN;
+    ev->creative_id = 31;
     ev->cost.micros = 1500;
     set_currency(&ev->cost.currency, "USD");
     ev->revenue.micros = 12500000;
@@ -77,6 +78,7 @@ static void assert_events_equal(const pm_event_t *a, const pm_event_t *b)
     assert_memory_equal(&a->click_id, &b->click_id, 16);
     assert_true(a->campaign_id == b->campaign_id && a->traffic_source_id == b->traffic_source_id);
     assert_true(a->offer_id == b->offer_id && a->lander_id == b->lander_id);
+    assert_true(a->creative_id == b->creative_id);
     assert_true(a->cost.micros == b->cost.micros && a->revenue.micros == b->revenue.micros);
     assert_true(a->payout.micros == b->payout.micros);
     assert_string_equal(a->cost.currency.code, b->cost.currency.code);
@@ -236,8 +238,8 @@ static void test_truncation_at_every_length(void **state)
         if (rc != PM_OK) assert_int_equal(back.type, PM_EV_NONE); /* zeroed on failure */
         free(copy);
     }
-    /* Header only, then after each of the 24 fixed and every string field but the last. */
-    assert_int_equal(valid_cuts, 24 + PM_EVS__COUNT);
+    /* Header only, then after each of the 25 fixed and every string field but the last. */
+    assert_int_equal(valid_cuts, 25 + PM_EVS__COUNT);
     pm_buf_free(&b);
 }
 
