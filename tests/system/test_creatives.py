@@ -53,3 +53,43 @@ def test_creative_validation(server):
         err = json_error(s.api("POST", "/creatives", body), 422)
         assert err["field"] == field, (body, err)
     assert s.api("GET", "/creatives").json()["rows"] == []
+
+
+def test_clicks_impressions_and_conversions_carry_their_creative(server):
+    """creative_id= (or crid=) of the campaign's own creative is recorded on
+    the click and the impression and inherited by the conversion; another
+    campaign's creative, a deleted one or garbage records none, and the
+    visitor is redirected all the same."""
+    import sqlite3
+
+    s = server()
+    w = s.setup_campaign(name="a")
+    other = s.setup_campaign(name="b")
+    mine = create(s, "/creatives", {"campaign_id": w["campaign"]["id"], "name": "Mine"})
+    foreign = create(s, "/creatives", {"campaign_id": other["campaign"]["id"], "name": "Theirs"})
+    gone = create(s, "/creatives", {"campaign_id": w["campaign"]["id"], "name": "Gone"})
+    assert s.api("DELETE", f"/creatives/{gone['id']}").status_code in (200, 204)
+    tok = w["token"]
+    ids = {}
+    for label, params in [("mine", {"creative_id": mine["id"]}), ("alias", {"crid": mine["id"]}),
+                          ("foreign", {"creative_id": foreign["id"]}), ("gone", {"creative_id": gone["id"]}),
+                          ("junk", {"creative_id": "12abc"}), ("none", {})]:
+        r = s.http.get(s.url(f"/c/{tok}"), params=dict(params, sub1=label), allow_redirects=False, timeout=10)
+        assert r.status_code == 302 and r.headers["location"].startswith("https://offer.example/")
+        ids[label] = r.cookies.get("pmc") or r.headers["set-cookie"].split("pmc=")[1].split(";")[0]
+    assert s.get(f"/i/{tok}", params={"crid": mine["id"], "sub1": "imp"}).status_code == 200
+    r = s.get("/pb", params={"clickid": ids["mine"], "txid": "T-creative", "payout": "1.00"})
+    assert r.status_code == 200, r.text
+    s.wait_events("conversion", lambda rs: len(rs) >= 1)
+    s.wait_materialized()
+    db = sqlite3.connect(s.data / "perfmark.db") if (s.data / "perfmark.db").exists() else None
+    if db is None:
+        dbs = list(s.data.glob("*.db"))
+        assert dbs, list(s.data.iterdir())
+        db = sqlite3.connect(dbs[0])
+    got = dict(db.execute("SELECT sub1, creative_id FROM clicks").fetchall())
+    assert got == {"mine": mine["id"], "alias": mine["id"], "foreign": None, "gone": None,
+                   "junk": None, "none": None}, got
+    assert db.execute("SELECT creative_id FROM impressions").fetchall() == [(mine["id"],)]
+    assert db.execute("SELECT creative_id FROM conversions").fetchall() == [(mine["id"],)]
+    db.close()
