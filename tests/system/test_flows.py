@@ -306,14 +306,19 @@ def test_capped_offer_gets_no_flow_traffic(server):
     assert s.metrics()["perfmark_capped_redirects_total"] == capped + 1
 
 
+def lander_campaign(s, name, src, offer, lander):
+    """A CPC campaign sending to `lander`, whose link goes on to `offer`."""
+    return create(s, "/campaigns", {"name": name, "traffic_source_id": src["id"],
+                                    "destination": {"offer_id": offer["id"], "lander_id": lander["id"]},
+                                    "cost": {"model": "cpc", "amount": "0.10", "currency": "USD"}})
+
+
 def test_go_records_a_lander_click(server):
     """click -> lander -> /go -> offer: the hop is a lander click of its own
     (events API, reports by lander), and the conversion credits the click."""
     s = server()
     src, a, b, lander = workspace(s)
-    camp = create(s, "/campaigns", {"name": "lander", "traffic_source_id": src["id"],
-                                    "destination": {"offer_id": a["id"], "lander_id": lander["id"]},
-                                    "cost": {"model": "cpc", "amount": "0.10", "currency": "USD"}})
+    camp = lander_campaign(s, "lander", src, a, lander)
     r = s.get(f"/c/{camp['token']}?sub1=x")
     loc = r.headers["location"]
     assert loc.startswith("https://lander.example/?next="), loc
@@ -355,9 +360,7 @@ def test_go_twice_stores_one_lander_click(server):
     a restart replays the journal; both visits still reach the offer."""
     s = server()
     src, a, b, lander = workspace(s)
-    camp = create(s, "/campaigns", {"name": "twice", "traffic_source_id": src["id"],
-                                    "destination": {"offer_id": a["id"], "lander_id": lander["id"]},
-                                    "cost": {"model": "cpc", "amount": "0.10", "currency": "USD"}})
+    camp = lander_campaign(s, "twice", src, a, lander)
     r = s.get(f"/c/{camp['token']}")
     click_id = re.search(r"pmc=([0-9A-Za-z]{26})", r.headers["set-cookie"]).group(1)
     first = s.get("/go", params={"clickid": click_id})
