@@ -604,6 +604,14 @@ int pm_journal_flush(pm_journal_t *j, uint64_t *lost)
     return PM_OK;
 }
 
+/* Write the stage ahead of another write. Its failure is not the next
+ * record's: logged (the write error is counted) and the next write goes on. */
+static void flush_before(pm_journal_t *j)
+{
+    int rc = pm_journal_flush(j, NULL);
+    if (rc != PM_OK) pm_error("journal %s lineage %u: staged records lost: %s", j->dir, j->lineage, pm_strerror(rc));
+}
+
 int pm_journal_stage(pm_journal_t *j, const void *payload, size_t len)
 {
     if (len > PM_JOURNAL_MAX_RECORD) return PM_ETOOBIG;
@@ -614,8 +622,7 @@ int pm_journal_stage(pm_journal_t *j, const void *payload, size_t len)
     }
     /* A batch never crosses a rotation: flush what would, then stage. */
     if (j->staged + total > STAGE_MAX || (j->staged && j->offset + j->staged + total > j->rotate_at)) {
-        int rc = pm_journal_flush(j, NULL);
-        if (rc != PM_OK) pm_error("journal %s lineage %u: staged records lost: %s", j->dir, j->lineage, pm_strerror(rc));
+        flush_before(j);
     }
     if (j->stage == NULL) j->stage = pm_malloc(STAGE_MAX);
     encode_header(j->stage + j->staged, payload, len);
@@ -631,10 +638,9 @@ int pm_journal_append(pm_journal_t *j, const void *payload, size_t len, uint64_t
 {
     if (len > PM_JOURNAL_MAX_RECORD) return PM_ETOOBIG;
     /* Records staged before this one come first in the file. */
-    int rc = pm_journal_flush(j, NULL);
-    if (rc != PM_OK) pm_error("journal %s lineage %u: staged records lost: %s", j->dir, j->lineage, pm_strerror(rc));
+    flush_before(j);
     size_t total = PM_JOURNAL_HEADER + len;
-    rc = room_for(j, total);
+    int rc = room_for(j, total);
     if (rc != PM_OK) goto out;
     uint8_t hdr[PM_JOURNAL_HEADER];
     encode_header(hdr, payload, len);

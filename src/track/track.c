@@ -268,13 +268,16 @@ static bool within_limits(pm_track_t *t, const pm_config_t *cfg, const pm_campai
     return pm_spend_charge(sp, k->id, day, ev->cost.micros, k->budget_daily, k->budget_total);
 }
 
-/* Append the record to the journal. On failure the event is lost to the
- * store, so it is counted where /metrics shows it. */
-static int journal(pm_track_t *t, const pm_event_t *ev, uint64_t *lsn)
+/* Encode the record and append it to the journal, or with `stage` stage
+ * it (written by pm_track_write; *lsn untouched). On failure the event is
+ * lost to the store, so it is counted where /metrics shows it. */
+static int journal_record(pm_track_t *t, const pm_event_t *ev, bool stage, uint64_t *lsn)
 {
     pm_buf_reset(&t->rec);
     int rc = pm_event_encode(ev, &t->rec);
-    if (rc == PM_OK) rc = pm_journal_append(t->journal, t->rec.data, t->rec.len, lsn);
+    if (rc == PM_OK)
+        rc = stage ? pm_journal_stage(t->journal, t->rec.data, t->rec.len)
+                   : pm_journal_append(t->journal, t->rec.data, t->rec.len, lsn);
     if (rc != PM_OK) {
         count(&t->n.journal_errors);
         pm_error("track: journal append failed: %s", pm_strerror(rc));
@@ -282,22 +285,16 @@ static int journal(pm_track_t *t, const pm_event_t *ev, uint64_t *lsn)
     return rc;
 }
 
+static int journal(pm_track_t *t, const pm_event_t *ev, uint64_t *lsn) { return journal_record(t, ev, false, lsn); }
+
 /* A click's or impression's record: staged when the loop writes a turn's
  * records together (the response then waits for pm_track_write), else
  * appended at once. */
 static int journal_visit(pm_track_t *t, const pm_event_t *ev, pm_http_res_t *res)
 {
     uint64_t lsn;
-    if (!t->staging) return journal(t, ev, &lsn);
-    pm_buf_reset(&t->rec);
-    int rc = pm_event_encode(ev, &t->rec);
-    if (rc == PM_OK) rc = pm_journal_stage(t->journal, t->rec.data, t->rec.len);
-    if (rc == PM_OK) {
-        res->wait_write = true;
-    } else {
-        count(&t->n.journal_errors);
-        pm_error("track: journal append failed: %s", pm_strerror(rc));
-    }
+    int rc = journal_record(t, ev, t->staging, &lsn);
+    if (rc == PM_OK && t->staging) res->wait_write = true;
     return rc;
 }
 
@@ -435,10 +432,6 @@ static void detect_visitor(pm_track_t *t, const pm_http_req_t *req, const pm_ip_
     pm_detect_fill_event(v, ev);
 }
 
-/* Fill the visitor's side of a click or impression, with the visitor
- * context from the detectors. True when the visitor brought a perfmark
- * cookie (returning); `ip` (may be NULL) gets the full client address, for
- * the flows' IP rules (only the truncated one is stored). */
 /* creative_id= (or crid=): a positive decimal id of one of campaign k's
  * live creatives, else 0; a visitor never sees an error for a bad one. */
 static int64_t creative_param(const pm_config_t *cfg, const pm_campaign_t *k, const pm_qs_t *qs)
@@ -455,6 +448,10 @@ static int64_t creative_param(const pm_config_t *cfg, const pm_campaign_t *k, co
     return pm_config_creative_of(cfg, k->id, id) ? id : 0;
 }
 
+/* Fill the visitor's side of a click or impression, with the visitor
+ * context from the detectors. True when the visitor brought a perfmark
+ * cookie (returning); `ip` (may be NULL) gets the full client address, for
+ * the flows' IP rules (only the truncated one is stored). */
 static bool visitor_event(pm_track_t *t, const pm_config_t *cfg, const pm_settings_t *set,
                           const pm_http_req_t *req, const pm_campaign_t *k, const pm_qs_t *qs, pm_event_t *ev,
                           pm_ip_t *ip)
