@@ -14,6 +14,7 @@
 #ifndef PM_CONFIG_H
 #define PM_CONFIG_H
 
+#include "pm/flow.h"
 #include "pm/ip.h"
 #include "pm/money.h"
 #include "pm/store.h"
@@ -77,6 +78,7 @@ typedef struct pm_creative_s {
     int64_t id, campaign_id;
     char *name, *url; /* url: "" = none */
     bool active;
+    pm_flow_cap_t cap; /* the creative's own frequency cap; max 0 = none */
 } pm_creative_t;
 
 typedef struct pm_source_s {
@@ -132,6 +134,8 @@ const pm_offer_t *pm_config_offer_by_id(const pm_config_t *c, int64_t id);
 const pm_lander_t *pm_config_lander_by_id(const pm_config_t *c, int64_t id);
 /* Creative `id` if it is campaign `campaign_id`'s own, else NULL. */
 const pm_creative_t *pm_config_creative_of(const pm_config_t *c, int64_t campaign_id, int64_t id);
+size_t pm_config_creative_count(const pm_config_t *c);
+const pm_creative_t *pm_config_creative_at(const pm_config_t *c, size_t i); /* i < count */
 /* The compiled flow `id` (a flow whose definition no longer compiles is
  * left out, with a warning in the log). */
 const struct pm_flow_s *pm_config_flow_by_id(const pm_config_t *c, int64_t id);

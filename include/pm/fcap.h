@@ -28,19 +28,22 @@ void pm_fcap_destroy(pm_fcap_t *f); /* accepts NULL */
 /* Bytes the table holds (for /metrics and the benchmark). */
 size_t pm_fcap_bytes(const pm_fcap_t *f);
 
-/* Count one click of `visitor` in `campaign_id` at `ts_us` in the window of
+/* The scope of creative `creative_id`'s own cap. */
+static inline int64_t pm_fcap_creative(int64_t creative_id) { return -creative_id; }
+
+/* Count one click of `visitor` in `scope` at `ts_us` in the window of
  * `per`, and return how many clicks it had in that window before this one
  * (the caller compares with the cap). Thread-safe. */
-uint32_t pm_fcap_count(pm_fcap_t *f, int64_t campaign_id, const pm_id_t *visitor, pm_flow_per_t per, int64_t ts_us);
+uint32_t pm_fcap_count(pm_fcap_t *f, int64_t scope, const pm_id_t *visitor, pm_flow_per_t per, int64_t ts_us);
 
-/* How many events `visitor` has in `campaign_id` in the window of `per`
- * at `ts_us`, without counting one. Thread-safe. */
-uint32_t pm_fcap_peek(pm_fcap_t *f, int64_t campaign_id, const pm_id_t *visitor, pm_flow_per_t per, int64_t ts_us);
+/* How many events `visitor` has in `scope` in the window of `per` at
+ * `ts_us`, without counting one. Thread-safe. */
+uint32_t pm_fcap_peek(pm_fcap_t *f, int64_t scope, const pm_id_t *visitor, pm_flow_per_t per, int64_t ts_us);
 
-/* Rebuild the counts of `campaign_id` from the store's clicks (or, with
- * `impressions`, its impressions) in the current window of `per` (all of
- * them for life caps). PM_ESTORE. */
-int pm_fcap_load(pm_fcap_t *f, pm_store_t *store, int64_t campaign_id, pm_flow_per_t per, bool impressions,
+/* Rebuild the counts of `scope` (its campaign's or creative's events) from
+ * the store's clicks (or, with `impressions`, its impressions) in the
+ * current window of `per` (all of them for life caps). PM_ESTORE. */
+int pm_fcap_load(pm_fcap_t *f, pm_store_t *store, int64_t scope, pm_flow_per_t per, bool impressions,
                  int64_t now_us) PM_MUST_CHECK;
 
 #endif

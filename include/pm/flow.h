@@ -80,6 +80,12 @@ void pm_flow_free(pm_flow_t *f); /* accepts NULL */
 
 int64_t pm_flow_id(const pm_flow_t *f);
 const pm_flow_cap_t *pm_flow_cap(const pm_flow_t *f); /* max 0 when none */
+bool pm_flow_has_fallback(const pm_flow_t *f);
+/* Parse a frequency cap {"max": N, "per": "hour|day|life", "count":
+ * "clicks|impressions"} as a flow's (also a creative's); NULL or JSON null
+ * is no cap (max 0). PM_EINVAL with *err filled (fields named
+ * "frequency_cap.max"...). */
+int pm_flow_cap_parse(json_t *v, pm_flow_cap_t *cap, pm_flow_error_t *err) PM_MUST_CHECK;
 /* Every path of the flow (rules' first, then default, fallback, bot), for
  * reference checks and experiments. `i` from 0; NULL past the end. */
 const pm_flow_path_t *pm_flow_path_at(const pm_flow_t *f, size_t i);

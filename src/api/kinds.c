@@ -160,13 +160,14 @@ static const pm__api_entity_t landers = {
 
 /* --- creatives ---------------------------------------------------------- */
 
-enum { CRE_CAMPAIGN, CRE_NAME, CRE_URL, CRE_STATUS };
+enum { CRE_CAMPAIGN, CRE_NAME, CRE_URL, CRE_STATUS, CRE_CAP };
 
 static const pm__api_column_t creative_cols[] = {
     [CRE_CAMPAIGN] = {"campaign_id", COL_INT},
     [CRE_NAME] = {"name", COL_TEXT},
     [CRE_URL] = {"url", COL_TEXT},
     [CRE_STATUS] = {"status", COL_TEXT},
+    [CRE_CAP] = {"frequency_cap", COL_TEXT},
 };
 
 static const char *const creative_statuses[] = {"active", "paused", NULL};
@@ -177,8 +178,23 @@ static const pm__api_field_t creative_fields[] = {
     {.name = "name", .kind = PM__API_F_NAME, .col = CRE_NAME, .flags = PM__API_REQUIRED},
     {.name = "url", .kind = PM__API_F_URL_OPT, .col = CRE_URL, .def = ""},
     {.name = "status", .kind = PM__API_F_ENUM, .col = CRE_STATUS, .def = "active", .choices = creative_statuses},
+    {.name = "frequency_cap", .kind = PM__API_F_JSON, .col = CRE_CAP, .flags = PM__API_NULLABLE},
     {0},
 };
+
+/* The cap is parsed as the tracker parses it (a flow's frequency_cap). */
+static int creative_finish(pm__api_ctx_t *c, pm__api_record_t *rec, const pm__api_record_t *old)
+{
+    (void)old;
+    if (rec->v[CRE_CAP].null) return PM_OK;
+    json_t *v = json_loads(rec->v[CRE_CAP].text, 0, NULL);
+    pm_flow_cap_t cap;
+    pm_flow_error_t err;
+    int rc = pm_flow_cap_parse(v, &cap, &err);
+    if (rc != PM_OK) pm_http_res_error(c->res, 422, "invalid", err.field, "%s", err.message);
+    json_decref(v);
+    return rc;
+}
 
 static const pm__api_entity_t creatives = {
     .path = "creatives",
@@ -187,6 +203,7 @@ static const pm__api_entity_t creatives = {
     .cols = creative_cols,
     .ncols = PM_ARRAY_LEN(creative_cols),
     .fields = creative_fields,
+    .finish = creative_finish,
 };
 
 /* --- campaigns --------------------------------------------------------- */

@@ -363,6 +363,9 @@ static void metrics(server_t *srv, pm_http_res_t *res)
     metric(b, "flow_bot_clicks_total", "counter", "Flow clicks sent to the bot path.", t.bot_path_clicks);
     metric(b, "flow_offer_capped_clicks_total", "counter",
            "Flow clicks that skipped an option whose offer reached its conversion cap.", t.offer_capped_clicks);
+    metric(b, "creative_capped_clicks_total", "counter",
+           "Clicks past their creative's own frequency cap (sent to the flow's fallback path or the campaign's fallback).",
+           t.creative_capped_clicks);
     metric(b, "lander_clicks_total", "counter", "Lander clicks (GET /go) journaled.", t.lander_clicks);
     metric(b, "bot_impressions_total", "counter", "Impressions the bot filter flagged.", t.bot_impressions);
     metric(b, "bot_clicks_total", "counter", "Clicks flagged by the bot filter (still redirected unless a flow has a bot path).", t.bot_clicks);
@@ -676,6 +679,11 @@ static int routing_state(server_t *srv, const pm_config_t *cfg)
         const pm_campaign_t *k = pm_config_campaign_at(cfg, i);
         const pm_flow_cap_t *cap = k->flow ? pm_flow_cap(k->flow) : NULL;
         if (cap && cap->max) rc = pm_fcap_load(srv->shared.fcap, srv->store, k->id, cap->per, cap->impressions, now);
+    }
+    for (size_t i = 0; rc == PM_OK && i < pm_config_creative_count(cfg); i++) {
+        const pm_creative_t *c = pm_config_creative_at(cfg, i);
+        if (c->cap.max)
+            rc = pm_fcap_load(srv->shared.fcap, srv->store, pm_fcap_creative(c->id), c->cap.per, c->cap.impressions, now);
     }
     if (rc != PM_OK) pm_error("serve: cannot rebuild the routing state from the store");
     return rc;

@@ -186,6 +186,16 @@ static void creative_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
     k->name = col_text(st, 2);
     k->url = col_text(st, 3);
     k->active = status && strcmp((const char *)status, "active") == 0;
+    /* The API stores only caps that parse; one that no longer does (an
+     * edited database) is no cap, said in the log. */
+    const char *cap = (const char *)sqlite3_column_text(st, 5);
+    json_t *v = cap ? json_loads(cap, 0, NULL) : NULL;
+    pm_flow_error_t err;
+    if (v && pm_flow_cap_parse(v, &k->cap, &err) != PM_OK) {
+        pm_warn("config: creative %lld: %s; no frequency cap", (long long)k->id, err.message);
+        k->cap = (pm_flow_cap_t){0};
+    }
+    json_decref(v);
 }
 
 #define FIND_BY_ID(arr, n, want)                                                                   \
@@ -212,6 +222,9 @@ const pm_creative_t *pm_config_creative_of(const pm_config_t *c, int64_t campaig
     const pm_creative_t *k = id > 0 ? creative_by_id(c, id) : NULL;
     return k && k->campaign_id == campaign_id ? k : NULL;
 }
+
+size_t pm_config_creative_count(const pm_config_t *c) { return c->ncreatives; }
+const pm_creative_t *pm_config_creative_at(const pm_config_t *c, size_t i) { return &c->creatives[i]; }
 
 const pm_flow_t *pm_config_flow_by_id(const pm_config_t *c, int64_t id)
 {
@@ -549,7 +562,7 @@ int pm_config_load(pm_store_t *store, const char *default_base_url, pm_config_t 
                         rule_row, (void **)&c->rules, sizeof(pm_rule_t), &c->nrules)) != PM_OK ||
         (rc = load_rows(c, db, "landers", "id, name, url", lander_row, (void **)&c->landers, sizeof(pm_lander_t),
                         &c->nlanders)) != PM_OK ||
-        (rc = load_rows(c, db, "creatives", "id, campaign_id, name, url, status", creative_row,
+        (rc = load_rows(c, db, "creatives", "id, campaign_id, name, url, status, frequency_cap", creative_row,
                         (void **)&c->creatives, sizeof(pm_creative_t), &c->ncreatives)) != PM_OK ||
         (rc = load_flows(c, db)) != PM_OK ||
         (rc = load_rows(c, db, "campaigns",

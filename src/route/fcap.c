@@ -1,6 +1,6 @@
 /*
  * fcap.c: the frequency-cap table (see pm/fcap.h). The tag is a 64-bit
- * hash of (campaign, visitor): two visitors colliding on all 64 bits would
+ * hash of (scope, visitor): two visitors colliding on all 64 bits would
  * share a count, which at 10^7 visitors happens with probability ~3e-6.
  * Shards pick by the tag's top bits, slots by its low bits, with linear
  * probing of at most MAX_PROBES slots.
@@ -71,11 +71,11 @@ static uint32_t window_of(pm_flow_per_t per, int64_t ts_us)
     return 0;
 }
 
-static uint64_t tag_of(int64_t campaign_id, const pm_id_t *visitor)
+static uint64_t tag_of(int64_t scope, const pm_id_t *visitor)
 {
-    unsigned char key[sizeof(campaign_id) + sizeof(visitor->b)];
-    memcpy(key, &campaign_id, sizeof(campaign_id));
-    memcpy(key + sizeof(campaign_id), visitor->b, sizeof(visitor->b));
+    unsigned char key[sizeof(scope) + sizeof(visitor->b)];
+    memcpy(key, &scope, sizeof(scope));
+    memcpy(key + sizeof(scope), visitor->b, sizeof(visitor->b));
     uint64_t t = pm_hash64(key, sizeof(key));
     return t ? t : 1;
 }
@@ -92,9 +92,9 @@ static entry_t *slot_for(pm_fcap_t *f, entry_t *slots, uint64_t tag)
     return oldest;
 }
 
-uint32_t pm_fcap_count(pm_fcap_t *f, int64_t campaign_id, const pm_id_t *visitor, pm_flow_per_t per, int64_t ts_us)
+uint32_t pm_fcap_count(pm_fcap_t *f, int64_t scope, const pm_id_t *visitor, pm_flow_per_t per, int64_t ts_us)
 {
-    uint64_t tag = tag_of(campaign_id, visitor);
+    uint64_t tag = tag_of(scope, visitor);
     uint32_t window = window_of(per, ts_us), before;
     shard_t *sh = &f->shards[tag >> 56];
     pthread_mutex_lock(&sh->mu);
@@ -114,9 +114,9 @@ uint32_t pm_fcap_count(pm_fcap_t *f, int64_t campaign_id, const pm_id_t *visitor
     return before;
 }
 
-uint32_t pm_fcap_peek(pm_fcap_t *f, int64_t campaign_id, const pm_id_t *visitor, pm_flow_per_t per, int64_t ts_us)
+uint32_t pm_fcap_peek(pm_fcap_t *f, int64_t scope, const pm_id_t *visitor, pm_flow_per_t per, int64_t ts_us)
 {
-    uint64_t tag = tag_of(campaign_id, visitor);
+    uint64_t tag = tag_of(scope, visitor);
     uint32_t window = window_of(per, ts_us), n = 0;
     shard_t *sh = &f->shards[tag >> 56];
     pthread_mutex_lock(&sh->mu);
@@ -126,7 +126,7 @@ uint32_t pm_fcap_peek(pm_fcap_t *f, int64_t campaign_id, const pm_id_t *visitor,
     return n;
 }
 
-int pm_fcap_load(pm_fcap_t *f, pm_store_t *store, int64_t campaign_id, pm_flow_per_t per, bool impressions,
+int pm_fcap_load(pm_fcap_t *f, pm_store_t *store, int64_t scope, pm_flow_per_t per, bool impressions,
                  int64_t now_us)
 {
     sqlite3 *db = pm_store_db(store);
@@ -134,20 +134,25 @@ int pm_fcap_load(pm_fcap_t *f, pm_store_t *store, int64_t campaign_id, pm_flow_p
     int64_t since = 0;
     if (per == PM_FLOW_PER_HOUR) since = (now_us / (3600 * PM_USEC_PER_SEC)) * 3600 * PM_USEC_PER_SEC;
     if (per == PM_FLOW_PER_DAY) since = (now_us / (86400 * PM_USEC_PER_SEC)) * 86400 * PM_USEC_PER_SEC;
-    const char *sql = impressions ? "SELECT visitor_id, ts FROM impressions WHERE campaign_id=?1 AND ts>=?2"
-                                  : "SELECT visitor_id, ts FROM clicks WHERE campaign_id=?1 AND ts>=?2";
+    static const char *const sqls[2][2] = {
+        {"SELECT visitor_id, ts FROM clicks WHERE campaign_id=?1 AND ts>=?2",
+         "SELECT visitor_id, ts FROM impressions WHERE campaign_id=?1 AND ts>=?2"},
+        {"SELECT visitor_id, ts FROM clicks WHERE creative_id=?1 AND ts>=?2",
+         "SELECT visitor_id, ts FROM impressions WHERE creative_id=?1 AND ts>=?2"},
+    };
+    const char *sql = sqls[scope < 0][impressions];
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
         pm_error("fcap: %s", sqlite3_errmsg(db));
         return PM_ESTORE;
     }
-    sqlite3_bind_int64(st, 1, campaign_id);
+    sqlite3_bind_int64(st, 1, scope < 0 ? -scope : scope);
     sqlite3_bind_int64(st, 2, since);
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         pm_id_t v;
         const char *text = (const char *)sqlite3_column_text(st, 0);
         if (text && pm_id_parse(text, (size_t)sqlite3_column_bytes(st, 0), &v) == PM_OK)
-            (void)pm_fcap_count(f, campaign_id, &v, per, sqlite3_column_int64(st, 1));
+            (void)pm_fcap_count(f, scope, &v, per, sqlite3_column_int64(st, 1));
     }
     sqlite3_finalize(st);
     return step == SQLITE_DONE ? PM_OK : PM_ESTORE;

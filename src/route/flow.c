@@ -662,6 +662,19 @@ const pm_flow_cap_t *pm_flow_cap(const pm_flow_t *f)
     return &f->cap;
 }
 
+bool pm_flow_has_fallback(const pm_flow_t *f)
+{
+    return f->has_fallback;
+}
+
+int pm_flow_cap_parse(json_t *v, pm_flow_cap_t *cap, pm_flow_error_t *err)
+{
+    compile_t c = {.err = err};
+    *cap = (pm_flow_cap_t){0};
+    err->field[0] = err->message[0] = '\0';
+    return compile_cap(&c, v, cap);
+}
+
 const pm_flow_path_t *pm_flow_path_at(const pm_flow_t *f, size_t i)
 {
     if (i < f->nrules) return &f->rules[i].path;

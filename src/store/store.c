@@ -350,8 +350,18 @@ static const char schema_v11[] =
     "ALTER TABLE impressions ADD COLUMN creative_id INTEGER;"
     "ALTER TABLE conversions ADD COLUMN creative_id INTEGER;";
 
+/* Version 12: a creative's own frequency cap (perfmark issue 5), the JSON
+ * {"max","per","count"} a flow's frequency_cap takes; NULL = none. The
+ * partial indexes let a start rebuild a creative's counts without a scan
+ * (pm_fcap_load), and cost nothing for events without a creative. */
+static const char schema_v12[] =
+    "ALTER TABLE creatives ADD COLUMN frequency_cap TEXT;"
+    "CREATE INDEX clicks_creative ON clicks(creative_id, ts) WHERE creative_id IS NOT NULL;"
+    "CREATE INDEX impressions_creative ON impressions(creative_id, ts) WHERE creative_id IS NOT NULL;";
+
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
-                                         schema_v6, schema_v7, schema_v8, schema_v9, schema_v10, schema_v11};
+                                         schema_v6, schema_v7, schema_v8, schema_v9, schema_v10, schema_v11,
+                                         schema_v12};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix",    "ip_v6_prefix", "trusted_proxies",

@@ -41,6 +41,7 @@ typedef struct counters_s {
     _Atomic uint64_t clicks, impressions, conversions, status_changes, duplicates, orphans, fallbacks, journal_errors,
         capped, bot_clicks, bot_impressions;
     _Atomic uint64_t flow_clicks, capped_clicks, bot_path_clicks, offer_capped_clicks, lander_clicks;
+    _Atomic uint64_t creative_capped_clicks;
 } counters_t;
 
 struct pm_track_s {
@@ -123,6 +124,7 @@ void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out)
     out->capped_clicks += atomic_load(&t->n.capped_clicks);
     out->bot_path_clicks += atomic_load(&t->n.bot_path_clicks);
     out->offer_capped_clicks += atomic_load(&t->n.offer_capped_clicks);
+    out->creative_capped_clicks += atomic_load(&t->n.creative_capped_clicks);
     out->lander_clicks += atomic_load(&t->n.lander_clicks);
     out->bot_clicks += atomic_load(&t->n.bot_clicks);
     out->bot_impressions += atomic_load(&t->n.bot_impressions);
@@ -473,6 +475,25 @@ static bool visitor_event(pm_track_t *t, const pm_config_t *cfg, const pm_settin
     return returning;
 }
 
+/* Is the visitor of click `ev` past `cap` in `scope` (pm/fcap.h)? A click
+ * cap counts this click; an impression cap only reads, impressions count
+ * at the impression (count_impression). */
+static bool over_cap(pm_track_t *t, const pm_flow_cap_t *cap, int64_t scope, const pm_event_t *ev)
+{
+    pm_fcap_t *fcap = cap->max ? t->shared->fcap : NULL;
+    if (fcap == NULL) return false;
+    uint32_t seen = cap->impressions ? pm_fcap_peek(fcap, scope, &ev->visitor_id, cap->per, ev->ts)
+                                     : pm_fcap_count(fcap, scope, &ev->visitor_id, cap->per, ev->ts);
+    return seen >= cap->max;
+}
+
+/* The creative of click `ev`, when it has its own cap, or NULL. */
+static const pm_creative_t *capped_creative(const pm_config_t *cfg, const pm_campaign_t *k, const pm_event_t *ev)
+{
+    const pm_creative_t *c = ev->creative_id ? pm_config_creative_of(cfg, k->id, ev->creative_id) : NULL;
+    return c && c->cap.max ? c : NULL;
+}
+
 /* What the flow's offer-cap check reads (pm_flow_input_t.offer_capped). */
 typedef struct cap_ctx_s {
     pm_spend_t *spend;
@@ -496,14 +517,11 @@ static bool offer_capped(void *arg, int64_t offer_id)
  * when the option's lander or offer is gone from the configuration,
  * ROUTE_CAPPED when every option left is capped. */
 static int route_click(pm_track_t *t, const pm_config_t *cfg, const pm_campaign_t *k, const pm_qs_t *qs,
-                       const pm_ip_t *ip, bool returning, int32_t day, pm_event_t *ev)
+                       const pm_ip_t *ip, bool returning, bool creative_over, int32_t day, pm_event_t *ev)
 {
     const pm_settings_t *set = pm_config_settings(cfg);
     const pm_flow_t *flow = k->flow;
-    const pm_flow_cap_t *cap = pm_flow_cap(flow);
-    pm_fcap_t *fcap = cap->max ? t->shared->fcap : NULL;
-    bool over = fcap && (cap->impressions ? pm_fcap_peek(fcap, k->id, &ev->visitor_id, cap->per, ev->ts)
-                                          : pm_fcap_count(fcap, k->id, &ev->visitor_id, cap->per, ev->ts)) >= cap->max;
+    bool over = over_cap(t, pm_flow_cap(flow), k->id, ev) || creative_over;
     pm_audience_visitor_t history = {0, 0};
     if (t->shared->audience && returning) history = pm_audience_get(t->shared->audience, &ev->visitor_id);
     pm_flow_input_t in = {.ev = ev, .qs = qs, .ip = ip, .returning = returning, .over_cap = over, .now_us = ev->ts,
@@ -551,12 +569,18 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
      * ledger leave bots out of cost alike (docs/metrics.md). */
     if (k->cost_model == PM_COST_CPC && ev.s[PM_EVS_BOT_REASON].len == 0) ev.cost = k->cost;
     int32_t day = pm_spend_day(pm_config_tz(cfg), ev.ts);
-    if (!within_limits(t, cfg, k, &ev, day)) {
+    /* A visitor past its creative's cap goes to the flow's fallback path,
+     * or, with no such path, where a budget cap sends it. */
+    const pm_creative_t *cr = capped_creative(cfg, k, &ev);
+    bool creative_over = cr && over_cap(t, &cr->cap, pm_fcap_creative(cr->id), &ev);
+    if (creative_over) count(&t->n.creative_capped_clicks);
+    if ((creative_over && !(k->flow && pm_flow_has_fallback(k->flow))) || !within_limits(t, cfg, k, &ev, day)) {
         pm_qs_free(&qs);
         capped_fallback(t, set, k, res);
         return;
     }
-    int dest = k->flow ? route_click(t, cfg, k, &qs, &ip, returning, day, &ev) : build_destination(t, set, k, &ev);
+    int dest = k->flow ? route_click(t, cfg, k, &qs, &ip, returning, creative_over, day, &ev)
+                       : build_destination(t, set, k, &ev);
     if (dest != PM_OK) {
         pm_qs_free(&qs);
         if (t->shared->spend) pm_spend_add(t->shared->spend, k->id, day, -ev.cost.micros);
@@ -583,11 +607,15 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
 }
 
 /* Impression caps count at the impression; the click path only reads. */
-static void count_impression(pm_track_t *t, const pm_campaign_t *k, const pm_event_t *ev)
+static void count_impression(pm_track_t *t, const pm_config_t *cfg, const pm_campaign_t *k, const pm_event_t *ev)
 {
     const pm_flow_cap_t *cap = k->flow ? pm_flow_cap(k->flow) : NULL;
-    if (cap && cap->max && cap->impressions && t->shared->fcap)
+    if (t->shared->fcap == NULL) return;
+    if (cap && cap->max && cap->impressions)
         (void)pm_fcap_count(t->shared->fcap, k->id, &ev->visitor_id, cap->per, ev->ts);
+    const pm_creative_t *cr = capped_creative(cfg, k, ev);
+    if (cr && cr->cap.impressions)
+        (void)pm_fcap_count(t->shared->fcap, pm_fcap_creative(cr->id), &ev->visitor_id, cr->cap.per, ev->ts);
 }
 
 void pm_track_impression(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, pm_slice_t token,
@@ -614,7 +642,7 @@ void pm_track_impression(pm_track_t *t, const pm_config_t *cfg, const pm_http_re
             /* The impression was served whatever our budget says: its cost counts. */
             if (t->shared->spend && ev.cost.micros)
                 pm_spend_add(t->shared->spend, k->id, pm_spend_day(pm_config_tz(cfg), ev.ts), ev.cost.micros);
-            count_impression(t, k, &ev);
+            count_impression(t, cfg, k, &ev);
         }
         set_cookie(t, set, req, res, "pmv", &ev.visitor_id);
     }

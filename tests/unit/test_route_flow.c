@@ -652,6 +652,8 @@ static void test_fcap_windows_and_campaigns(void **state)
     assert_int_equal(pm_fcap_count(f, 1, &v, PM_FLOW_PER_HOUR, t0 + 1), 1);
     assert_int_equal(pm_fcap_count(f, 1, &v, PM_FLOW_PER_HOUR, t0 + 2), 2);
     assert_int_equal(pm_fcap_count(f, 2, &v, PM_FLOW_PER_HOUR, t0), 0); /* another campaign */
+    assert_int_equal(pm_fcap_count(f, pm_fcap_creative(1), &v, PM_FLOW_PER_HOUR, t0), 0); /* creative 1, not campaign 1 */
+    assert_int_equal(pm_fcap_peek(f, pm_fcap_creative(1), &v, PM_FLOW_PER_HOUR, t0), 1);
     assert_int_equal(pm_fcap_count(f, 1, &w, PM_FLOW_PER_HOUR, t0), 0); /* another visitor */
     int64_t next_hour = t0 + 3600 * PM_USEC_PER_SEC;
     assert_int_equal(pm_fcap_count(f, 1, &v, PM_FLOW_PER_HOUR, next_hour), 0);
@@ -664,6 +666,27 @@ static void test_fcap_windows_and_campaigns(void **state)
     assert_int_equal(pm_fcap_count(f, 3, &v, PM_FLOW_PER_LIFE, t0 + INT64_C(86400000000) * 400), 1);
     assert_true(pm_fcap_bytes(f) >= 1000 * 16);
     pm_fcap_destroy(f);
+}
+
+/* A creative's cap is parsed by the flow's parser, alone. */
+static void test_cap_parse(void **state)
+{
+    (void)state;
+    pm_flow_cap_t cap;
+    pm_flow_error_t err;
+    assert_int_equal(pm_flow_cap_parse(NULL, &cap, &err), PM_OK);
+    assert_int_equal(cap.max, 0);
+    json_t *v = json_loads("{\"max\":3,\"per\":\"life\",\"count\":\"impressions\"}", 0, NULL);
+    assert_int_equal(pm_flow_cap_parse(v, &cap, &err), PM_OK);
+    assert_int_equal(cap.max, 3);
+    assert_int_equal(cap.per, PM_FLOW_PER_LIFE);
+    assert_true(cap.impressions);
+    json_decref(v);
+    v = json_loads("{\"max\":3}", 0, NULL);
+    assert_int_equal(pm_flow_cap_parse(v, &cap, &err), PM_EINVAL);
+    assert_string_equal(err.field, "frequency_cap.per");
+    assert_int_equal(cap.max, 0);
+    json_decref(v);
 }
 
 static void test_fcap_stays_bounded(void **state)
@@ -706,6 +729,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reason_is_json_with_the_key, setup, teardown),
         cmocka_unit_test(test_bandit_observes_routed_events),
         cmocka_unit_test(test_fcap_windows_and_campaigns),
+        cmocka_unit_test(test_cap_parse),
         cmocka_unit_test(test_fcap_stays_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
