@@ -88,6 +88,18 @@ static void grow(shard_t *s)
     s->nslots = n;
 }
 
+static entry_t *new_entry(uint64_t h, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    entry_t *e = pm_malloc(sizeof(*e) + klen + vlen);
+    e->hash = h;
+    e->klen = (uint32_t)klen;
+    e->vlen = (uint32_t)vlen;
+    memcpy(e->data, key, klen);
+    memcpy(e->data + klen, val, vlen);
+    e->next = NULL;
+    return e;
+}
+
 int pm_recent_put(pm_recent_t *r, const void *key, size_t klen, const void *val, size_t vlen, pm_buf_t *existing)
 {
     return pm_recent_put_checked(r, key, klen, val, vlen, NULL, NULL, existing);
@@ -111,31 +123,12 @@ int pm_recent_put_checked(pm_recent_t *r, const void *key, size_t klen, const vo
         rc = PM_ETOOBIG;
         goto out;
     }
-    entry_t *e = pm_malloc(sizeof(*e) + klen + vlen);
-    e->hash = h;
-    e->klen = (uint32_t)klen;
-    e->vlen = (uint32_t)vlen;
-    memcpy(e->data, key, klen);
-    memcpy(e->data + klen, val, vlen);
-    e->next = NULL;
-    *pp = e;
+    *pp = new_entry(h, key, klen, val, vlen);
     if (++s->count > s->nslots) grow(s);
     atomic_fetch_add_explicit(&r->count, 1, memory_order_relaxed);
 out:
     pthread_mutex_unlock(&s->mu);
     return rc;
-}
-
-static entry_t *new_entry(uint64_t h, const void *key, size_t klen, const void *val, size_t vlen)
-{
-    entry_t *e = pm_malloc(sizeof(*e) + klen + vlen);
-    e->hash = h;
-    e->klen = (uint32_t)klen;
-    e->vlen = (uint32_t)vlen;
-    memcpy(e->data, key, klen);
-    memcpy(e->data + klen, val, vlen);
-    e->next = NULL;
-    return e;
 }
 
 int pm_recent_update(pm_recent_t *r, const void *key, size_t klen, pm_recent_update_fn fn, void *ctx)
