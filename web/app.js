@@ -18,6 +18,7 @@ const VIEWS = [
   { hash: '#/offers', label: 'Offers', kind: 'offers' },
   { hash: '#/traffic-sources', label: 'Traffic sources', kind: 'traffic-sources' },
   { hash: '#/landers', label: 'Landers', kind: 'landers' },
+  { hash: '#/creatives', label: 'Creatives', kind: 'creatives' },
   { hash: '#/partners', label: 'Partners', kind: 'partners' },
   { hash: '#/postbacks', label: 'Postbacks', view: postbacksView },
 ];

@@ -1,5 +1,5 @@
 // manage.js: the management views: campaigns, offers, traffic sources,
-// landers and partners. A list with edit / pause / delete, and one form for create and
+// landers, creatives and partners. A list with edit / pause / delete, and one form for create and
 // edit. The API does all validation; its error names the field
 // ({"error":{"field":"payout.amount",…}}) and the message is shown next to
 // that field. Campaigns show their tracking, impression and postback URLs
@@ -76,6 +76,31 @@ function kinds(ctx) {
       columns: [
         ['Name', (e) => e.name],
         ['URL', (e) => h('code', {}, e.url)],
+      ],
+    },
+    creatives: {
+      title: 'Creatives',
+      singular: 'creative',
+      fields: [
+        { name: 'campaign_id', label: 'Campaign', ref: 'campaigns', required: true, hint: 'Its clicks and impressions name it with creative_id= (or crid=).' },
+        { name: 'name', label: 'Name', required: true },
+        { name: 'url', label: 'Asset URL', type: 'url', hint: 'The ad itself, for people.', optional: true },
+        { name: 'status', label: 'Status', options: ['active', 'paused'] },
+        { name: 'frequency_cap.max', label: 'Frequency cap', hint: 'At most this many per visitor; empty: no cap.', optional: true },
+        { name: 'frequency_cap.count', label: 'Cap counts', options: ['clicks', 'impressions'] },
+        { name: 'frequency_cap.per', label: 'Cap window', options: ['day', 'hour', 'life'] },
+      ],
+      // The API takes the cap whole: {max, per, count} as numbers and names, or null.
+      toBody(body) {
+        const cap = body.frequency_cap;
+        body.frequency_cap = cap.max === '' ? null : { ...cap, max: /^\d+$/.test(cap.max) ? Number(cap.max) : cap.max };
+        return body;
+      },
+      columns: [
+        ['Name', (e) => e.name],
+        ['Status', (e) => h('span', { class: `badge ${e.status}` }, e.status)],
+        ['Campaign', (e, refs) => refName(refs, 'campaigns', e.campaign_id)],
+        ['Frequency cap', (e) => (e.frequency_cap ? `${e.frequency_cap.max} ${e.frequency_cap.count || 'clicks'} per ${e.frequency_cap.per}` : 'None')],
       ],
     },
     partners: {
@@ -288,7 +313,7 @@ export function manageView(root, ctx, kind) {
       if (v === '' && f.empty !== undefined) v = f.empty;
       setPath(body, f.name, v);
     }
-    return body;
+    return spec.toBody ? spec.toBody(body) : body;
   }
 
   function showError(form, err) {

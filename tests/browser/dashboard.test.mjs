@@ -568,6 +568,53 @@ test('report columns: the metrics outside the default set, from the column menu'
   await page.click('#columns-menu summary');
 });
 
+test('creatives: a frequency cap through the form, its error at its field, listed as the API has it', async () => {
+  const camp = (await api('GET', '/campaigns?limit=1000')).body.rows[0];
+  await page.click('nav a[href="#/creatives"]');
+  await page.waitForSelector('section.manage[data-kind="creatives"] :is(table, .empty)');
+  await page.click('#new-entity');
+  await page.selectOption('#f-campaign_id', String(camp.id));
+  await page.fill('#f-name', 'Browser test banner');
+  await page.fill('#f-frequency_cap-max', '0');
+  await page.selectOption('#f-frequency_cap-count', 'impressions');
+  await page.click('.entity-form button[type=submit]');
+  await page.waitForSelector('.field[data-field="frequency_cap.max"] .field-error:not(:empty)');
+  const bad = await api('POST', '/creatives', { campaign_id: camp.id, name: 'x', frequency_cap: { max: 0, per: 'day', count: 'impressions' } });
+  assert.equal(bad.status, 422);
+  assert.equal(await page.textContent('.field[data-field="frequency_cap.max"] .field-error'), bad.body.error.message);
+  await page.fill('#f-frequency_cap-max', '3');
+  await page.click('.entity-form button[type=submit]');
+  await page.waitForSelector('.form-dialog', { state: 'hidden' });
+  const all = (await api('GET', '/creatives?limit=1000')).body.rows;
+  const created = all.find((c) => c.name === 'Browser test banner');
+  assert.ok(created, 'the creative was created');
+  assert.equal(created.campaign_id, camp.id);
+  assert.deepEqual(created.frequency_cap, { max: 3, per: 'day', count: 'impressions' });
+  const row = page.locator(`section.manage[data-kind="creatives"] tr[data-id="${created.id}"]`);
+  await row.waitFor();
+  const ids = await page.$$eval('section.manage[data-kind="creatives"] tbody tr[data-id]', (trs) => trs.map((tr) => Number(tr.dataset.id)));
+  assert.deepEqual(ids, all.map((c) => c.id));
+  const cells = await row.locator('td').allTextContents();
+  assert.equal(cells[1], created.name);
+  assert.equal(cells[3], camp.name);
+  assert.equal(cells[4], '3 impressions per day');
+  await page.screenshot({ path: path.join(OUT, 'dashboard-creatives.png'), fullPage: true });
+
+  // Edit: clearing the cap's number lifts the cap.
+  await row.locator('button:text("Edit")').click();
+  assert.equal(await page.inputValue('#f-frequency_cap-max'), '3');
+  await page.fill('#f-frequency_cap-max', '');
+  await page.click('.entity-form button[type=submit]');
+  await page.waitForSelector('.form-dialog', { state: 'hidden' });
+  assert.equal((await api('GET', `/creatives/${created.id}`)).body.frequency_cap, null);
+  await page.waitForSelector(`tr[data-id="${created.id}"] td:text("None")`);
+
+  page.once('dialog', (d) => d.accept());
+  await page.locator(`tr[data-id="${created.id}"] button:text("Delete")`).click();
+  await page.waitForSelector(`tr[data-id="${created.id}"]`, { state: 'detached' });
+  assert.equal((await api('GET', `/creatives/${created.id}`)).status, 404);
+});
+
 test('partners: create through the form, listed as the API has it; campaigns can name one', async () => {
   await page.click('nav a[href="#/partners"]');
   await page.waitForSelector('section.manage[data-kind="partners"] :is(table, .empty)');
