@@ -100,7 +100,7 @@ function kinds(ctx) {
         ['Name', (e) => e.name],
         ['Status', (e) => h('span', { class: `badge ${e.status}` }, e.status)],
         ['Campaign', (e, refs) => refName(refs, 'campaigns', e.campaign_id)],
-        ['Frequency cap', (e) => (e.frequency_cap ? `${e.frequency_cap.max} ${e.frequency_cap.count || 'clicks'} per ${e.frequency_cap.per}` : 'None')],
+        ['Frequency cap', (e) => (e.frequency_cap ? `${e.frequency_cap.max} ${e.frequency_cap.count || 'clicks'} ${e.frequency_cap.per === 'life' ? 'ever' : 'per ' + e.frequency_cap.per}` : 'None')],
       ],
     },
     partners: {
