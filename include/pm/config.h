@@ -101,6 +101,7 @@ typedef struct pm_campaign_s {
     int64_t cost_percent;            /* PM_COST_REVSHARE: percent micros of revenue */
     char cost_conversion_type[33];   /* PM_COST_CPA: only this type costs ("" = every type) */
     const pm_partner_t *partner;     /* who brought the traffic (payouts); may be NULL */
+    bool js_check;                   /* bot_check "js": clicks pass the script page first */
 } pm_campaign_t;
 
 #define PM_MAX_TRUSTED_PROXIES 32

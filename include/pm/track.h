@@ -125,6 +125,7 @@ typedef struct pm_track_stats_s {
     uint64_t flow_clicks, capped_clicks, bot_path_clicks; /* clicks routed by a flow; of them by cap / bot path */
     uint64_t offer_capped_clicks;                         /* flow clicks that skipped an option whose offer is capped */
     uint64_t creative_capped_clicks;                      /* clicks past their creative's own frequency cap */
+    uint64_t js_check_pages;                              /* script-check pages sent (campaign bot_check js) */
     uint64_t lander_clicks;                               /* lander clicks journaled by GET /go */
     uint64_t bot_impressions;                             /* impressions the bot filter flagged */
 } pm_track_stats_t;

@@ -212,7 +212,7 @@ enum {
     CMP_NAME, CMP_STATUS, CMP_TOKEN, CMP_SOURCE, CMP_OFFER, CMP_LANDER,
     CMP_COST_MODEL, CMP_COST_MICROS, CMP_COST_CURRENCY, CMP_FLOW,
     CMP_BUDGET_DAILY, CMP_BUDGET_TOTAL, CMP_BUDGET_CURRENCY, CMP_FALLBACK_URL,
-    CMP_PARTNER, CMP_COST_PERCENT, CMP_COST_TYPE,
+    CMP_PARTNER, CMP_COST_PERCENT, CMP_COST_TYPE, CMP_BOT_CHECK,
 };
 
 static const pm__api_column_t campaign_cols[] = {
@@ -233,9 +233,11 @@ static const pm__api_column_t campaign_cols[] = {
     [CMP_PARTNER] = {"partner_id", COL_INT},
     [CMP_COST_PERCENT] = {"cost_percent_micros", COL_INT},
     [CMP_COST_TYPE] = {"cost_conversion_type", COL_TEXT},
+    [CMP_BOT_CHECK] = {"bot_check", COL_TEXT},
 };
 
 static const char *const campaign_statuses[] = {"active", "paused", NULL};
+static const char *const bot_checks[] = {"none", "js", NULL};
 
 static const pm__api_field_t destination_fields[] = {
     {.name = "offer_id", .kind = PM__API_F_REF, .col = CMP_OFFER, .flags = PM__API_NULLABLE,
@@ -277,6 +279,9 @@ static const pm__api_field_t campaign_fields[] = {
     {.name = "flow_id", .kind = PM__API_F_REF, .col = CMP_FLOW, .flags = PM__API_NULLABLE, .ref_table = "flows"},
     {.name = "partner_id", .kind = PM__API_F_REF, .col = CMP_PARTNER, .flags = PM__API_NULLABLE,
      .ref_table = "partners"},
+    /* "js": a click without the script check's mark gets a page that sets a
+     * cookie from script and comes back (docs/routing.md). */
+    {.name = "bot_check", .kind = PM__API_F_ENUM, .col = CMP_BOT_CHECK, .def = "none", .choices = bot_checks},
     {0},
 };
 

@@ -366,6 +366,9 @@ static void metrics(server_t *srv, pm_http_res_t *res)
     metric(b, "creative_capped_clicks_total", "counter",
            "Clicks past their creative's own frequency cap (sent to the flow's fallback path or the campaign's fallback).",
            t.creative_capped_clicks);
+    metric(b, "js_check_pages_total", "counter",
+           "Script-check pages sent to first clicks of campaigns with bot_check js (not clicks until they come back).",
+           t.js_check_pages);
     metric(b, "lander_clicks_total", "counter", "Lander clicks (GET /go) journaled.", t.lander_clicks);
     metric(b, "bot_impressions_total", "counter", "Impressions the bot filter flagged.", t.bot_impressions);
     metric(b, "bot_clicks_total", "counter", "Clicks flagged by the bot filter (still redirected unless a flow has a bot path).", t.bot_clicks);

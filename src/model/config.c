@@ -284,6 +284,8 @@ static void campaign_row(pm_config_t *c, sqlite3_stmt *st, size_t i)
     k->cost_percent = sqlite3_column_int64(st, 15);
     const unsigned char *ctype = sqlite3_column_text(st, 16);
     snprintf(k->cost_conversion_type, sizeof(k->cost_conversion_type), "%s", ctype ? (const char *)ctype : "");
+    const unsigned char *check = sqlite3_column_text(st, 17);
+    k->js_check = check && strcmp((const char *)check, "js") == 0;
     /* A campaign whose source was deleted under it cannot be attributed:
      * treat it as paused rather than crash on a NULL source. */
     if (PM_NEVER(k->source == NULL)) k->active = false;
@@ -568,7 +570,7 @@ int pm_config_load(pm_store_t *store, const char *default_base_url, pm_config_t 
         (rc = load_rows(c, db, "campaigns",
                         "id, name, token, status, traffic_source_id, offer_id, lander_id, cost_model,"
                         " cost_micros, cost_currency, budget_daily_micros, budget_total_micros, fallback_url,"
-                        " flow_id, partner_id, cost_percent_micros, cost_conversion_type",
+                        " flow_id, partner_id, cost_percent_micros, cost_conversion_type, bot_check",
                         campaign_row, (void **)&c->campaigns, sizeof(pm_campaign_t), &c->ncampaigns)) != PM_OK)
         goto out;
     index_tokens(c);

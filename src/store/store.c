@@ -350,12 +350,14 @@ static const char schema_v11[] =
     "ALTER TABLE impressions ADD COLUMN creative_id INTEGER;"
     "ALTER TABLE conversions ADD COLUMN creative_id INTEGER;";
 
-/* Version 12: a creative's own frequency cap (perfmark issue 5), the JSON
+/* Version 12 (perfmark issue 5): a creative's own frequency cap, the JSON
  * {"max","per","count"} a flow's frequency_cap takes; NULL = none. The
  * partial indexes let a start rebuild a creative's counts without a scan
- * (pm_fcap_load), and cost nothing for events without a creative. */
+ * (pm_fcap_load), and cost nothing for events without a creative. And a
+ * campaign's bot check: 'js' sends first clicks through a script page. */
 static const char schema_v12[] =
     "ALTER TABLE creatives ADD COLUMN frequency_cap TEXT;"
+    "ALTER TABLE campaigns ADD COLUMN bot_check TEXT NOT NULL DEFAULT 'none' CHECK(bot_check IN ('none','js'));"
     "CREATE INDEX clicks_creative ON clicks(creative_id, ts) WHERE creative_id IS NOT NULL;"
     "CREATE INDEX impressions_creative ON impressions(creative_id, ts) WHERE creative_id IS NOT NULL;";
 

@@ -41,7 +41,7 @@ typedef struct counters_s {
     _Atomic uint64_t clicks, impressions, conversions, status_changes, duplicates, orphans, fallbacks, journal_errors,
         capped, bot_clicks, bot_impressions;
     _Atomic uint64_t flow_clicks, capped_clicks, bot_path_clicks, offer_capped_clicks, lander_clicks;
-    _Atomic uint64_t creative_capped_clicks;
+    _Atomic uint64_t creative_capped_clicks, js_check_pages;
 } counters_t;
 
 struct pm_track_s {
@@ -125,6 +125,7 @@ void pm_track_stats_add(pm_track_t *t, pm_track_stats_t *out)
     out->bot_path_clicks += atomic_load(&t->n.bot_path_clicks);
     out->offer_capped_clicks += atomic_load(&t->n.offer_capped_clicks);
     out->creative_capped_clicks += atomic_load(&t->n.creative_capped_clicks);
+    out->js_check_pages += atomic_load(&t->n.js_check_pages);
     out->lander_clicks += atomic_load(&t->n.lander_clicks);
     out->bot_clicks += atomic_load(&t->n.bot_clicks);
     out->bot_impressions += atomic_load(&t->n.bot_impressions);
@@ -550,6 +551,91 @@ static int route_click(pm_track_t *t, const pm_config_t *cfg, const pm_campaign_
     return PM_ENOTFOUND;
 }
 
+/* --- the script check (campaign bot_check "js", docs/routing.md) ---------- */
+
+/* Bytes the script page's URLs keep as they are: the URL then sits in a
+ * JS string and an HTML attribute with no escaping but & -> &amp;. */
+static bool url_plain(unsigned char ch, bool query_syntax)
+{
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) return true;
+    if (ch && strchr("-._~", ch)) return true;
+    return query_syntax && ch && strchr("/?=&%+,;:@!$*()", ch);
+}
+
+static int append_escaped(pm_buf_t *b, const char *p, size_t n, bool query_syntax)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = PM_OK;
+    for (size_t i = 0; i < n && rc == PM_OK; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (url_plain(ch, query_syntax)) {
+            rc = pm_buf_appendc(b, (char)ch);
+        } else {
+            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+            rc = pm_buf_append(b, e, 3);
+        }
+    }
+    return rc;
+}
+
+/* This click's URL again with pmjs=`mark` (and the first hop's referrer in
+ * pmref, which the second hop records as its referrer), into t->url. */
+static int js_return_url(pm_track_t *t, const pm_http_req_t *req, char mark)
+{
+    pm_buf_reset(&t->url);
+    int rc = append_escaped(&t->url, req->path.p, req->path.len, true);
+    if (rc == PM_OK) rc = pm_buf_appendc(&t->url, '?');
+    if (rc == PM_OK && req->query.len) rc = append_escaped(&t->url, req->query.p, req->query.len, true);
+    if (rc == PM_OK && req->query.len) rc = pm_buf_appendc(&t->url, '&');
+    if (rc == PM_OK) rc = pm_buf_appends(&t->url, "pmjs=");
+    if (rc == PM_OK) rc = pm_buf_appendc(&t->url, mark);
+    if (rc == PM_OK && req->referer.len) rc = pm_buf_appends(&t->url, "&pmref=");
+    if (rc == PM_OK && req->referer.len) rc = append_escaped(&t->url, req->referer.p, req->referer.len, false);
+    return rc;
+}
+
+/* The page a first click of a js-checked campaign gets: its script sets a
+ * cookie and comes back with pmjs=1; without script, the meta refresh
+ * comes back with pmjs=0 (flagged no_js). Nothing is recorded here. */
+static void js_check_page(pm_track_t *t, const pm_settings_t *set, const pm_http_req_t *req, pm_http_res_t *res)
+{
+    pm_buf_t *b = &res->body;
+    int rc = pm_buf_appends(b, "<!doctype html><meta charset=\"utf-8\"><meta name=\"robots\" content=\"noindex\">"
+                               "<title>Redirecting</title><script>document.cookie=\"pmjs=1; path=/; max-age=300;"
+                               " SameSite=Lax\";location.replace(\"");
+    if (rc == PM_OK) rc = js_return_url(t, req, '1');
+    if (rc == PM_OK) rc = pm_buf_append(b, t->url.data, t->url.len);
+    if (rc == PM_OK) rc = pm_buf_appends(b, "\")</script><noscript><meta http-equiv=\"refresh\" content=\"0;url=");
+    if (rc == PM_OK) rc = js_return_url(t, req, '0');
+    for (size_t i = 0; rc == PM_OK && i < t->url.len; i++)
+        rc = t->url.data[i] == '&' ? pm_buf_appends(b, "&amp;") : pm_buf_appendc(b, t->url.data[i]);
+    if (rc == PM_OK) rc = pm_buf_appends(b, "\"></noscript>\n");
+    if (rc != PM_OK) { /* a URL too long for the page: the visitor still goes somewhere safe */
+        pm_buf_reset(b);
+        fallback(t, set, res);
+        return;
+    }
+    count(&t->n.js_check_pages);
+    res->status = 200;
+    res->content_type = "text/html; charset=utf-8";
+    pm_http_res_header(res, "cache-control", "no-store", 8);
+}
+
+/* The second hop of the script check: the bot reason when it failed (no
+ * script ran, or its cookie did not come back), else NULL. */
+static const char *js_check_failed(const pm_http_req_t *req, const char *mark, size_t len)
+{
+    if (len != 1 || mark[0] != '1') return "no_js";
+    if (req->cookie.len == 0) return "no_cookie";
+    pm_qs_t c;
+    pm_qs_parse_cookies(&c, req->cookie.p, req->cookie.len);
+    size_t n;
+    const char *v = pm_qs_get(&c, "pmjs", &n);
+    bool ok = v && n == 1 && v[0] == '1';
+    pm_qs_free(&c);
+    return ok ? NULL : "no_cookie";
+}
+
 void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *req, pm_slice_t token,
                     pm_http_res_t *res)
 {
@@ -562,9 +648,27 @@ void pm_track_click(pm_track_t *t, const pm_config_t *cfg, const pm_http_req_t *
     t->used = 0;
     pm_qs_t qs;
     pm_qs_parse(&qs, req->query.p, req->query.len);
+    const char *js_fail = NULL;
+    pm_http_req_t second_hop;
+    if (k->js_check) {
+        size_t len;
+        const char *mark = pm_qs_get(&qs, "pmjs", &len);
+        if (mark == NULL) {
+            pm_qs_free(&qs);
+            js_check_page(t, set, req, res);
+            return;
+        }
+        js_fail = js_check_failed(req, mark, len);
+        /* The referrer is the first hop's, carried in pmref. */
+        second_hop = *req;
+        second_hop.referer.p = pm_qs_get(&qs, "pmref", &second_hop.referer.len);
+        if (second_hop.referer.p == NULL) second_hop.referer.len = 0;
+        req = &second_hop;
+    }
     pm_event_t ev = {.type = PM_EV_CLICK};
     pm_ip_t ip;
     bool returning = visitor_event(t, cfg, set, req, k, &qs, &ev, &ip);
+    if (js_fail && ev.s[PM_EVS_BOT_REASON].len == 0) pm_event_set(&ev, PM_EVS_BOT_REASON, js_fail, strlen(js_fail));
     /* A click the bot filter flagged costs nothing: reports, budgets and the
      * ledger leave bots out of cost alike (docs/metrics.md). */
     if (k->cost_model == PM_COST_CPC && ev.s[PM_EVS_BOT_REASON].len == 0) ev.cost = k->cost;

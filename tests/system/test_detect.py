@@ -158,3 +158,54 @@ def test_bad_detector_files_stop_the_start(tmp_path):
         assert r.returncode != 0 and what in r.stderr, r.stderr
     r = run_cli("serve", "--bot-velocity", "-2")
     assert r.returncode == 2 and "--bot-velocity" in r.stderr
+
+
+def test_js_check(server):
+    """bot_check "js" (docs/routing.md): a first click gets a script page,
+    recorded as nothing; the script's return with its cookie is a human
+    click (with the first hop's referrer), the meta refresh's return is
+    no_js, a return without the cookie no_cookie. Hostile query bytes stay
+    escaped in the page."""
+    import re
+    s = server()
+    w = s.setup_campaign(name="js")
+    camp = w["campaign"]
+    assert camp["bot_check"] == "none"
+    r = s.api("PATCH", f"/campaigns/{camp['id']}", {"bot_check": "js"})
+    assert r.status_code == 200 and r.json()["bot_check"] == "js", r.text
+    bad = s.api("PATCH", f"/campaigns/{camp['id']}", {"bot_check": "captcha"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "bot_check"
+    tok = w["token"]
+    hostile = '"</script><script>alert(1)</script>'
+    page = s.new_session().get(s.url(f"/c/{tok}"), params={"sub1": "human", "sub2": hostile},
+                               headers={"Referer": "https://news.example/a?b=1&c=\"x\"", "User-Agent": CHROME},
+                               allow_redirects=False, timeout=10)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.headers["cache-control"] == "no-store" and "set-cookie" not in page.headers
+    html = page.text
+    assert "<script>alert" not in html and '"</script>' not in html
+    js_url = re.search(r'location\.replace\("([^"]+)"\)', html).group(1)
+    meta_url = re.search(r'content="0;url=([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert js_url.startswith(f"/c/{tok}?") and "pmjs=1" in js_url and "pmref=" in js_url
+    assert meta_url == js_url.replace("pmjs=1", "pmjs=0")
+    assert s.metrics()["perfmark_js_check_pages_total"] == 1
+    assert s.events("click") == []
+
+    def back(url, sub1, cookie=None):
+        url = url.replace("sub1=human", f"sub1={sub1}")
+        headers = {"User-Agent": CHROME}
+        if cookie:
+            headers["Cookie"] = cookie
+        r = s.new_session().get(s.url(url), headers=headers, allow_redirects=False, timeout=10)
+        assert r.status_code == 302 and r.headers["location"].startswith("https://offer.example/"), r.text
+        return r
+
+    back(js_url, "human", cookie="pmjs=1")
+    back(meta_url, "nojs")
+    back(js_url, "nocookie", cookie="other=1")
+    rows = {r["sub1"]: r for r in s.wait_events("click", lambda rs: len(rs) >= 3)}
+    assert rows["human"].get("bot_reason") is None
+    assert rows["human"]["referrer"] == 'https://news.example/a?b=1&c="x"'
+    assert rows["human"]["sub2"] == hostile
+    assert rows["nojs"]["bot_reason"] == "no_js"
+    assert rows["nocookie"]["bot_reason"] == "no_cookie"
