@@ -28,6 +28,7 @@ function kinds(ctx) {
         { name: 'cost.percent', label: 'Revenue share %', hint: 'revshare: the source’s share of each conversion’s revenue.', optional: true, empty: '0' },
         { name: 'partner_id', label: 'Partner', ref: 'partners', hint: 'The affiliate paid for its conversions (docs/money.md).' },
         { name: 'status', label: 'Status', options: ['active', 'paused'] },
+        { name: 'bot_check', label: 'Bot check', options: ['none', 'js'], hint: 'js: clicks pass a script page first; those that ran no script are flagged as bots.' },
         { name: 'token', label: 'Token', hint: 'In the tracking URL: 4–64 of A–Z a–z 0–9 _ -. Empty: a random one.', optional: true },
       ],
       columns: [
