@@ -300,7 +300,8 @@ static void test_migration_drops_duplicate_lander_clicks(void **state)
     fx_catch_up(f);
     /* Back to what version 9 allowed: a copy under a later id, stored and counted. */
     fx_exec(f, "DROP INDEX lander_clicks_click; CREATE INDEX lander_clicks_click ON lander_clicks(click_id);"
-               /* and without what later versions (11: creatives) added */
+               /* and without what later versions (11: creatives; 12: caps, bot check) added */
+               "DROP INDEX clicks_creative; DROP INDEX impressions_creative; ALTER TABLE campaigns DROP COLUMN bot_check;"
                "DROP TABLE creatives; ALTER TABLE clicks DROP COLUMN creative_id;"
                "ALTER TABLE impressions DROP COLUMN creative_id; ALTER TABLE conversions DROP COLUMN creative_id;"
                "PRAGMA user_version=9");
