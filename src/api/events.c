@@ -34,8 +34,8 @@ static const event_table_t event_tables[] = {
 };
 
 /* Present on every row, null when the table lacks them or they are unset. */
-static const char *const always_keys[] = {"campaign_id", "traffic_source_id", "offer_id", "lander_id",
-                                          "visitor_id"};
+static const char *const always_keys[] = {"campaign_id", "traffic_source_id", "offer_id",  "lander_id",
+                                          "creative_id", "partner_id",        "visitor_id"};
 
 typedef enum col_role_e { ROLE_PLAIN, ROLE_ID, ROLE_TS, ROLE_MONEY, ROLE_SKIP } col_role_t;
 

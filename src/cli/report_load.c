@@ -38,6 +38,8 @@
 #define NSOURCES   20
 #define NOFFERS    50
 #define NLANDERS   100
+#define NPARTNERS  10
+#define NCREATIVES 16 /* per campaign; a fifth of the traffic names none (e->creative >= 16) */
 #define LINEAGE    (PM_MAX_LINEAGES - 2) /* 63 is perfmark simulate's */
 #define RECENT     4096
 
@@ -56,7 +58,7 @@ typedef struct vec_s {
 } vec_t;
 
 typedef struct campaign_s {
-    int64_t id, source_id, offers[3], payouts[3], landers[3];
+    int64_t id, source_id, offers[3], payouts[3], landers[3], partner_id, creatives[NCREATIVES];
     int model; /* 0 cpc, 1 cpm, 2 cpa */
     int64_t cost;
     double weight, cvr;
@@ -159,6 +161,13 @@ static int entities(gen_t *g, sqlite3 *db)
             name, i + 1, (long long)now, (long long)now);
         if (!(landers[i] = existing(db, "landers", name)) && !(landers[i] = insert_row(db, sql))) return PM_ESTORE;
     }
+    int64_t partners[NPARTNERS];
+    for (int i = 0; i < NPARTNERS; i++) {
+        snprintf(name, sizeof(name), "bench partner %d", i + 1);
+        snprintf(sql, sizeof(sql), "INSERT INTO partners(name, created_at, updated_at) VALUES('%s', %lld, %lld)", name,
+                 (long long)now, (long long)now);
+        if (!(partners[i] = existing(db, "partners", name)) && !(partners[i] = insert_row(db, sql))) return PM_ESTORE;
+    }
     static const char *const models[] = {"cpc", "cpm", "cpa"};
     double total = 0;
     for (int i = 0; i < NCAMPAIGNS; i++) {
@@ -186,6 +195,19 @@ static int entities(gen_t *g, sqlite3 *db)
                  name, i + 1, (long long)c->source_id, (long long)c->offers[0], (long long)c->landers[0],
                  models[c->model], (long long)c->cost, (long long)now, (long long)now);
         if (!(c->id = existing(db, "campaigns", name)) && !(c->id = insert_row(db, sql))) return PM_ESTORE;
+        /* Affiliate campaigns: a partner's traffic (payouts, the partner dimension). */
+        c->partner_id = c->affiliate ? partners[i / 5 % NPARTNERS] : 0;
+        snprintf(sql, sizeof(sql), "UPDATE campaigns SET partner_id=%lld WHERE id=%lld AND %d",
+                 (long long)c->partner_id, (long long)c->id, c->affiliate);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) return PM_ESTORE;
+        for (int k = 0; k < NCREATIVES; k++) {
+            snprintf(name, sizeof(name), "bench creative %d-%d", i + 1, k + 1);
+            snprintf(sql, sizeof(sql),
+                     "INSERT INTO creatives(campaign_id, name, created_at, updated_at) VALUES(%lld, '%s', %lld, %lld)",
+                     (long long)c->id, name, (long long)now, (long long)now);
+            if (!(c->creatives[k] = existing(db, "creatives", name)) && !(c->creatives[k] = insert_row(db, sql)))
+                return PM_ESTORE;
+        }
     }
     for (int i = 0; i < NCAMPAIGNS; i++)
         g->cum[i] /= total;
@@ -262,6 +284,8 @@ static int emit(gen_t *g, const gen_ev_t *e)
     ev.traffic_source_id = c->source_id;
     ev.offer_id = c->offers[e->offer_k];
     ev.lander_id = c->landers[e->lander_k];
+    ev.creative_id = e->creative < NCREATIVES ? c->creatives[e->creative] : 0;
+    ev.partner_id = c->partner_id;
     int n1 = snprintf(s1, sizeof(s1), "p%d-%u", (int)(e->campaign % NSOURCES), e->placement);
     int n2 = snprintf(s2, sizeof(s2), "cr%u-%u", e->campaign, e->creative);
     int n4 = e->keyword ? snprintf(s4, sizeof(s4), "kw%u", e->keyword) : 0;
@@ -434,7 +458,11 @@ int pm__cli_report_load(const char *data_dir, uint64_t events, int days, uint64_
     pm_server_db_path(data_dir, db_path, sizeof(db_path));
     snprintf(jdir, sizeof(jdir), "%s/bench-journal", data_dir);
     if (rc == PM_OK) rc = pm_store_open(db_path, &store);
-    if (rc == PM_OK) rc = entities(g, pm_store_db(store));
+    if (rc == PM_OK) rc = pm_store_begin(store); /* the entities in one transaction, not 4000 */
+    if (rc == PM_OK) {
+        rc = entities(g, pm_store_db(store));
+        rc = rc == PM_OK ? pm_store_commit(store) : (pm_store_rollback(store), rc);
+    }
     uint32_t hseq;
     uint64_t hoff;
     if (rc == PM_OK) rc = pm_store_hwm_get(store, LINEAGE, &hseq, &hoff);

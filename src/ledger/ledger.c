@@ -167,6 +167,8 @@ static int adjust(ledger_t *l, const pm_event_t *ev, int sign, const pm_str_t *s
     bind_money(st, i, cost), i += 2;
     for (size_t f = 0; f < PM_ARRAY_LEN(context_fields); f++)
         bind_str(st, i++, &ev->s[context_fields[f]], true);
+    pm_store_bind_ref(st, i++, ev->creative_id);
+    pm_store_bind_ref(st, i, ev->partner_id);
     return step_done(l, st, "adjustment");
 }
 
@@ -201,9 +203,9 @@ static int cost_row(ledger_t *l, const pm_event_t *ev, sqlite3_stmt *click, int6
     sqlite3_bind_int64(st, i++, ts);
     pm_store_bind_ref(st, i++, ev->campaign_id);
     pm_store_bind_ref(st, i++, ev->traffic_source_id);
-    /* offer, lander, visitor, language, sub1..utm_term, external_id and the
-     * visitor context: the click's, or none */
-    for (int k = 0; k < 20 + (int)PM_ARRAY_LEN(context_fields); k++, i++) {
+    /* offer, lander, visitor, language, sub1..utm_term, external_id, the
+     * visitor context, creative and partner: the click's, or none */
+    for (int k = 0; k < 22 + (int)PM_ARRAY_LEN(context_fields); k++, i++) {
         if (click)
             sqlite3_bind_value(st, i, sqlite3_column_value(click, 1 + k));
         else
@@ -339,7 +341,7 @@ static int prepare_costs(ledger_t *l)
         rc = prepare(l->db,
                      "SELECT ts, offer_id, lander_id, visitor_id, language, sub1, sub2, sub3, sub4, sub5, sub6,"
                      " sub7, sub8, sub9, sub10, utm_source, utm_medium, utm_campaign, utm_content, utm_term,"
-                     " external_id, " CONTEXT_COLUMNS " FROM clicks"
+                     " external_id, " CONTEXT_COLUMNS ", creative_id, partner_id FROM clicks"
                      " WHERE campaign_id=? AND ts>=? AND ts<? AND bot_reason IS NULL ORDER BY id",
                      &l->clicks);
     if (rc == PM_OK)
@@ -347,8 +349,8 @@ static int prepare_costs(ledger_t *l)
                      "INSERT INTO cost_adjustments(report_id, ts, campaign_id, traffic_source_id, offer_id,"
                      " lander_id, visitor_id, language, sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9,"
                      " sub10, utm_source, utm_medium, utm_campaign, utm_content, utm_term, external_id,"
-                     " " CONTEXT_COLUMNS ", cost_micros, cost_currency)"
-                     " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                     " " CONTEXT_COLUMNS ", creative_id, partner_id, cost_micros, cost_currency)"
+                     " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                      &l->cost_adjust);
     return rc;
 }
@@ -452,8 +454,8 @@ static int sink_open(pm_store_t *store, void **state)
                      " offer_id, lander_id, visitor_id, language, sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8,"
                      " sub9, sub10, utm_source, utm_medium, utm_campaign, utm_content, utm_term, external_id,"
                      " status, conversion_type, revenue_micros, revenue_currency, payout_micros, payout_currency,"
-                     " cost_micros, cost_currency, " CONTEXT_COLUMNS ")"
-                     " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                     " cost_micros, cost_currency, " CONTEXT_COLUMNS ", creative_id, partner_id)"
+                     " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                      &l->adjust);
     if (rc == PM_OK) rc = prepare_costs(l);
     if (rc == PM_OK) rc = last_movement(l);

@@ -48,11 +48,6 @@ const char *const pm__rp_counter_cols[PM__RC_COUNT] = {
     {                                                                                                                  \
         .name = n, .kind = PM__DK_TEXT, .src = PM__SRC_STR, .str = f, .column = n, .code = c                           \
     }
-#define UNTRACKED(n)                                                                                                   \
-    {                                                                                                                  \
-        .name = n, .kind = PM__DK_TEXT, .untracked = "is not tracked yet (the event model has no " n " field)"         \
-    }
-
 const pm__rp_dim_t pm__rp_dims[] = {
     TIME("day", PM__TU_DAY),
     TIME("hour", PM__TU_HOUR),
@@ -86,8 +81,10 @@ const pm__rp_dim_t pm__rp_dims[] = {
     TEXT("os", PM_EVS_OS, 22),
     TEXT("browser", PM_EVS_BROWSER, 23),
     TEXT("bot_reason", PM_EVS_BOT_REASON, 24),
-    UNTRACKED("creative"),
-    UNTRACKED("partner"),
+    /* The ad (creative_id= on the click or impression) and the partner who
+     * brought the traffic (the campaign's, at click time). */
+    ENTITY("creative", PM__SRC_CREATIVE, "creative_id", "creative_name", "creatives", 25),
+    ENTITY("partner", PM__SRC_PARTNER, "partner_id", "partner_name", "partners", 26),
 };
 const int pm__rp_ndims = (int)PM_ARRAY_LEN(pm__rp_dims);
 _Static_assert(PM_ARRAY_LEN(pm__rp_dims) <= PM__RP_MAX_DIMS, "raise PM__RP_MAX_DIMS");
@@ -102,7 +99,7 @@ int pm__rp_dim_find(const char *name, size_t len)
 int pm__rp_dim_by_src(pm__rp_src_t src)
 {
     for (int i = 0; i < pm__rp_ndims; i++)
-        if (pm__rp_dims[i].src == src && pm__rp_dims[i].untracked == NULL) return i;
+        if (pm__rp_dims[i].src == src) return i;
     return -1;
 }
 
@@ -138,13 +135,14 @@ void pm__rp_event_values(const pm_event_t *ev, pm__rp_vals_t *out)
         const pm__rp_dim_t *d = &pm__rp_dims[i];
         pm__rp_val_t *v = &out->v[i];
         *v = (pm__rp_val_t){0, "", 0};
-        if (d->untracked) continue;
         switch (d->src) {
         case PM__SRC_NONE: break;
         case PM__SRC_CAMPAIGN: v->i = ev->campaign_id; break;
         case PM__SRC_SOURCE: v->i = ev->traffic_source_id; break;
         case PM__SRC_OFFER: v->i = ev->offer_id; break;
         case PM__SRC_LANDER: v->i = ev->lander_id; break;
+        case PM__SRC_CREATIVE: v->i = ev->creative_id; break;
+        case PM__SRC_PARTNER: v->i = ev->partner_id; break;
         case PM__SRC_LANGUAGE: {
             const pm_str_t *l = &ev->s[PM_EVS_LANGUAGE];
             v->len = (uint32_t)pm__rp_language(l->p ? l->p : "", l->len, out->language);
@@ -305,7 +303,7 @@ void pm__rp_signature(char *out, size_t cap)
 {
     size_t n = (size_t)snprintf(out, cap, "v6 fine=%d all-campaigns=%d", PM__RP_FINE_SEC, PM__RP_ALL_CAMPAIGNS);
     for (int i = 0; i < pm__rp_ndims && n < cap; i++)
-        if (pm__rp_dims[i].code && !pm__rp_dims[i].untracked)
+        if (pm__rp_dims[i].code)
             n += (size_t)snprintf(out + n, cap - n, " %s=%d", pm__rp_dims[i].name, pm__rp_dims[i].code);
 }
 
@@ -330,7 +328,9 @@ enum {
     RC_COST,
     RC_COST_CUR,
     RC_COUNTRY, /* ... the visitor context, in the order of `context` below */
-    RC_ROWID = RC_COUNTRY + 6,
+    RC_CREATIVE = RC_COUNTRY + 6,
+    RC_PARTNER,
+    RC_ROWID,
     RC_SIGN,
     RC_FIRST
 };
@@ -351,7 +351,7 @@ int pm__rp_first_col(void)
 /* The visitor-context columns the raw scan reads, in RC_COUNTRY order. */
 static const pm_event_str_t context[] = {PM_EVS_COUNTRY, PM_EVS_REGION,  PM_EVS_DEVICE_TYPE,
                                          PM_EVS_OS,      PM_EVS_BROWSER, PM_EVS_BOT_REASON};
-_Static_assert(PM_ARRAY_LEN(context) == RC_ROWID - RC_COUNTRY, "context columns");
+_Static_assert(PM_ARRAY_LEN(context) == RC_CREATIVE - RC_COUNTRY, "context columns");
 
 const pm_event_type_t pm__rp_tables[PM__RP_NTABLES] = {PM_EV_CLICK,         PM_EV_IMPRESSION,  PM_EV_CONVERSION,
                                                        PM_EV_STATUS_CHANGE, PM_EV_COST_REPORT, PM_EV_LANDER_CLICK};
@@ -386,7 +386,8 @@ void pm__rp_event_select(pm_event_type_t type, bool with_first, const char *tail
                               " coalesce(campaign_id, 0), visitor_id, ts / 86400000000 ORDER BY id) = 1 END"
                             : "";
     snprintf(out, cap,
-             "%s%s cost_micros, cost_currency, country, region, device_type, os, browser, bot_reason, rowid, %s%s"
+             "%s%s cost_micros, cost_currency, country, region, device_type, os, browser, bot_reason, creative_id,"
+             " partner_id, rowid, %s%s"
              " FROM %s %s",
              common, conv, sign, first,
              pm__rp_table_name(type), tail ? tail : "");
@@ -425,6 +426,8 @@ void pm__rp_row_event(sqlite3_stmt *st, pm_event_type_t type, pm_event_t *ev)
     ev->traffic_source_id = sqlite3_column_int64(st, RC_SOURCE);
     ev->offer_id = sqlite3_column_int64(st, RC_OFFER);
     ev->lander_id = sqlite3_column_int64(st, RC_LANDER);
+    ev->creative_id = sqlite3_column_int64(st, RC_CREATIVE);
+    ev->partner_id = sqlite3_column_int64(st, RC_PARTNER);
     col_id(st, RC_VISITOR, &ev->visitor_id);
     col_str(st, RC_LANGUAGE, &ev->s[PM_EVS_LANGUAGE]);
     for (int i = 0; i < 15; i++) /* sub1..sub10 and the utm fields are consecutive in both */

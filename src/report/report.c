@@ -171,8 +171,6 @@ static int dim_ref(const char *s, size_t len, const char *field, bool allow_time
 {
     int d = pm__rp_dim_find(s, len);
     if (d < 0) return invalid(err, field, "unknown dimension \"%.*s\"", (int)(len > 60 ? 60 : len), s);
-    if (pm__rp_dims[d].untracked)
-        return fail(err, 422, "not_tracked", field, "%s %s", pm__rp_dims[d].name, pm__rp_dims[d].untracked);
     if (!allow_time && pm__rp_dims[d].kind == PM__DK_TIME)
         return invalid(err, field, "%s cannot be a filter: use from and to", pm__rp_dims[d].name);
     *out = d;

@@ -81,6 +81,8 @@ typedef enum pm__rp_src_e {
     PM__SRC_SOURCE,
     PM__SRC_OFFER,
     PM__SRC_LANDER,
+    PM__SRC_CREATIVE,
+    PM__SRC_PARTNER,
     PM__SRC_LANGUAGE,  /* normalized: primary subtag of the first Accept-Language range */
     PM__SRC_CONV_TYPE, /* conversions only; "" for clicks and impressions */
     PM__SRC_STR,       /* the event string field `str` as is */
@@ -97,7 +99,6 @@ typedef struct pm__rp_dim_s {
     const char *table;     /* entity: where names live */
     int code;              /* > 0: kept in the per-dimension cube under this code (on disk: never reuse);
                             * entity ids are kept there as text */
-    const char *untracked; /* non-NULL: the event model does not carry it yet (the message) */
 } pm__rp_dim_t;
 
 extern const pm__rp_dim_t pm__rp_dims[];

@@ -361,9 +361,39 @@ static const char schema_v12[] =
     "CREATE INDEX clicks_creative ON clicks(creative_id, ts) WHERE creative_id IS NOT NULL;"
     "CREATE INDEX impressions_creative ON impressions(creative_id, ts) WHERE creative_id IS NOT NULL;";
 
+/* Version 13 (perfmark issue 4): the creative and partner report
+ * dimensions. Every table a rollup is built from carries both: clicks and
+ * impressions get the campaign's partner at click time, lander clicks and
+ * adjustments copy their click's or conversion's. Rows stored before are
+ * filled where the store still knows the answer: a campaign's current
+ * partner for its clicks and impressions, a lander click's click, an
+ * adjustment's conversion; a cost share never recorded its click, so old
+ * ones keep no creative. The rollups are rebuilt once (their signature
+ * changes with the two new dimension codes). */
+static const char schema_v13[] =
+    "ALTER TABLE clicks ADD COLUMN partner_id INTEGER;"
+    "ALTER TABLE impressions ADD COLUMN partner_id INTEGER;"
+    "ALTER TABLE lander_clicks ADD COLUMN creative_id INTEGER;"
+    "ALTER TABLE lander_clicks ADD COLUMN partner_id INTEGER;"
+    "ALTER TABLE conversion_adjustments ADD COLUMN creative_id INTEGER;"
+    "ALTER TABLE conversion_adjustments ADD COLUMN partner_id INTEGER;"
+    "ALTER TABLE cost_adjustments ADD COLUMN creative_id INTEGER;"
+    "ALTER TABLE cost_adjustments ADD COLUMN partner_id INTEGER;"
+    "UPDATE clicks SET partner_id=(SELECT partner_id FROM campaigns k WHERE k.id=clicks.campaign_id)"
+    "  WHERE campaign_id IN (SELECT id FROM campaigns WHERE partner_id IS NOT NULL);"
+    "UPDATE impressions SET partner_id=(SELECT partner_id FROM campaigns k WHERE k.id=impressions.campaign_id)"
+    "  WHERE campaign_id IN (SELECT id FROM campaigns WHERE partner_id IS NOT NULL);"
+    "UPDATE cost_adjustments SET partner_id=(SELECT partner_id FROM campaigns k WHERE k.id=cost_adjustments.campaign_id)"
+    "  WHERE campaign_id IN (SELECT id FROM campaigns WHERE partner_id IS NOT NULL);"
+    "UPDATE lander_clicks SET (creative_id, partner_id)=(SELECT c.creative_id, c.partner_id FROM clicks c"
+    "  WHERE c.id=lander_clicks.click_id);"
+    "UPDATE conversion_adjustments SET (creative_id, partner_id)=(SELECT c.creative_id, ch.partner_id"
+    "  FROM conversion_changes ch JOIN conversions c ON c.id=ch.conversion_id"
+    "  WHERE ch.id=conversion_adjustments.change_id);";
+
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
                                          schema_v6, schema_v7, schema_v8, schema_v9, schema_v10, schema_v11,
-                                         schema_v12};
+                                         schema_v12, schema_v13};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix",    "ip_v6_prefix", "trusted_proxies",

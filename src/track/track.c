@@ -468,6 +468,7 @@ static bool visitor_event(pm_track_t *t, const pm_config_t *cfg, const pm_settin
     ev->offer_id = k->offer ? k->offer->id : 0;
     ev->lander_id = k->lander ? k->lander->id : 0;
     ev->creative_id = creative_param(cfg, k, qs);
+    ev->partner_id = k->partner ? k->partner->id : 0;
     pm_ip_t client;
     record_visitor(t, set, req, ev, &client);
     record_params(t, qs, ev);
@@ -820,7 +821,7 @@ static int find_click(pm_track_t *t, const pm_id_t *id, pm_event_t *click)
                      " referrer, language, sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9, sub10,"
                      " utm_source, utm_medium, utm_campaign, utm_content, utm_term, external_id, user_id, route,"
                      " country, region, device_type, os, os_version, browser, browser_version, bot_reason,"
-                     " creative_id FROM clicks WHERE id=?");
+                     " creative_id, partner_id FROM clicks WHERE id=?");
     if (rc != PM_OK) return rc;
     char text[PM_ID_LEN + 1];
     pm_id_format(id, text);
@@ -840,6 +841,7 @@ static int find_click(pm_track_t *t, const pm_id_t *id, pm_event_t *click)
         for (size_t i = 0; i < PM_ARRAY_LEN(click_fields); i++)
             col_field(t, st, 6 + (int)i, click, click_fields[i]);
         click->creative_id = sqlite3_column_int64(st, 6 + (int)PM_ARRAY_LEN(click_fields));
+        click->partner_id = sqlite3_column_int64(st, 7 + (int)PM_ARRAY_LEN(click_fields));
     }
     sqlite3_reset(st);
     return step == SQLITE_ROW ? PM_OK : step == SQLITE_DONE ? PM_ENOTFOUND : PM_ESTORE;
@@ -858,7 +860,7 @@ static int find_click(pm_track_t *t, const pm_id_t *id, pm_event_t *click)
     " c.sub3, c.sub4, c.sub5, c.sub6, c.sub7, c.sub8, c.sub9, c.sub10, c.utm_source, c.utm_medium,"             \
     " c.utm_campaign, c.utm_content, c.utm_term, c.external_id, c.user_id, NULL, c.country, c.region,"          \
     " c.device_type, c.os, c.os_version, c.browser, c.browser_version, c.bot_reason," /* click_fields' order */ \
-    " c.place"                                                                                                    \
+    " c.place, c.creative_id"                                                                                     \
     " FROM conversions c LEFT JOIN conversion_state s ON s.conversion_id = c.id"
 
 static void col_money(sqlite3_stmt *st, int i, pm_money_t *m)
@@ -895,6 +897,7 @@ static void conversion_row(pm_track_t *t, sqlite3_stmt *st, pm_event_t *conv, in
     for (size_t i = 0; i < PM_ARRAY_LEN(click_fields); i++)
         col_field(t, st, 22 + (int)i, conv, click_fields[i]);
     conv->place = sqlite3_column_int64(st, 22 + (int)PM_ARRAY_LEN(click_fields));
+    conv->creative_id = sqlite3_column_int64(st, 23 + (int)PM_ARRAY_LEN(click_fields));
 }
 
 /* A conversion already stored under (offer, txid), in its current state. */

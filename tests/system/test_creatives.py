@@ -93,6 +93,11 @@ def test_clicks_impressions_and_conversions_carry_their_creative(server):
     assert db.execute("SELECT creative_id FROM impressions").fetchall() == [(mine["id"],)]
     assert db.execute("SELECT creative_id FROM conversions").fetchall() == [(mine["id"],)]
     db.close()
+    # and the events API shows it (null for none)
+    shown = {e["sub1"]: e["creative_id"] for e in s.events("click")}
+    assert shown == got, shown
+    assert [e["creative_id"] for e in s.events("impression")] == [mine["id"]]
+    assert [e["creative_id"] for e in s.events("conversion")] == [mine["id"]]
 
 
 def test_creative_frequency_cap(server):

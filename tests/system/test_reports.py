@@ -29,6 +29,7 @@ import pytest
 from conftest import BIN, cookies_of, json_error, run_cli, sanitizer_env
 
 CURRENCY = "USD"
+ENTITIES = ("campaign", "traffic_source", "offer", "lander", "creative", "partner")
 DEFAULT_METRICS = ["impressions", "clicks", "unique_clicks", "ctr", "conversions", "cvr", "cost", "revenue",
                    "payout", "profit", "cpm", "cpc", "cpa", "epc", "roi", "roas"]
 
@@ -124,7 +125,7 @@ class Model:
             return (local.date() - datetime.timedelta(days=local.weekday())).isoformat()
         if dim == "month":
             return local.strftime("%Y-%m")
-        if dim in ("campaign", "traffic_source", "offer", "lander"):
+        if dim in ENTITIES:
             return e.get(f"{dim}_id") or 0
         if dim == "language":
             return language(e.get("language"))
@@ -188,7 +189,7 @@ class Model:
 def api_key_of(row, group_by):
     key = []
     for d in group_by:
-        if d in ("campaign", "traffic_source", "offer", "lander"):
+        if d in ENTITIES:
             key.append(row[f"{d}_id"] or 0)
         elif d == "hour":
             key.append(datetime.datetime.fromisoformat(row[d]).isoformat())
@@ -254,7 +255,8 @@ def drive_traffic(s, rng, camps):
     clicks = []
     for i in range(150):
         camp = rng.choice(camps)
-        params = {"sub1": rng.choice(SUB1), "sub2": f"ad{rng.randrange(4)}", "utm_source": rng.choice(["fb", "gg", ""])}
+        params = {"sub1": rng.choice(SUB1), "sub2": f"ad{rng.randrange(4)}", "utm_source": rng.choice(["fb", "gg", ""]),
+                  "creative_id": rng.choice(camp.get("creatives", []) + [""])}
         params = {k: v for k, v in params.items() if v}
         headers = {"Accept-Language": rng.choice(LANGS)}
         ua = UAS[i % len(UAS)]
@@ -272,7 +274,8 @@ def drive_traffic(s, rng, camps):
         headers = {"Accept-Language": rng.choice(LANGS)}
         if i % 4 == 0:
             headers["User-Agent"] = UAS[2]  # a crawler: a bot impression
-        r = s.get(f"/i/{camp['token']}", params={"sub1": rng.choice(SUB1) or "imp", "fmt": "204"},
+        r = s.get(f"/i/{camp['token']}", params={"sub1": rng.choice(SUB1) or "imp", "fmt": "204",
+                                                 "crid": rng.choice(camp.get("creatives", []) + [""])},
                   headers=headers)
         assert r.status_code == 204
     for n, cid in enumerate(rng.sample(clicks, 60)):
@@ -294,6 +297,18 @@ def tracked(server):
              s.setup_campaign(name="cpm", cost=("cpm", "2.00"), payout="3.00"),
              s.setup_campaign(name="cpa", cost=("cpa", "1.50"), payout="7.25",
                               lander_url="https://lp.example/?c={clickid}")]
+    # Two creatives on each campaign; the CPA campaign's traffic comes from a partner.
+    for c in camps:
+        c["creatives"] = []
+        for n in range(2):
+            r = s.api("POST", "/creatives", {"campaign_id": c["campaign"]["id"], "name": f"{c['campaign']['name']} ad {n}"})
+            assert r.status_code == 201, r.text
+            c["creatives"].append(r.json()["id"])
+    r = s.api("POST", "/partners", {"name": "Affiliate A"})
+    assert r.status_code == 201, r.text
+    partner = r.json()["id"]
+    r = s.api("PATCH", f"/campaigns/{camps[2]['campaign']['id']}", {"partner_id": partner})
+    assert r.status_code == 200, r.text
     drive_traffic(s, rng, camps)
     s.wait_materialized()
     model = Model(s.events("click"), s.events("impression"), s.events("conversion"))
@@ -327,6 +342,13 @@ def test_reports_equal_python_on_raw_events(tracked):
           metrics=["conversions", "pending_conversions", "rejected_conversions", "revenue", "pending_revenue",
                    "payout", "cost", "cpl", "cpa"])
     check(s, model, ["week", "lander"], "Europe/Berlin", start, end)
+    # creatives and partners: from their own rollups, and raw alike
+    assert check(s, model, ["creative"], "UTC", start, end)["source"] == "rollup:creative"
+    doc = check(s, model, ["partner", "campaign"], "UTC", start, end)
+    assert {r["partner_name"] for r in doc["rows"]} == {"Affiliate A", None}
+    check(s, model, ["creative", "day"], "Europe/Berlin", start, end, filters=[("partner", "not_in", {0})])
+    check(s, model, ["campaign"], "UTC", start, end, filters=[("creative", "in", {camps[0]["creatives"][0], 0})])
+    check(s, model, ["creative", "partner"], "UTC", start, end, extra=[("source", "raw")])
     check(s, model, ["month"], "UTC", start, end, filters=[("conversion_type", "eq", {"lead"})])
     doc = check(s, model, ["sub1", "sub2"], "UTC", start, end)   # no cube: a raw scan, same numbers
     assert doc["source"] == "raw" and any(w["code"] == "raw_scan" for w in doc["warnings"])
@@ -390,8 +412,8 @@ def test_report_errors(tracked):
     s, model, camps = tracked
     err = json_error(s.api("GET", "/reports"), 422)
     assert err["field"] == "group_by"
-    err = json_error(s.api("GET", "/reports", params={"group_by": "partner"}), 422)
-    assert err["field"] == "group_by" and err["code"] == "not_tracked" and "partner" in err["message"]
+    err = json_error(s.api("GET", "/reports", params={"group_by": "partner", "filter": "creative:eq:x"}), 422)
+    assert err["field"] == "filter" and err["code"] == "invalid"
     err = json_error(s.api("GET", "/reports", params=[("group_by", "day"), ("group_by", "campaign")]), 422)
     assert err["field"] == "group_by"
     err = json_error(s.api("GET", "/reports", params={"group_by": "day", "colour": "red"}), 422)
@@ -458,6 +480,9 @@ QUERIES = [
      "conversions,pending_conversions,rejected_conversions,cpl,conversions_sale,revenue,pending_revenue,payout,cost"],
     ["--group-by", "utm_medium,week", "--tz", "Australia/Adelaide", "--compare", "previous"],
     ["--group-by", "sub3", "--filter", "sub3:in:|mobile", "--sort", "-revenue"],
+    ["--group-by", "creative,day", "--filter", "campaign:in:1|2"],
+    ["--group-by", "partner,campaign", "--metrics", "clicks,conversions,payout,revenue,cost"],
+    ["--group-by", "partner", "--filter", "partner:not_in:", "--metrics", "clicks,conversions,payout"],
 ]
 
 

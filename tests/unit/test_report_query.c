@@ -135,8 +135,8 @@ static void test_parameter_errors(void **state)
     expect_error(f, Q("group_by=campaign,day,offer,lander"), "group_by", "invalid", "1 to 3");
     expect_error(f, Q("group_by=campagin"), "group_by", "invalid", "campagin");
     expect_error(f, Q("group_by=day,day"), "group_by", "invalid", "twice");
-    expect_error(f, Q("group_by=partner"), "group_by", "not_tracked", "partner is not tracked yet");
-    expect_error(f, Q("group_by=day", "filter=partner:eq:p1"), "filter", "not_tracked", "partner");
+    expect_error(f, Q("group_by=day", "filter=partner:eq:p1"), "filter", "invalid", "ids");
+    expect_error(f, Q("group_by=day", "filter=creative:in:1,x"), "filter", "invalid", "ids");
     expect_error(f, Q("group_by=day", "filter=campaign:like:3"), "filter", "invalid", "eq, in or not_in");
     expect_error(f, Q("group_by=day", "filter=campaign:eq:abc"), "filter", "invalid", "ids");
     expect_error(f, Q("group_by=day", "filter=day:eq:2026-03-01"), "filter", "invalid", "from and to");
