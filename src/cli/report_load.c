@@ -39,7 +39,7 @@
 #define NOFFERS    50
 #define NLANDERS   100
 #define NPARTNERS  10
-#define NCREATIVES 16 /* per campaign; a fifth of the traffic names none (e->creative >= 16) */
+#define NCREATIVES 16                    /* per campaign; a fifth of the traffic names none (e->creative >= 16) */
 #define LINEAGE    (PM_MAX_LINEAGES - 2) /* 63 is perfmark simulate's */
 #define RECENT     4096
 

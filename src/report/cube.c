@@ -389,8 +389,7 @@ void pm__rp_event_select(pm_event_type_t type, bool with_first, const char *tail
              "%s%s cost_micros, cost_currency, country, region, device_type, os, browser, bot_reason, creative_id,"
              " partner_id, rowid, %s%s"
              " FROM %s %s",
-             common, conv, sign, first,
-             pm__rp_table_name(type), tail ? tail : "");
+             common, conv, sign, first, pm__rp_table_name(type), tail ? tail : "");
 }
 
 static void col_str(sqlite3_stmt *st, int i, pm_str_t *s)

@@ -549,8 +549,7 @@ static void rollup_emit(void *ctx, const pm_event_t *ev, const pm__rp_cell_t *ce
             add_row(r, PM__CUBE_CAMPAIGN, t, -1, bucket, &all, &cells[k], sign);
             add_row(r, PM__CUBE_MAIN, t, -1, bucket, &v, &cells[k], sign);
             for (int d = 0; d < pm__rp_ndims; d++) {
-                if (!pm__rp_dims[d].code || pm__rp_val_empty(&pm__rp_dims[d], &v.v[d]))
-                    continue;
+                if (!pm__rp_dims[d].code || pm__rp_val_empty(&pm__rp_dims[d], &v.v[d])) continue;
                 add_row(r, PM__CUBE_DIM, t, d, bucket, &v, &cells[k], sign);
                 if (t == PM__TIER_DAY) add_row(r, PM__CUBE_DIM, t, d, bucket, &all, &cells[k], sign);
             }

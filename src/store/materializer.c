@@ -71,11 +71,11 @@ static const char *const fixed_names[] = {
     S(PM_EVS_COUNTRY), S(PM_EVS_REGION), S(PM_EVS_DEVICE_TYPE), S(PM_EVS_OS), S(PM_EVS_OS_VERSION),   \
         S(PM_EVS_BROWSER), S(PM_EVS_BROWSER_VERSION), S(PM_EVS_BOT_REASON)
 
-static const int click_cols[] = {VISITOR_COLS, S(PM_EVS_DEST_URL), COL_COST_MICROS, COL_COST_CURRENCY,
-                                 S(PM_EVS_USER_ID), S(PM_EVS_ROUTE), CONTEXT_COLS, COL_CREATIVE, COL_PARTNER,
-                                 COL_END};
+static const int click_cols[] = {
+    VISITOR_COLS,    S(PM_EVS_DEST_URL), COL_COST_MICROS, COL_COST_CURRENCY, S(PM_EVS_USER_ID),
+    S(PM_EVS_ROUTE), CONTEXT_COLS,       COL_CREATIVE,    COL_PARTNER,       COL_END};
 static const int impression_cols[] = {VISITOR_COLS, COL_COST_MICROS, COL_COST_CURRENCY, S(PM_EVS_USER_ID),
-                                      CONTEXT_COLS, COL_CREATIVE, COL_PARTNER, COL_END};
+                                      CONTEXT_COLS, COL_CREATIVE,    COL_PARTNER,       COL_END};
 static const int conversion_cols[] = {
     VISITOR_COLS,        COL_CLICK,          S(PM_EVS_TXID),        S(PM_EVS_STATUS),
     S(PM_EVS_CONV_TYPE), S(PM_EVS_METHOD),   COL_REVENUE_MICROS,    COL_REVENUE_CURRENCY,
@@ -93,8 +93,9 @@ static const int orphan_cols[] = {COL_ID,        COL_TS,         S(PM_EVS_REASON
                                   COL_CLICK,     S(PM_EVS_TXID), S(PM_EVS_QUERY),      S(PM_EVS_IP),
                                   S(PM_EVS_USER_AGENT), COL_END};
 
-static const int lander_click_cols[] = {VISITOR_COLS,  COL_CLICK,    S(PM_EVS_USER_ID), COL_COST_MICROS,
-                                        COL_COST_CURRENCY, CONTEXT_COLS, COL_CREATIVE, COL_PARTNER, COL_END};
+static const int lander_click_cols[] = {VISITOR_COLS,    COL_CLICK,         S(PM_EVS_USER_ID),
+                                        COL_COST_MICROS, COL_COST_CURRENCY, CONTEXT_COLS,
+                                        COL_CREATIVE,    COL_PARTNER,       COL_END};
 
 /* The day of a cost report is [ref_ts, ref_end). */
 static const int cost_report_cols[] = {COL_ID,           COL_TS,         COL_CAMPAIGN,      COL_SOURCE,

@@ -383,7 +383,8 @@ static const char schema_v13[] =
     "  WHERE campaign_id IN (SELECT id FROM campaigns WHERE partner_id IS NOT NULL);"
     "UPDATE impressions SET partner_id=(SELECT partner_id FROM campaigns k WHERE k.id=impressions.campaign_id)"
     "  WHERE campaign_id IN (SELECT id FROM campaigns WHERE partner_id IS NOT NULL);"
-    "UPDATE cost_adjustments SET partner_id=(SELECT partner_id FROM campaigns k WHERE k.id=cost_adjustments.campaign_id)"
+    "UPDATE cost_adjustments SET partner_id=(SELECT partner_id FROM campaigns k WHERE "
+    "k.id=cost_adjustments.campaign_id)"
     "  WHERE campaign_id IN (SELECT id FROM campaigns WHERE partner_id IS NOT NULL);"
     "UPDATE lander_clicks SET (creative_id, partner_id)=(SELECT c.creative_id, c.partner_id FROM clicks c"
     "  WHERE c.id=lander_clicks.click_id);"
@@ -391,9 +392,8 @@ static const char schema_v13[] =
     "  FROM conversion_changes ch JOIN conversions c ON c.id=ch.conversion_id"
     "  WHERE ch.id=conversion_adjustments.change_id);";
 
-static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5,
-                                         schema_v6, schema_v7, schema_v8, schema_v9, schema_v10, schema_v11,
-                                         schema_v12, schema_v13};
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3,  schema_v4,  schema_v5,  schema_v6, schema_v7,
+                                         schema_v8, schema_v9, schema_v10, schema_v11, schema_v12, schema_v13};
 
 const char *const pm_store_setting_keys[] = {
     "fallback_url", "timezone", "ip_v4_prefix",    "ip_v6_prefix", "trusted_proxies",

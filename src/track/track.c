@@ -850,17 +850,17 @@ static int find_click(pm_track_t *t, const pm_id_t *id, pm_event_t *click)
 /* The columns of a stored conversion as the lifecycle needs it: its own
  * fields, its current state (conversion_state, kept by the ledger sink) and
  * the click fields it inherited, in click_fields order. */
-#define CONVERSION_SELECT                                                                                          \
-    "SELECT c.id, c.ts, c.click_id, c.campaign_id, c.traffic_source_id, c.offer_id, c.lander_id, c.visitor_id,"  \
-    " c.partner_id, c.txid, c.conversion_type, c.method, coalesce(s.status, c.status),"                        \
-    " coalesce(s.revenue_micros, c.revenue_micros), coalesce(s.revenue_currency, c.revenue_currency),"          \
-    " coalesce(s.cost_micros, c.cost_micros), coalesce(s.cost_currency, c.cost_currency),"                      \
-    " coalesce(s.payout_micros, c.payout_micros), coalesce(s.payout_currency, c.payout_currency),"              \
-    " coalesce(s.version, 0), c.lead_id, c.email_hash, c.ip, c.user_agent, c.referrer, c.language, c.sub1, c.sub2," \
-    " c.sub3, c.sub4, c.sub5, c.sub6, c.sub7, c.sub8, c.sub9, c.sub10, c.utm_source, c.utm_medium,"             \
-    " c.utm_campaign, c.utm_content, c.utm_term, c.external_id, c.user_id, NULL, c.country, c.region,"          \
-    " c.device_type, c.os, c.os_version, c.browser, c.browser_version, c.bot_reason," /* click_fields' order */ \
-    " c.place, c.creative_id"                                                                                     \
+#define CONVERSION_SELECT                                                                                              \
+    "SELECT c.id, c.ts, c.click_id, c.campaign_id, c.traffic_source_id, c.offer_id, c.lander_id, c.visitor_id,"        \
+    " c.partner_id, c.txid, c.conversion_type, c.method, coalesce(s.status, c.status),"                                \
+    " coalesce(s.revenue_micros, c.revenue_micros), coalesce(s.revenue_currency, c.revenue_currency),"                 \
+    " coalesce(s.cost_micros, c.cost_micros), coalesce(s.cost_currency, c.cost_currency),"                             \
+    " coalesce(s.payout_micros, c.payout_micros), coalesce(s.payout_currency, c.payout_currency),"                     \
+    " coalesce(s.version, 0), c.lead_id, c.email_hash, c.ip, c.user_agent, c.referrer, c.language, c.sub1, c.sub2,"    \
+    " c.sub3, c.sub4, c.sub5, c.sub6, c.sub7, c.sub8, c.sub9, c.sub10, c.utm_source, c.utm_medium,"                    \
+    " c.utm_campaign, c.utm_content, c.utm_term, c.external_id, c.user_id, NULL, c.country, c.region,"                 \
+    " c.device_type, c.os, c.os_version, c.browser, c.browser_version, c.bot_reason," /* click_fields' order */        \
+    " c.place, c.creative_id"                                                                                          \
     " FROM conversions c LEFT JOIN conversion_state s ON s.conversion_id = c.id"
 
 static void col_money(sqlite3_stmt *st, int i, pm_money_t *m)

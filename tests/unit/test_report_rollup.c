@@ -299,18 +299,19 @@ static void test_migration_drops_duplicate_lander_clicks(void **state)
     fx_materialize(f, evs, 2, 0);
     fx_catch_up(f);
     /* Back to what version 9 allowed: a copy under a later id, stored and counted. */
-    fx_exec(f, "DROP INDEX lander_clicks_click; CREATE INDEX lander_clicks_click ON lander_clicks(click_id);"
-               /* and without what later versions (11: creatives; 12: caps, bot check; 13: creative and
-                * partner on every table a rollup reads) added */
-               "ALTER TABLE clicks DROP COLUMN partner_id; ALTER TABLE impressions DROP COLUMN partner_id;"
-               "ALTER TABLE lander_clicks DROP COLUMN creative_id; ALTER TABLE lander_clicks DROP COLUMN partner_id;"
-               "ALTER TABLE conversion_adjustments DROP COLUMN creative_id;"
-               "ALTER TABLE conversion_adjustments DROP COLUMN partner_id;"
-               "ALTER TABLE cost_adjustments DROP COLUMN creative_id; ALTER TABLE cost_adjustments DROP COLUMN partner_id;"
-               "DROP INDEX clicks_creative; DROP INDEX impressions_creative; ALTER TABLE campaigns DROP COLUMN bot_check;"
-               "DROP TABLE creatives; ALTER TABLE clicks DROP COLUMN creative_id;"
-               "ALTER TABLE impressions DROP COLUMN creative_id; ALTER TABLE conversions DROP COLUMN creative_id;"
-               "PRAGMA user_version=9");
+    fx_exec(f,
+            "DROP INDEX lander_clicks_click; CREATE INDEX lander_clicks_click ON lander_clicks(click_id);"
+            /* and without what later versions (11: creatives; 12: caps, bot check; 13: creative and
+             * partner on every table a rollup reads) added */
+            "ALTER TABLE clicks DROP COLUMN partner_id; ALTER TABLE impressions DROP COLUMN partner_id;"
+            "ALTER TABLE lander_clicks DROP COLUMN creative_id; ALTER TABLE lander_clicks DROP COLUMN partner_id;"
+            "ALTER TABLE conversion_adjustments DROP COLUMN creative_id;"
+            "ALTER TABLE conversion_adjustments DROP COLUMN partner_id;"
+            "ALTER TABLE cost_adjustments DROP COLUMN creative_id; ALTER TABLE cost_adjustments DROP COLUMN partner_id;"
+            "DROP INDEX clicks_creative; DROP INDEX impressions_creative; ALTER TABLE campaigns DROP COLUMN bot_check;"
+            "DROP TABLE creatives; ALTER TABLE clicks DROP COLUMN creative_id;"
+            "ALTER TABLE impressions DROP COLUMN creative_id; ALTER TABLE conversions DROP COLUMN creative_id;"
+            "PRAGMA user_version=9");
     char *got;
     char idtext[32];
     pm_id_format(&evs[1].id, idtext);
@@ -367,22 +368,26 @@ static void test_migration_fills_creative_and_partner(void **state)
     c.creative_id = 9;
     pm_event_t evs[] = {c, lander_click(f, &c, 3000000)};
     fx_materialize(f, evs, 2, 0);
-    fx_exec(f, "UPDATE campaigns SET partner_id = 1 WHERE id = 1;"
-               "ALTER TABLE clicks DROP COLUMN partner_id; ALTER TABLE impressions DROP COLUMN partner_id;"
-               "ALTER TABLE lander_clicks DROP COLUMN creative_id; ALTER TABLE lander_clicks DROP COLUMN partner_id;"
-               "ALTER TABLE conversion_adjustments DROP COLUMN creative_id;"
-               "ALTER TABLE conversion_adjustments DROP COLUMN partner_id;"
-               "ALTER TABLE cost_adjustments DROP COLUMN creative_id; ALTER TABLE cost_adjustments DROP COLUMN partner_id;"
-               "UPDATE report_meta SET value = 'an older signature' WHERE key = 'signature';"
-               "PRAGMA user_version=12");
+    fx_exec(f,
+            "UPDATE campaigns SET partner_id = 1 WHERE id = 1;"
+            "ALTER TABLE clicks DROP COLUMN partner_id; ALTER TABLE impressions DROP COLUMN partner_id;"
+            "ALTER TABLE lander_clicks DROP COLUMN creative_id; ALTER TABLE lander_clicks DROP COLUMN partner_id;"
+            "ALTER TABLE conversion_adjustments DROP COLUMN creative_id;"
+            "ALTER TABLE conversion_adjustments DROP COLUMN partner_id;"
+            "ALTER TABLE cost_adjustments DROP COLUMN creative_id; ALTER TABLE cost_adjustments DROP COLUMN partner_id;"
+            "UPDATE report_meta SET value = 'an older signature' WHERE key = 'signature';"
+            "PRAGMA user_version=12");
     pm_store_close(f->store);
     assert_int_equal(pm_store_open(f->db, &f->store), PM_OK);
-    char *got = dump(f, "SELECT (SELECT partner_id FROM clicks), (SELECT creative_id || '|' || partner_id FROM lander_clicks)");
+    char *got =
+        dump(f, "SELECT (SELECT partner_id FROM clicks), (SELECT creative_id || '|' || partner_id FROM lander_clicks)");
     assert_string_equal(got, "1|9|1\n");
     pm_free(got);
     fx_catch_up(f); /* the signature changed: rebuilt */
-    got = dump(f, "SELECT dim, value, sum(clicks), sum(lander_clicks) FROM rollup_dim_d WHERE dim IN (25, 26) AND campaign_id = 1"
-                  " GROUP BY dim, value ORDER BY dim");
+    got = dump(
+        f,
+        "SELECT dim, value, sum(clicks), sum(lander_clicks) FROM rollup_dim_d WHERE dim IN (25, 26) AND campaign_id = 1"
+        " GROUP BY dim, value ORDER BY dim");
     assert_string_equal(got, "25|9|1|1\n26|1|1|1\n");
     pm_free(got);
     fx_close(f);
