@@ -185,7 +185,7 @@ static int param_group_by(pm_report_t *r, const char *v, size_t len, pm_report_e
         return invalid(err, "group_by", "group_by takes 1 to %d comma-separated dimensions", PM__RQ_MAX_GROUP);
     r->ngroup = r->ntime = 0;
     for (int i = 0; i < n; i++) {
-        int d;
+        int d = -1;
         if (dim_ref(items[i].p, items[i].len, "group_by", true, err, &d) != PM_OK) return PM_EINVAL;
         for (int j = 0; j < r->ngroup; j++)
             if (r->group[j] == d) return invalid(err, "group_by", "%s is given twice", pm__rp_dims[d].name);
