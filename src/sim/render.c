@@ -3,7 +3,8 @@
  * captured it from the request: the visitor's (truncated) address, user
  * agent and Accept-Language, the referrer, and the parameters traffic
  * sources put on tracking links: sub1 = keyword / placement / site /
- * partner / app id, sub2 = creative id, sub3 = match type / audience /
+ * partner / app id, sub2 = the creative's name (pm_sim_creative_name,
+ * the name of its entity; the event's creative_id is set in emit.c), sub3 = match type / audience /
  * widget position / sub-affiliate, UTM parameters on search and social, and
  * the source's own click id (gclid, msclkid, fbclid...) as external_id.
  *
