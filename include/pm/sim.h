@@ -59,7 +59,24 @@ typedef struct pm_sim_campaign_s {
     pm_money_t payout;      /* the offer's payout = the workspace's revenue per conversion */
     const char *payout_type; /* "cpa" | "cpl" | "cpi" | "cps"; NULL without an offer */
     const char *dest_url;   /* the lander's URL if any, else the offer's (a macro template) */
+    /* The campaign's creative entities, by the index the generator picks
+     * (creative_ids[i] is the ad its sub2 names "<prefix>-<id>-<i+1>", see
+     * pm_sim_creative_name): its events carry creative_id = that id, 0 past
+     * ncreatives or for a 0 entry (no creative, as the tracker records
+     * none). Borrowed; may be NULL. pm_sim_workspace fills them. */
+    const int64_t *creative_ids;
+    size_t ncreatives;
 } pm_sim_campaign_t;
+
+/* How many creatives a campaign of channel c runs (the sub2 values its
+ * events take). Can't fail; 0 for a channel out of range. */
+unsigned pm_sim_creative_count(pm_sim_channel_t c);
+
+/* The name of creative i (0-based) of campaign `campaign_id` on channel c,
+ * which is also the sub2 of its events: "ad-7-1" (search), "cr-" (social),
+ * "hl-" (native headline), "bn-" (affiliate banner), "spot-" (CTV). Writes
+ * at most cap bytes, NUL-terminated; returns the length snprintf would. */
+int pm_sim_creative_name(pm_sim_channel_t c, int64_t campaign_id, unsigned i, char *out, size_t cap);
 
 /* Called once per simulated day with the time reached in the window
  * [start, end) (for a progress bar). */

@@ -105,6 +105,8 @@ static void base_event(pm__sim_t *s, const pm__sim_node_t *n, pm_event_t *ev)
     ev->traffic_source_id = c->traffic_source_id;
     ev->offer_id = c->offer_id;
     ev->lander_id = c->lander_id;
+    /* The creative its sub2 names; a conversion's node is its click's copy. */
+    if (c->creative_ids && n->sub2 < c->ncreatives) ev->creative_id = c->creative_ids[n->sub2];
 }
 
 static int deliver(pm__sim_t *s, const pm__sim_node_t *n, const pm_event_t *ev, pm_sim_meta_t *meta)

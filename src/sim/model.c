@@ -14,6 +14,7 @@
  */
 #include "sim_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -207,4 +208,21 @@ void pm_sim_campaign_rates(const pm_sim_config_t *cfg, size_t i, pm_sim_rates_t 
     out->cvr = p->cvr * factor(cfg, c->id, 3, 0.7, 1.35);
     out->lag_median_s = lag->median_s * p->lag_mult;
     out->lag_sigma = lag->sigma;
+}
+
+/* --- creatives ------------------------------------------------------------------ */
+
+/* What a channel calls its ads in sub2: text ads, social creatives, native
+ * headlines, affiliate banners, TV spots. */
+static const char *const creative_prefix[PM_SIM__CHANNELS] = {"ad", "cr", "hl", "bn", "spot"};
+
+unsigned pm_sim_creative_count(pm_sim_channel_t c)
+{
+    return (unsigned)c < PM_SIM__CHANNELS ? pm__sim_profiles[c].creatives : 0;
+}
+
+int pm_sim_creative_name(pm_sim_channel_t c, int64_t campaign_id, unsigned i, char *out, size_t cap)
+{
+    const char *prefix = creative_prefix[(unsigned)c < PM_SIM__CHANNELS ? c : PM_SIM_NATIVE];
+    return snprintf(out, cap, "%s-%lld-%u", prefix, (long long)campaign_id, i + 1u);
 }

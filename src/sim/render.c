@@ -3,7 +3,8 @@
  * captured it from the request: the visitor's (truncated) address, user
  * agent and Accept-Language, the referrer, and the parameters traffic
  * sources put on tracking links: sub1 = keyword / placement / site /
- * partner / app id, sub2 = creative id, sub3 = match type / audience /
+ * partner / app id, sub2 = the creative's name (pm_sim_creative_name,
+ * the name of its entity; the event's creative_id is set in emit.c), sub3 = match type / audience /
  * widget position / sub-affiliate, UTM parameters on search and social, and
  * the source's own click id (gclid, msclkid, fbclid...) as external_id.
  *
@@ -57,6 +58,14 @@ static void random_chars(char *out, size_t n, const char *alphabet, size_t alen,
         out[i] = alphabet[(bits >> (8 * (i % 8))) % alen];
     }
     out[n] = '\0';
+}
+
+/* sub2: the creative's name, as its entity is named (pm_sim_creative_name). */
+static void creative(pm__sim_t *s, pm_event_t *ev, pm_sim_channel_t ch, int64_t campaign, unsigned i)
+{
+    char name[64];
+    int n = pm_sim_creative_name(ch, campaign, i, name, sizeof(name));
+    if (n > 0 && (size_t)n < sizeof(name)) put(s, ev, PM_EVS_SUB2, "%s", name);
 }
 
 static const char *pick(const pm__sim_strings_t *t, uint32_t i) { return t->v[i % t->n]; }
@@ -131,7 +140,7 @@ static void search_fields(pm__sim_t *s, const pm__sim_node_t *n, pm_event_type_t
     bool bing = n->variant == 1;
     char id[40];
     put(s, ev, PM_EVS_SUB1, "kw-%lld%03u", (long long)k->c->id, (unsigned)n->sub1);
-    put(s, ev, PM_EVS_SUB2, "ad-%lld-%u", (long long)k->c->id, n->sub2 + 1u);
+    creative(s, ev, PM_SIM_SEARCH, k->c->id, n->sub2);
     lit(ev, PM_EVS_SUB3, pick(&pm__sim_match_types, n->sub3));
     lit(ev, PM_EVS_UTM_SOURCE, bing ? "bing" : "google");
     lit(ev, PM_EVS_UTM_MEDIUM, "cpc");
@@ -156,7 +165,7 @@ static void social_fields(pm__sim_t *s, const pm__sim_node_t *n, pm_event_type_t
     bool mobile = !(n->flags & NF_BOT) && pm__sim_os_device[s->visitors[n->visitor].os] != DEV_DESKTOP;
     char id[40];
     lit(ev, PM_EVS_SUB1, pick(&pm__sim_social_placements, n->sub1));
-    put(s, ev, PM_EVS_SUB2, "cr-%lld-%u", (long long)k->c->id, n->sub2 + 1u);
+    creative(s, ev, PM_SIM_SOCIAL, k->c->id, n->sub2);
     lit(ev, PM_EVS_SUB3, pick(&pm__sim_social_audiences, n->sub3));
     lit(ev, PM_EVS_UTM_SOURCE, instagram ? "instagram" : "facebook");
     lit(ev, PM_EVS_UTM_MEDIUM, "paid_social");
@@ -175,7 +184,7 @@ static void native_fields(pm__sim_t *s, const pm__sim_node_t *n, pm_event_type_t
     const pm__sim_campaign_t *k = &s->camps[n->campaign];
     unsigned site = 10000u + (n->sub1 * 7919u) % 90000u;
     put(s, ev, PM_EVS_SUB1, "site-%u", site);
-    put(s, ev, PM_EVS_SUB2, "hl-%lld-%u", (long long)k->c->id, n->sub2 + 1u);
+    creative(s, ev, PM_SIM_NATIVE, k->c->id, n->sub2);
     lit(ev, PM_EVS_SUB3, pick(&pm__sim_native_positions, n->sub3));
     if (!(n->flags & NF_CRAWLER))
         put(s, ev, PM_EVS_REFERRER, "https://www.%s/%s/%u", pick(&pm__sim_publishers, n->sub1),
@@ -188,7 +197,7 @@ static void affiliate_fields(pm__sim_t *s, const pm__sim_node_t *n, pm_event_typ
 {
     const pm__sim_campaign_t *k = &s->camps[n->campaign];
     put(s, ev, PM_EVS_SUB1, "aff-%u", 100u + n->sub1);
-    put(s, ev, PM_EVS_SUB2, "bn-%lld-%u", (long long)k->c->id, n->sub2 + 1u);
+    creative(s, ev, PM_SIM_AFFILIATE, k->c->id, n->sub2);
     put(s, ev, PM_EVS_SUB3, "s%u", (unsigned)(n->sub3 % 50));
     if (!(n->flags & NF_CRAWLER)) put(s, ev, PM_EVS_REFERRER, "https://www.%s/", pick(&pm__sim_partners, n->sub1));
     if (as == PM_EV_IMPRESSION) return;
@@ -199,7 +208,7 @@ static void ctv_fields(pm__sim_t *s, const pm__sim_node_t *n, pm_event_t *ev)
 {
     const pm__sim_campaign_t *k = &s->camps[n->campaign];
     lit(ev, PM_EVS_SUB1, pick(&pm__sim_ctv_apps, n->sub1));
-    put(s, ev, PM_EVS_SUB2, "spot-%lld-%u", (long long)k->c->id, n->sub2 + 1u);
+    creative(s, ev, PM_SIM_CTV, k->c->id, n->sub2);
     lit(ev, PM_EVS_SUB3, n->sub2 % 2 ? "15s" : "30s");
 }
 

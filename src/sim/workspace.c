@@ -4,6 +4,10 @@
  * traffic source names by SQL, everything else from the same configuration
  * snapshot the tracking path uses (costs, offers, payouts, URLs, settings).
  *
+ * Each campaign gets the creative entities its sub2 values name (as many
+ * as its channel runs, pm_sim_creative_name), found by name or inserted
+ * into the store, and its events carry their ids.
+ *
  * Events are journaled like live ones, into the import lineage, in a
  * staging directory beside the journal (`<journal>.sim`). Only when the run
  * is complete and synced are the segments renamed into the journal
@@ -35,6 +39,7 @@ typedef struct workspace_s {
     pm_config_t *cfg;
     pm_sim_campaign_t *campaigns;
     char **hints; /* owned theme hints, one per campaign */
+    int64_t *creative_ids; /* all campaigns' creatives, each campaign's slice in turn */
     size_t n;
     pm_detect_t *detect; /* the visitor detectors the events are given context by */
 } workspace_t;
@@ -44,6 +49,7 @@ static void workspace_free(workspace_t *w)
     for (size_t i = 0; i < w->n; i++)
         pm_free(w->hints[i]);
     pm_free(w->hints);
+    pm_free(w->creative_ids);
     pm_free(w->campaigns);
     pm_config_release(w->cfg);
     pm_store_close(w->store);
@@ -106,6 +112,89 @@ static int load_campaigns(workspace_t *w)
     int rc = step == SQLITE_DONE || step == SQLITE_ROW ? PM_OK : PM_ESTORE;
     if (rc != PM_OK) pm_error("simulate: %s", sqlite3_errmsg(pm_store_db(w->store)));
     sqlite3_finalize(st);
+    return rc;
+}
+
+/* --- creatives ------------------------------------------------------------- */
+
+/* The ad's asset, as a workspace would link it: a text ad's preview, a
+ * video, a headline's thumbnail, a banner, a TV spot. */
+static const char *const creative_url[PM_SIM__CHANNELS] = {
+    [PM_SIM_SEARCH] = "https://ads.example.com/preview/%s",
+    [PM_SIM_SOCIAL] = "https://cdn.example.com/video/%s.mp4",
+    [PM_SIM_NATIVE] = "https://cdn.example.com/thumbs/%s.jpg",
+    [PM_SIM_AFFILIATE] = "https://cdn.example.com/banners/%s-300x250.png",
+    [PM_SIM_CTV] = "https://cdn.example.com/spots/%s.mp4",
+};
+
+/* The id of campaign c's live creative named `name`, inserted (active)
+ * when there is none; 0 when the one there is paused (the tracker would
+ * record none for it). */
+static int creative_id(sqlite3 *db, sqlite3_stmt *find, sqlite3_stmt *add, const pm_sim_campaign_t *c, const char *name,
+                       int64_t *id)
+{
+    char url[256];
+    *id = 0;
+    sqlite3_reset(find);
+    sqlite3_bind_int64(find, 1, c->id);
+    sqlite3_bind_text(find, 2, name, -1, SQLITE_TRANSIENT);
+    int step = sqlite3_step(find);
+    if (step == SQLITE_ROW) {
+        const char *status = (const char *)sqlite3_column_text(find, 1);
+        if (status && strcmp(status, "active") == 0) *id = sqlite3_column_int64(find, 0);
+        return PM_OK;
+    }
+    if (step != SQLITE_DONE) return PM_ESTORE;
+    snprintf(url, sizeof(url), creative_url[c->channel], name);
+    pm_time_t now = pm_now();
+    sqlite3_reset(add);
+    sqlite3_bind_int64(add, 1, c->id);
+    sqlite3_bind_text(add, 2, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(add, 3, url, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(add, 4, now);
+    if (sqlite3_step(add) != SQLITE_DONE) return PM_ESTORE;
+    *id = sqlite3_last_insert_rowid(db);
+    return PM_OK;
+}
+
+/* Every campaign's creatives, in one transaction: a second simulation
+ * finds the same ones (so its events are the same), a deleted one is made
+ * again. */
+static int load_creatives(workspace_t *w)
+{
+    sqlite3 *db = pm_store_db(w->store);
+    sqlite3_stmt *find = NULL, *add = NULL;
+    size_t total = 0, at = 0;
+    for (size_t i = 0; i < w->n; i++)
+        total += pm_sim_creative_count(w->campaigns[i].channel);
+    w->creative_ids = pm_calloc(total ? total : 1, sizeof(int64_t));
+    int rc = pm_store_begin(w->store);
+    if (rc != PM_OK) return rc;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, status FROM creatives WHERE campaign_id = ?1 AND name = ?2"
+                           " AND deleted_at IS NULL ORDER BY id LIMIT 1",
+                           -1, &find, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO creatives(campaign_id, name, url, status, created_at, updated_at)"
+                           " VALUES(?1, ?2, ?3, 'active', ?4, ?4)",
+                           -1, &add, NULL) != SQLITE_OK)
+        rc = PM_ESTORE;
+    for (size_t i = 0; rc == PM_OK && i < w->n; i++) {
+        pm_sim_campaign_t *c = &w->campaigns[i];
+        unsigned count = pm_sim_creative_count(c->channel);
+        c->creative_ids = &w->creative_ids[at];
+        c->ncreatives = count;
+        for (unsigned k = 0; rc == PM_OK && k < count; k++, at++) {
+            char name[64];
+            pm_sim_creative_name(c->channel, c->id, k, name, sizeof(name));
+            rc = creative_id(db, find, add, c, name, &w->creative_ids[at]);
+        }
+    }
+    if (rc != PM_OK) pm_error("simulate: creatives: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(find);
+    sqlite3_finalize(add);
+    if (rc == PM_OK) rc = pm_store_commit(w->store);
+    else pm_store_rollback(w->store);
     return rc;
 }
 
@@ -290,7 +379,8 @@ int pm_sim_workspace(const char *db_path, const char *journal_dir, const pm_sim_
     out->end = sc.end;
     int lock = -1;
     if ((rc = lock_staging(staging, &lock)) != PM_OK) goto out;
-    rc = generate(&w, &sc, staging, out);
+    rc = load_creatives(&w); /* fills w.campaigns, which sc points to */
+    if (rc == PM_OK) rc = generate(&w, &sc, staging, out);
     if (rc == PM_OK) rc = publish(w.store, staging, journal_dir, out);
     if (rc != PM_OK) clear_staging(staging);
     unlock_staging(staging, lock);

@@ -5,6 +5,9 @@ few days of traffic into the journal and serves it; the first start stores
 that traffic through the normal recovery. Checks, through /api/v1/events,
 that every channel has impressions, clicks and conversions, that every
 conversion's click exists, precedes it and shares its campaign and visitor;
+that every campaign has its creative entities and every click, impression
+and conversion carries the creative its sub2 names (the click's, for a
+conversion);
 that restarts replay nothing twice; that `perfmark simulate` run beside a
 running server is stored at its next start, and that simulating the same
 seed and window again stores nothing new.
@@ -22,6 +25,8 @@ DEMO_START_TIMEOUT = 180.0  # an ASan build storing ~120k events with their roll
 
 CHANNEL_WORDS = {"search": "search", "social": "social", "native": "native",
                  "affiliate": "affiliate", "ctv": "tv"}
+# The simulator's channel profiles (src/sim/model.c): creatives per campaign.
+CREATIVES_PER_CHANNEL = {"search": 5, "social": 8, "native": 6, "affiliate": 4, "ctv": 3}
 
 
 def all_rows(s, path, params):
@@ -104,6 +109,31 @@ def test_demo_has_every_channel_and_consistent_conversions(demo):
         assert chans == set(CHANNEL_WORDS), f"{kind}s missing for {set(CHANNEL_WORDS) - chans}"
     print(f"{len(clicks)} clicks, {len(conversions)} conversions over {len(channels)} campaigns")
 
+    # Creatives: each campaign has its channel's creative entities, named as
+    # the sub2 of its events; every click and impression carries the one its
+    # sub2 names, of its own campaign, and every conversion its click's.
+    creatives = {k["id"]: k for k in all_rows(s, "/creatives", {})}
+    per_campaign = {}
+    for k in creatives.values():
+        per_campaign.setdefault(k["campaign_id"], []).append(k)
+        assert k["status"] == "active" and k["url"].startswith("https://"), k
+    assert set(per_campaign) == set(channels), (set(channels) - set(per_campaign))
+    for cid, ch in channels.items():
+        assert len(per_campaign[cid]) == CREATIVES_PER_CHANNEL[ch], (cid, ch, per_campaign[cid])
+    for c in clicks.values():
+        k = creatives.get(c.get("creative_id"))
+        assert k is not None, f"click {c['id']} without a creative: {c}"
+        assert k["campaign_id"] == c["campaign_id"] and k["name"] == c["sub2"], (k, c)
+    for v in conversions:
+        assert v.get("creative_id") == clicks[v["click_id"]]["creative_id"], (v, clicks[v["click_id"]])
+    for cid in channels:
+        page = s.api("GET", "/events", params={"type": "impression", "campaign": cid, "limit": 300}, timeout=60)
+        assert page.status_code == 200 and page.json()["rows"], page.text
+        for i in page.json()["rows"]:
+            k = creatives.get(i.get("creative_id"))
+            assert k is not None and k["campaign_id"] == cid and k["name"] == i["sub2"], (k, i)
+    assert all(len({c["creative_id"] for c in clicks.values() if c["campaign_id"] == cid}) > 1 for cid in channels)
+
     # Lander clicks: at most one per click, of a click that showed a lander,
     # and on lander campaigns conversions only from visitors who clicked through.
     hops = all_rows(s, "/events", {"type": "lander_click"})
@@ -135,6 +165,7 @@ def test_restart_and_resimulation_store_nothing_twice(demo, perfmark):
     demo_campaign = next(c["id"] for c in all_rows(s, "/campaigns", {}) if c["token"] == "demo")
     before = snapshot(s, demo_campaign)
     assert min(before.values()) > 0, before
+    creatives = sorted(k["id"] for k in all_rows(s, "/creatives", {}))
 
     # A restart (the demo process stops, `serve` takes over): no reseeding,
     # no replay, the same events.
@@ -167,6 +198,8 @@ def test_restart_and_resimulation_store_nothing_twice(demo, perfmark):
     s.restart()
     assert s.metrics()["perfmark_recovered_events"] == 0
     assert snapshot(s, demo_campaign) == after
+    # Simulating again found the demo's creatives: none made twice.
+    assert sorted(k["id"] for k in all_rows(s, "/creatives", {})) == creatives
 
 
 def test_simulate_refuses_what_it_cannot_do(tmp_path, perfmark):

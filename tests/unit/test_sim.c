@@ -7,7 +7,8 @@
  * tolerance: CTR and CVR per campaign near the model's configured values
  * (4 standard deviations of a Poisson count), the conversion lag's median
  * and spread, evening and weekday peaks, bots, statuses, money rules, and
- * visitors seen on several channels.
+ * visitors seen on several channels; events carry the creative entity
+ * their sub2 names.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -480,6 +481,100 @@ static void test_channel_guess(void **state)
     assert_null(pm_sim_channel_name(PM_SIM__CHANNELS));
 }
 
+/* Creative entities: each event's creative_id is the id its sub2 names
+ * (pm_sim_creative_name at the index the id stands at), a conversion's is
+ * its click's; past ncreatives or for a 0 entry none; without creative ids
+ * none at all. Campaign 4 lists only two creatives, campaign 5's second is
+ * 0 (a paused one). */
+typedef struct creative_tally_s {
+    const pm_sim_config_t *cfg;
+    uint64_t with[PM_EV__MAX], without[PM_EV__MAX], bad, bad_conversion;
+    struct {
+        pm_id_t id;
+        int64_t creative;
+    } clicks[200000];
+    size_t nclicks;
+} creative_tally_t;
+
+static int on_creative(void *ctx, const pm_event_t *ev, const pm_sim_meta_t *m)
+{
+    creative_tally_t *t = ctx;
+    const pm_sim_campaign_t *c = &t->cfg->campaigns[m->campaign];
+    unsigned idx = 0, count = pm_sim_creative_count(c->channel);
+    char name[64];
+    /* The index sub2 names ("<prefix>-<campaign>-<i+1>"). */
+    for (; idx < count; idx++) {
+        int n = pm_sim_creative_name(c->channel, c->id, idx, name, sizeof(name));
+        if (str_is(ev, PM_EVS_SUB2, name) && n > 0) break;
+    }
+    if (idx == count) t->bad++;
+    int64_t want = c->creative_ids && idx < c->ncreatives ? c->creative_ids[idx] : 0;
+    if (ev->creative_id != want) t->bad++;
+    if (ev->creative_id) t->with[ev->type]++;
+    else t->without[ev->type]++;
+    if (ev->type == PM_EV_CLICK && t->nclicks < PM_ARRAY_LEN(t->clicks)) {
+        t->clicks[t->nclicks].id = ev->id;
+        t->clicks[t->nclicks++].creative = ev->creative_id;
+    }
+    if (ev->type == PM_EV_CONVERSION || ev->type == PM_EV_LANDER_CLICK) {
+        size_t lo = 0, hi = t->nclicks; /* clicks come in time order, so in id order */
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (pm_id_cmp(&t->clicks[mid].id, &ev->click_id) < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo == t->nclicks || pm_id_cmp(&t->clicks[lo].id, &ev->click_id) != 0 ||
+            t->clicks[lo].creative != ev->creative_id)
+            t->bad_conversion++;
+    }
+    return 0;
+}
+
+static void test_creatives(void **state)
+{
+    (void)state;
+    static const int64_t ids[NCAMP][8] = {{101, 102, 103, 104, 105}, {201, 202, 203, 204, 205, 206, 207, 208},
+                                          {301, 302, 303, 304, 305, 306}, {401, 402}, {501, 0, 503}};
+    pm_sim_campaign_t camps[NCAMP];
+    memcpy(camps, campaigns, sizeof(camps));
+    for (int i = 0; i < NCAMP; i++) {
+        camps[i].creative_ids = ids[i];
+        camps[i].ncreatives = i == 3 ? 2 : pm_sim_creative_count(camps[i].channel);
+    }
+    assert_int_equal(pm_sim_creative_count(PM_SIM_SEARCH), 5);
+    assert_int_equal(pm_sim_creative_count(PM_SIM_SOCIAL), 8);
+    assert_int_equal(pm_sim_creative_count(PM_SIM_CTV), 3);
+    assert_int_equal(pm_sim_creative_count(PM_SIM__CHANNELS), 0);
+    char name[64];
+    assert_int_equal(pm_sim_creative_name(PM_SIM_SEARCH, 7, 0, name, sizeof(name)), 6);
+    assert_string_equal(name, "ad-7-1");
+    pm_sim_creative_name(PM_SIM_CTV, 12, 2, name, sizeof(name));
+    assert_string_equal(name, "spot-12-3");
+
+    pm_sim_config_t cfg = config(5, 3, 0.5);
+    cfg.campaigns = camps;
+    creative_tally_t *t = calloc(1, sizeof(*t));
+    t->cfg = &cfg;
+    assert_int_equal(pm_sim_run(&cfg, on_creative, t, NULL), PM_OK);
+    assert_int_equal(t->bad, 0);
+    assert_int_equal(t->bad_conversion, 0);
+    /* Campaign 4's others and campaign 5's second name none. */
+    assert_true(t->with[PM_EV_CLICK] > 0 && t->without[PM_EV_CLICK] > 0);
+    assert_true(t->with[PM_EV_IMPRESSION] > 0 && t->without[PM_EV_IMPRESSION] > 0);
+    assert_true(t->with[PM_EV_CONVERSION] > 0 && t->with[PM_EV_LANDER_CLICK] > 0);
+
+    /* Without creative ids: no event names a creative. */
+    memset(t, 0, sizeof(*t));
+    cfg = config(5, 1, 0.3);
+    t->cfg = &cfg;
+    assert_int_equal(pm_sim_run(&cfg, on_creative, t, NULL), PM_OK);
+    assert_int_equal(t->bad, 0);
+    for (int type = 0; type < PM_EV__MAX; type++)
+        assert_int_equal(t->with[type], 0);
+    assert_true(t->without[PM_EV_CLICK] > 0);
+    free(t);
+}
+
 /* With the visitor detectors: clicks get the context the tracking path
  * would give them, conversions carry their click's, declared crawlers are
  * flagged and humans are not. */
@@ -542,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_bad_configs_and_stop),
         cmocka_unit_test(test_channel_guess),
         cmocka_unit_test(test_visitor_context),
+        cmocka_unit_test(test_creatives),
     };
     int failed = cmocka_run_group_tests_name("sim shape", shape, setup_big, teardown_big);
     return failed + cmocka_run_group_tests_name("sim", small, NULL, NULL);

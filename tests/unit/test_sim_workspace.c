@@ -6,7 +6,9 @@
  * recovery
  * stores exactly what was generated; simulating the same seed and window
  * again stores nothing new; channels follow the traffic source names;
- * paused campaigns get no traffic; a workspace without campaigns and a
+ * paused campaigns get no traffic; each campaign gets its creative
+ * entities, once, and its events carry them (none for a paused one, a
+ * deleted one made again); a workspace without campaigns and a
  * second simulation on the same journal are refused.
  */
 #include <setjmp.h>
@@ -137,6 +139,36 @@ static void test_simulate_recover_resimulate(void **state)
                               " WHERE c.id IS NULL OR c.ts >= v.ts OR c.visitor_id != v.visitor_id"), 0);
     assert_int_equal(count(f, "SELECT count(*) FROM conversions WHERE campaign_id = 2 AND revenue_currency != 'EUR'"), 0);
 
+    /* Creatives: each active campaign has its channel's, named as its sub2
+     * values, active, with a URL; the paused one none. Every click
+     * and impression carries the creative its sub2 names, of
+     * its own campaign; a conversion its click's. */
+    assert_int_equal(count(f, "SELECT count(*) FROM creatives WHERE campaign_id = 1"),
+                     pm_sim_creative_count(PM_SIM_SEARCH));
+    assert_int_equal(count(f, "SELECT count(*) FROM creatives WHERE campaign_id = 2"),
+                     pm_sim_creative_count(PM_SIM_CTV));
+    assert_true(count(f, "SELECT count(*) FROM creatives WHERE campaign_id = 4") > 0);
+    assert_int_equal(count(f, "SELECT count(*) FROM creatives WHERE campaign_id = 3"), 0);
+    assert_int_equal(count(f, "SELECT count(*) FROM creatives WHERE status != 'active' OR url NOT LIKE 'https://%'"
+                              " OR deleted_at IS NOT NULL"),
+                     0);
+    assert_int_equal(count(f, "SELECT count(*) FROM creatives WHERE campaign_id = 1 AND name = 'ad-1-5'"), 1);
+    assert_int_equal(count(f, "SELECT count(*) FROM creatives WHERE campaign_id = 2 AND name = 'spot-2-3'"), 1);
+    int64_t ncreatives = count(f, "SELECT count(*) FROM creatives");
+    static const char *const tables[] = {"clicks", "impressions"}; /* lander_clicks have no creative column */
+    for (size_t i = 0; i < PM_ARRAY_LEN(tables); i++) {
+        char sql[300];
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM %s e LEFT JOIN creatives k ON k.id = e.creative_id"
+                 " WHERE k.id IS NULL OR k.campaign_id != e.campaign_id OR k.name != e.sub2",
+                 tables[i]);
+        assert_int_equal(count(f, sql), 0);
+    }
+    assert_true(count(f, "SELECT count(DISTINCT creative_id) FROM clicks WHERE campaign_id = 1") > 1);
+    assert_int_equal(count(f, "SELECT count(*) FROM conversions v JOIN clicks c ON c.id = v.click_id"
+                              " WHERE v.creative_id IS NOT c.creative_id OR v.creative_id IS NULL"),
+                     0);
+
     /* Again, with a high-water mark left for the lineage (a segment numbered
      * at or below it would pass for replayed): numbered past it, replayed,
      * nothing new stored. */
@@ -149,6 +181,7 @@ static void test_simulate_recover_resimulate(void **state)
     assert_int_equal(rec.records, total);
     assert_int_equal(count(f, "SELECT count(*) FROM clicks"), r.stats.events[PM_EV_CLICK]);
     assert_int_equal(count(f, "SELECT count(*) FROM impressions"), r.stats.events[PM_EV_IMPRESSION]);
+    assert_int_equal(count(f, "SELECT count(*) FROM creatives"), ncreatives); /* found again, not made twice */
 
     /* Another seed: other events. */
     o = options(4);
@@ -157,6 +190,22 @@ static void test_simulate_recover_resimulate(void **state)
     assert_int_equal(pm_materializer_recover(f->store, f->jdir, NULL, 0, &rec), PM_OK);
     assert_int_equal(count(f, "SELECT count(*) FROM clicks"),
                      r.stats.events[PM_EV_CLICK] + again.stats.events[PM_EV_CLICK]);
+
+    /* A paused creative: a new simulation records none for it (the tracker
+     * would not), and makes no other of that name; a deleted one is made
+     * again. */
+    assert_int_equal(pm_store_exec(f->store, "UPDATE creatives SET status = 'paused' WHERE name = 'ad-1-1';"
+                                             "UPDATE creatives SET deleted_at = 1 WHERE name = 'ad-1-2'"),
+                     PM_OK);
+    o = options(7);
+    assert_int_equal(pm_sim_workspace(f->db, f->jdir, &o, &again), PM_OK);
+    assert_int_equal(pm_materializer_recover(f->store, f->jdir, NULL, 0, &rec), PM_OK);
+    assert_int_equal(count(f, "SELECT count(*) FROM creatives"), ncreatives + 1);
+    assert_int_equal(count(f, "SELECT count(*) FROM creatives WHERE name = 'ad-1-2' AND deleted_at IS NULL"), 1);
+    assert_true(count(f, "SELECT count(*) FROM clicks WHERE sub2 = 'ad-1-1' AND creative_id IS NULL") > 0);
+    assert_int_equal(count(f, "SELECT count(*) FROM clicks WHERE campaign_id = 1 AND creative_id IS NULL"
+                              " AND sub2 != 'ad-1-1'"),
+                     0);
 }
 
 static void test_refusals(void **state)
