@@ -134,6 +134,10 @@ static void test_simulate_recover_resimulate(void **state)
     assert_int_equal(count(f, "SELECT count(*) FROM lander_clicks l JOIN clicks c ON c.id = l.click_id"
                               " WHERE c.lander_id IS NOT NULL AND c.lander_id = l.lander_id AND c.ts < l.ts"),
                      r.stats.events[PM_EV_LANDER_CLICK]);
+    /* ... and carries its click's creative (the creative report dimension). */
+    assert_int_equal(count(f, "SELECT count(*) FROM lander_clicks l JOIN clicks c ON c.id = l.click_id"
+                              " WHERE l.creative_id IS c.creative_id"),
+                     r.stats.events[PM_EV_LANDER_CLICK]);
     assert_int_equal(count(f, "SELECT count(*) FROM clicks WHERE campaign_id = 3"), 0);
     assert_int_equal(count(f, "SELECT count(*) FROM conversions v LEFT JOIN clicks c ON c.id = v.click_id"
                               " WHERE c.id IS NULL OR c.ts >= v.ts OR c.visitor_id != v.visitor_id"), 0);
