@@ -30,6 +30,12 @@ const logoutButton = document.getElementById('logout');
 let current = null;
 let ctx = null;
 
+// The view a hash names: its part before `?` (the report keeps its own
+// state after it, `#/report?by=…`).
+function viewOf(hash) {
+  return VIEWS.find((v) => v.hash === hash.split('?')[0]);
+}
+
 function showLogin(message) {
   if (current) current.destroy();
   current = null;
@@ -82,13 +88,13 @@ function start(settings) {
   workspace.textContent = `Workspace · ${settings.timezone || 'UTC'} · ${settings.currency || 'USD'}`;
   nav.hidden = false;
   logoutButton.hidden = false;
-  if (!VIEWS.some((v) => v.hash === location.hash)) history.replaceState(null, '', '#/report');
+  if (!viewOf(location.hash)) history.replaceState(null, '', '#/report');
   route();
 }
 
 function route() {
   if (!ctx) return;
-  const view = VIEWS.find((v) => v.hash === location.hash) || VIEWS[0];
+  const view = viewOf(location.hash) || VIEWS[0];
   fill(
     nav,
     h('ul', {}, VIEWS.map((v) => h('li', {}, h('a', { href: v.hash, 'aria-current': v === view ? 'page' : null }, v.label)))),

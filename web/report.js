@@ -1,8 +1,11 @@
 // report.js: the report view: date range and filters, the KPI strip with
 // the change against the previous period, the time-series charts, and the
 // sortable drill-down table (campaigns → their traffic sources → their
-// sub-ids), with CSV download. Every number comes from GET /api/v1/reports
-// and is only formatted here (format.js), never recomputed.
+// sub-ids by default; "View by" shows the rows of any report dimension at
+// the current level, a click on a row filters on it and drills on), with CSV
+// download. The view is kept in the URL hash. Every number comes from
+// GET /api/v1/reports and is only formatted here (format.js), never
+// recomputed.
 
 import { get, listAll, request, query } from './api.js';
 import { h, fill, announce } from './dom.js';
@@ -11,15 +14,71 @@ import { PRESETS, presetRange, previousRange, rangeLabel, daysBetween, today } f
 import { timeChart, TRAFFIC, MONEY } from './chart.js';
 
 // The dimensions the page groups and filters by: the report API's
-// group_by/filter names, and the row keys that carry their id and name.
+// group_by/filter names, and the row keys that carry their id and name. An
+// entity (campaign, offer, creative…) has `<x>_id` and `<x>_name`; a text
+// dimension (country, sub1…) is its own value, in the row key of its name.
+function entity(key, label, plural) {
+  return { label, plural, id: `${key}_id`, name: `${key}_name`, entity: true };
+}
+function text(key, label, plural) {
+  return { label, plural, id: key, name: key, entity: false };
+}
 export const DIMS = {
-  campaign: { label: 'Campaign', plural: 'Campaigns', id: 'campaign_id', name: 'campaign_name' },
-  traffic_source: { label: 'Traffic source', plural: 'Traffic sources', id: 'traffic_source_id', name: 'traffic_source_name' },
-  offer: { label: 'Offer', plural: 'Offers', id: 'offer_id', name: 'offer_name' },
-  sub1: { label: 'Sub ID (sub1)', plural: 'Sub IDs (sub1)', id: 'sub1', name: 'sub1' },
+  campaign: entity('campaign', 'Campaign', 'Campaigns'),
+  traffic_source: entity('traffic_source', 'Traffic source', 'Traffic sources'),
+  offer: entity('offer', 'Offer', 'Offers'),
+  lander: entity('lander', 'Lander', 'Landers'),
+  creative: entity('creative', 'Creative', 'Creatives'),
+  partner: entity('partner', 'Partner', 'Partners'),
+  country: text('country', 'Country', 'Countries'),
+  region: text('region', 'Region', 'Regions'),
+  device_type: text('device_type', 'Device type', 'Device types'),
+  os: text('os', 'OS', 'Operating systems'),
+  browser: text('browser', 'Browser', 'Browsers'),
+  language: text('language', 'Language', 'Languages'),
+  utm_source: text('utm_source', 'UTM source', 'UTM sources'),
+  utm_medium: text('utm_medium', 'UTM medium', 'UTM media'),
+  utm_campaign: text('utm_campaign', 'UTM campaign', 'UTM campaigns'),
+  utm_content: text('utm_content', 'UTM content', 'UTM contents'),
+  utm_term: text('utm_term', 'UTM term', 'UTM terms'),
+  ...Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`sub${i + 1}`, text(`sub${i + 1}`, `Sub ID (sub${i + 1})`, `Sub IDs (sub${i + 1})`)])),
+  conversion_type: text('conversion_type', 'Conversion type', 'Conversion types'),
 };
-// The drill-down path.
+// The "View by" menu: every dimension of DIMS, in groups.
+export const VIEW_GROUPS = [
+  ['Campaign setup', ['campaign', 'traffic_source', 'offer', 'lander', 'creative', 'partner']],
+  ['Visitor', ['country', 'region', 'device_type', 'os', 'browser', 'language']],
+  ['UTM', ['utm_source', 'utm_medium', 'utm_campaign', 'utm_content', 'utm_term']],
+  ['Sub IDs', Array.from({ length: 10 }, (_, i) => `sub${i + 1}`)],
+  ['Conversions', ['conversion_type']],
+];
+// The standard drill-down path.
 export const LEVELS = ['campaign', 'traffic_source', 'sub1'];
+// The toolbar's filter menus (entity lists from the admin API).
+const MENU_DIMS = ['campaign', 'traffic_source', 'offer'];
+// The report API takes at most 16 filters (PM__RQ_MAX_FILTERS): past that,
+// rows no longer drill.
+export const MAX_FILTERS = 16;
+
+// Where a click on a row goes. On the standard path, the next dimension of
+// it (a campaign → its traffic sources → their sub1); from a dimension off
+// the path (a creative, a country, an OS…), the path from its start: "this
+// creative's campaigns", then their sources, then sub-ids. Dimensions
+// already filtered are skipped (they would show one row), and past the
+// path's end (sub1, or every path dimension filtered) there is nothing to
+// drill into, as at sub1 before; "View by" still shows any other dimension.
+export function nextLevel(level, filtered) {
+  const i = LEVELS.indexOf(level);
+  const rest = i < 0 ? LEVELS : LEVELS.slice(i + 1);
+  return rest.find((d) => d !== level && !filtered.has(d)) ?? null;
+}
+
+// One filter in the API's syntax; an empty value is "not set" (`dim:in:`,
+// docs/reports.md), any other value is taken as is (`eq`: no list split).
+export function filterParam(dim, value) {
+  return value === '' ? `${dim}:in:` : `${dim}:eq:${value}`;
+}
+
 // Every metric the table asks for; the columns shown are the chosen ones
 // (the column menu, kept in localStorage), by default the API's default
 // set: METRICS without `extra`.
@@ -61,7 +120,7 @@ export function rowLabel(row, dim) {
   if (name !== null && name !== undefined && name !== '') return String(name);
   const id = row[d.id];
   if (id === null || id === undefined || id === '') return '(none)';
-  return dim === 'sub1' ? String(id) : `#${id}`;
+  return d.entity ? `#${id}` : String(id);
 }
 function rowKey(row, dim) {
   const v = row[DIMS[dim].id];
@@ -76,8 +135,9 @@ const state = {
   preset: '7d',
   from: null,
   to: null,
-  level: 'campaign',
-  filters: {}, // dim → { value, label }
+  level: 'campaign', // the table's dimension ("View by")
+  path: [], // the drill-down filters, in the order chosen: { dim, value, label }; value '' = not set
+  filters: {}, // the toolbar menus' filters not in `path`: dim → { value, label }
   sort: { key: 'clicks', dir: 'desc' },
   columns: null, // metric keys shown in the table, in TABLE_METRICS order
 };
@@ -92,7 +152,8 @@ export function selectedRange(tz) {
 // The API parameters of the current state. Exported for the test's sake
 // of reading the same thing the page asks for (see tests/browser/).
 export function reportParams(s = state) {
-  const filter = Object.entries(s.filters).map(([dim, f]) => `${dim}:eq:${f.value}`);
+  const menus = Object.entries(s.filters).filter(([dim]) => !s.path.some((f) => f.dim === dim));
+  const filter = [...s.path.map((f) => filterParam(f.dim, f.value)), ...menus.map(([dim, f]) => filterParam(dim, f.value))];
   return { from: s.from, to: s.to, filter };
 }
 // The table's query: KPIs (totals), rows, the previous period.
@@ -112,6 +173,75 @@ export const CSV_LIMIT = 10000;
 export function csvParams(s = state) {
   return { ...tableParams(s), limit: CSV_LIMIT, format: 'csv' };
 }
+// The view in the URL (`#/report?by=…`), so a reload or a shared link shows
+// the same table: the dimension, the range (a preset, which stays relative
+// to today; custom adds from and to), the sort, and each filter as a JSON
+// [dim, value, label] (`drill` for the breadcrumb's, `filter` for the
+// menus'; the label is what the breadcrumb shows, kept rather than fetched
+// again). The page writes it after every change (replaceState: no history
+// entry per click); without a `?` the in-memory state of this visit stays.
+export function stateToHash(s = state) {
+  const q = new URLSearchParams();
+  q.set('by', s.level);
+  q.set('range', s.preset);
+  if (s.preset === 'custom') {
+    q.set('from', s.from);
+    q.set('to', s.to);
+  }
+  for (const f of s.path) q.append('drill', JSON.stringify([f.dim, f.value, f.label]));
+  for (const [dim, f] of Object.entries(s.filters)) q.append('filter', JSON.stringify([dim, f.value, f.label]));
+  q.set('sort', (s.sort.dir === 'desc' ? '-' : '') + s.sort.key);
+  return `#/report?${q}`;
+}
+function parseFilter(raw) {
+  try {
+    const [dim, value, label] = JSON.parse(raw);
+    if (!DIMS[dim] || typeof value !== 'string' || typeof label !== 'string') return null;
+    if (DIMS[dim].entity && !/^\d*$/.test(value)) return null;
+    return { dim, value, label };
+  } catch {
+    return null;
+  }
+}
+// Apply the hash's view to `s`; false (and `s` untouched) when the hash has
+// none. Anything malformed is left at its default: a URL is input.
+export function stateFromHash(hash, s = state) {
+  const at = hash.indexOf('?');
+  if (at < 0) return false;
+  const q = new URLSearchParams(hash.slice(at + 1));
+  s.level = DIMS[q.get('by')] ? q.get('by') : 'campaign';
+  const range = q.get('range');
+  const day = /^\d{4}-\d\d-\d\d$/;
+  const [from, to] = [q.get('from') || '', q.get('to') || ''];
+  if (range === 'custom' && day.test(from) && day.test(to) && from <= to) Object.assign(s, { preset: 'custom', from, to });
+  else Object.assign(s, { preset: PRESETS.some((p) => p.id === range && p.id !== 'custom') ? range : '7d', from: null, to: null });
+  s.path = [];
+  for (const f of q.getAll('drill').map(parseFilter)) if (f && !s.path.some((p) => p.dim === f.dim)) s.path.push(f);
+  s.filters = {};
+  for (const f of q.getAll('filter').map(parseFilter))
+    if (f && MENU_DIMS.includes(f.dim) && f.value !== '' && !s.path.some((p) => p.dim === f.dim)) s.filters[f.dim] = { value: f.value, label: f.label };
+  s.path = s.path.slice(0, MAX_FILTERS - Object.keys(s.filters).length);
+  const sort = /^(-?)(\w+)$/.exec(q.get('sort') || '');
+  s.sort = sort && (sort[2] === 'dim' || TABLE_METRICS.includes(sort[2])) ? { key: sort[2], dir: sort[1] ? 'desc' : 'asc' } : { key: 'clicks', dir: 'desc' };
+  return true;
+}
+// The dimensions a filter applies to now (path and menus).
+function filteredDims(s = state) {
+  return new Set([...s.path.map((f) => f.dim), ...Object.keys(s.filters)]);
+}
+// The dimension a click on a row of the table goes to, or null.
+function drillTarget(s = state) {
+  if (reportParams(s).filter.length >= MAX_FILTERS) return null;
+  return nextLevel(s.level, filteredDims(s));
+}
+// What the breadcrumb and the title say of a filter: an entity by its name,
+// a text value with its dimension ("Country: US").
+function filterText(f, withDim) {
+  return withDim || !DIMS[f.dim].entity ? `${DIMS[f.dim].label}: ${f.label}` : f.label;
+}
+// A menu's option for a "not set" filter (entity ids are digits: no clash).
+const NONE_OPTION = 'none';
+
 // A loss (negative profit or ROI) is shown in red.
 function isNegative(key, v) {
   return (key === 'profit' || key === 'roi') && v !== null && v !== undefined && String(v).startsWith('-');
@@ -122,6 +252,8 @@ function unitOf(s) {
 
 export function reportView(root, ctx) {
   const tz = ctx.settings.timezone || 'UTC';
+  // A link or a reload with the view in the URL shows that view.
+  stateFromHash(location.hash);
   let currency = ctx.settings.currency || 'USD'; // then the report's own
   // A preset means "relative to today": recompute it on every visit.
   if (!state.from || state.preset !== 'custom') Object.assign(state, presetRange(state.preset, tz));
@@ -149,7 +281,7 @@ export function reportView(root, ctx) {
   );
   const rangeText = h('span', { class: 'range-label', id: 'range-label' });
   const selects = {};
-  for (const dim of ['campaign', 'traffic_source', 'offer']) {
+  for (const dim of MENU_DIMS) {
     selects[dim] = h('select', { id: `filter-${dim}`, name: dim, onchange: () => chooseFilter(dim) }, h('option', { value: '' }, `All ${DIMS[dim].plural.toLowerCase()}`));
   }
   const csvButton = h('button', { type: 'button', class: 'btn', id: 'download-csv', onclick: downloadCsv }, 'Download CSV');
@@ -204,6 +336,19 @@ export function reportView(root, ctx) {
   const trafficChart = timeChart(trafficEl, TRAFFIC);
   const moneyChart = timeChart(moneyEl, MONEY);
   const crumbs = h('ol', { class: 'crumbs' });
+  // "View by": the table's dimension at the current drill-down level.
+  const viewBy = h(
+    'select',
+    { id: 'view-by', name: 'view_by', 'aria-describedby': 'view-by-help', onchange: () => chooseView(viewBy.value) },
+    VIEW_GROUPS.map(([group, dims]) => h('optgroup', { label: group }, dims.map((d) => h('option', { value: d }, DIMS[d].label)))),
+  );
+  const viewByField = h(
+    'div',
+    { class: 'view-by' },
+    h('label', { for: 'view-by' }, 'View by'),
+    viewBy,
+    h('span', { class: 'visually-hidden', id: 'view-by-help' }, 'The table shows one row per value of this dimension, with the filters of the drill-down path.'),
+  );
   const tableTitle = h('h2', { id: 'table-title' });
   const table = h('table', { class: 'data', id: 'report-table', 'aria-labelledby': 'table-title' });
   const tableWrap = h('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-labelledby': 'table-title' }, table);
@@ -215,7 +360,7 @@ export function reportView(root, ctx) {
     kpis,
     notes,
     charts,
-    h('div', { class: 'panel table-panel' }, h('div', { class: 'table-head' }, h('nav', { 'aria-label': 'Drill-down' }, crumbs), columnsMenu), tableTitle, tableWrap),
+    h('div', { class: 'panel table-panel' }, h('div', { class: 'table-head' }, h('nav', { 'aria-label': 'Drill-down' }, crumbs), h('div', { class: 'table-tools' }, viewByField, columnsMenu)), tableTitle, tableWrap),
   );
   fill(root, section);
 
@@ -272,34 +417,58 @@ export function reportView(root, ctx) {
     setColumns(keys);
   }
 
+  // A menu names a filter of the drill-down path (the campaign drilled
+  // into): changing it changes that step, "All" removes it; else it is the
+  // menu's own filter.
   function chooseFilter(dim) {
     const sel = selects[dim];
-    if (sel.value === '') delete state.filters[dim];
-    else state.filters[dim] = { value: sel.value, label: sel.selectedOptions[0].textContent };
+    const value = sel.value === NONE_OPTION ? '' : sel.value;
+    const label = sel.selectedOptions[0].textContent;
+    const step = state.path.findIndex((f) => f.dim === dim);
+    if (step >= 0) {
+      if (sel.value === '') state.path.splice(step, 1);
+      else state.path[step] = { dim, value, label };
+    } else if (sel.value === '') delete state.filters[dim];
+    else state.filters[dim] = { value, label };
     load();
   }
 
+  function chooseView(dim) {
+    if (!DIMS[dim] || dim === state.level) return;
+    state.level = dim;
+    load();
+  }
+
+  // The row's value becomes a filter at the end of the path (replacing any
+  // other filter on its dimension), and the table moves to drillTarget().
   function drill(row) {
-    const i = LEVELS.indexOf(state.level);
-    if (i < 0 || i + 1 >= LEVELS.length) return;
-    state.filters[state.level] = { value: rowKey(row, state.level), label: rowLabel(row, state.level) };
-    state.level = LEVELS[i + 1];
+    const next = drillTarget();
+    if (!next) return;
+    const dim = state.level;
+    delete state.filters[dim];
+    state.path = state.path.filter((f) => f.dim !== dim);
+    state.path.push({ dim, value: rowKey(row, dim), label: rowLabel(row, dim) });
+    state.level = next;
     state.sort = { key: 'clicks', dir: 'desc' };
     load();
   }
 
-  function climb(level) {
-    const i = LEVELS.indexOf(level);
-    for (const dim of LEVELS.slice(i)) delete state.filters[dim];
-    state.level = level;
+  // Back to breadcrumb k: the first k filters of the path, viewed by the
+  // dimension that was shown when the next one was clicked.
+  function climb(k) {
+    if (k >= state.path.length) return;
+    state.level = state.path[k].dim;
+    state.path = state.path.slice(0, k);
     load();
   }
 
   function sortBy(key) {
     state.sort = state.sort.key === key ? { key, dir: state.sort.dir === 'desc' ? 'asc' : 'desc' } : { key, dir: key === 'dim' ? 'asc' : 'desc' };
     // All rows at hand: sort them here. Else the API picks the top rows.
-    if (lastTable && lastTable.rows.length >= (lastTable.total_rows ?? 0)) renderTable(lastTable);
-    else load();
+    if (lastTable && lastTable.rows.length >= (lastTable.total_rows ?? 0)) {
+      renderTable(lastTable);
+      writeHash();
+    } else load();
   }
 
   async function downloadCsv() {
@@ -327,20 +496,30 @@ export function reportView(root, ctx) {
   function syncControls() {
     rangeText.textContent = rangeLabel(state.from, state.to);
     for (const [dim, sel] of Object.entries(selects)) {
-      const f = state.filters[dim];
-      if (f && ![...sel.options].some((o) => o.value === f.value)) sel.append(h('option', { value: f.value }, f.label));
-      sel.value = f ? f.value : '';
+      const f = state.path.find((p) => p.dim === dim) ?? state.filters[dim];
+      const value = f ? f.value || NONE_OPTION : '';
+      if (f && ![...sel.options].some((o) => o.value === value)) sel.append(h('option', { value }, f.label));
+      sel.value = value;
     }
+    viewBy.value = state.level;
+    const steps = [{ text: 'All traffic' }, ...state.path.map((f) => ({ text: filterText(f, true) }))];
     fill(
       crumbs,
-      LEVELS.slice(0, LEVELS.indexOf(state.level) + 1).map((level, i, all) => {
-        const label = i === 0 ? 'All campaigns' : state.filters[LEVELS[i - 1]]?.label ?? DIMS[LEVELS[i - 1]].label;
-        const last = i === all.length - 1;
-        return h('li', {}, last ? h('span', { 'aria-current': 'page' }, label) : h('button', { type: 'button', class: 'link', onclick: () => climb(level) }, label));
+      steps.map((step, k) => {
+        const last = k === steps.length - 1;
+        return h('li', {}, last ? h('span', { 'aria-current': 'page' }, step.text) : h('button', { type: 'button', class: 'link', onclick: () => climb(k) }, step.text));
       }),
     );
-    const parent = LEVELS.indexOf(state.level) > 0 ? state.filters[LEVELS[LEVELS.indexOf(state.level) - 1]] : null;
-    tableTitle.textContent = parent ? `${DIMS[state.level].plural} of ${parent.label}` : DIMS[state.level].plural;
+    const parent = state.path[state.path.length - 1];
+    tableTitle.textContent = parent ? `${DIMS[state.level].plural} of ${filterText(parent, false)}` : DIMS[state.level].plural;
+    writeHash();
+  }
+
+  // The view into the URL, while the report is the page's view.
+  function writeHash() {
+    if (location.hash.split('?')[0] !== '#/report') return;
+    const hash = stateToHash();
+    if (location.hash !== hash) history.replaceState(history.state, '', hash);
   }
 
   function renderKpis(totals) {
@@ -413,8 +592,9 @@ export function reportView(root, ctx) {
 
   function renderTable(report) {
     const level = state.level;
-    const canDrill = LEVELS.indexOf(level) + 1 < LEVELS.length;
-    const next = canDrill ? DIMS[LEVELS[LEVELS.indexOf(level) + 1]].plural.toLowerCase() : '';
+    const target = drillTarget();
+    const canDrill = target !== null;
+    const next = canDrill ? DIMS[target].plural.toLowerCase() : '';
     const rows = [...(report.rows || [])].sort(compare);
     const head = h('thead', {}, h('tr', {}, headerCell('dim', DIMS[level].label), state.columns.map((k) => headerCell(k, METRICS[k].label))));
     const body = h(
@@ -499,8 +679,8 @@ export function reportView(root, ctx) {
         }
         const sel = selects[dim];
         for (const e of entities[dim]) if (![...sel.options].some((o) => o.value === String(e.id))) sel.append(h('option', { value: String(e.id) }, e.name));
-        const f = state.filters[dim];
-        sel.value = f ? f.value : '';
+        const f = state.path.find((p) => p.dim === dim) ?? state.filters[dim];
+        sel.value = f ? f.value || NONE_OPTION : '';
       }),
     );
   })();
