@@ -8,12 +8,14 @@
 // printed admin key, and checks that every number the page shows (KPI
 // strip, drill-down table at three levels, after changing the date range)
 // is the report API's own value for the same question, formatted by
-// web/format.js. Then the CSV download, the management forms (API errors
-// shown at their field, create, links, pause, delete), the report's column
-// menu (the non-default metrics against the API), Partners (create, edit,
-// on a campaign, delete), Postbacks (every page against the API's list,
-// attempts, Retry as viewer and admin on a second server) and the static
-// files' headers. Screenshots go to test-output/.
+// web/format.js. Then the CSV download, the "View by" menu (creatives of a
+// campaign, countries, a "not set" row; drill, breadcrumb, CSV, reload),
+// the management forms (API errors shown at their field, create, links,
+// pause, delete), the report's column menu (the non-default metrics
+// against the API), Partners (create, edit, on a campaign, delete),
+// Postbacks (every page against the API's list, attempts, Retry as viewer
+// and admin on a second server) and the static files' headers. Screenshots
+// go to test-output/.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -425,6 +427,154 @@ test('CSV download is the API\'s CSV', async () => {
   assert.match(res.headers.get('content-type'), /^text\/csv/);
   assert.equal(readFileSync(file, 'utf8'), await res.text());
   assert.match(download.suggestedFilename(), /^perfmark-campaign-\d{4}-\d\d-\d\d-\d{4}-\d\d-\d\d\.csv$/);
+});
+
+// The page's table as rows of raw values: data-key → { label, clicks, revenue, cost }.
+async function tableValues() {
+  const shown = await scrape();
+  const out = {};
+  for (const [k, r] of Object.entries(shown.rows)) if (k !== 'totals') out[k] = { label: r.label, clicks: r.cells.clicks?.value, revenue: r.cells.revenue?.value, cost: r.cells.cost?.value };
+  return out;
+}
+
+// The page's table against a report question written out here (not read
+// from the page), for the same range: same rows, same numbers. Retried after
+// a Refresh when live traffic moved them in between.
+async function expectTableIs(params, what) {
+  const dim = params.group_by;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await api('GET', '/reports' + qs({ metrics: TABLE_METRICS.join(','), compare: 'previous', limit: '1000', ...params }));
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      const want = {};
+      for (const row of res.body.rows) {
+        const id = row[DIMS[dim].id];
+        want[id === null || id === undefined ? '' : String(id)] = { label: rowLabel(row, dim), clicks: String(row.clicks), revenue: String(row.revenue), cost: String(row.cost) };
+      }
+      assert.deepEqual(await tableValues(), want, `${what}: the table is GET /reports${qs(params)}`);
+      return res.body;
+    } catch (e) {
+      if (attempt >= 4 || !(e instanceof assert.AssertionError)) throw e;
+      await andWait(() => page.click('#refresh'));
+    }
+  }
+}
+
+async function crumbTexts() {
+  return page.$$eval('.crumbs li', (lis) => lis.map((li) => li.textContent));
+}
+
+test('view by: the creatives of a campaign, countries, "not set"; drill, breadcrumb, CSV, reload', async () => {
+  const currency = (await api('GET', '/settings')).body.currency;
+  // Where the first test left the page: all campaigns, the last 30 days.
+  let { state, report } = await checkNumbers(currency, 'campaigns before View by');
+  assert.equal(state.level, 'campaign');
+  assert.deepEqual(state.filter, []);
+  assert.equal(state.from, addDays(today(), -29));
+  assert.equal(await page.inputValue('#view-by'), 'campaign');
+  const range = { from: state.from, to: state.to };
+
+  // The busiest campaign with creatives (the demo's simulator makes them
+  // per campaign; the test's own traffic, without it, has none).
+  const creatives = (await api('GET', '/creatives?limit=1000')).body.rows;
+  const byClicks = [...report.rows].sort((a, b) => Number(b.clicks) - Number(a.clicks));
+  const campaign = byClicks.find((r) => creatives.some((c) => c.campaign_id === r.campaign_id)) ?? byClicks[0];
+  const ours = creatives.filter((c) => c.campaign_id === campaign.campaign_id);
+  await andWait(() => page.click(`#report-table tbody tr[data-key="${campaign.campaign_id}"] button.drill`));
+  await andWait(() => page.selectOption('#view-by', 'creative'));
+  ({ state, report } = await checkNumbers(currency, 'creatives of a campaign'));
+  assert.equal(state.level, 'creative');
+  assert.deepEqual(state.filter, [`campaign:eq:${campaign.campaign_id}`]);
+  report = await expectTableIs({ group_by: 'creative', filter: `campaign:eq:${campaign.campaign_id}`, ...range }, 'creatives of a campaign');
+  // Named rows are the campaign's creative entities, by their names.
+  const named = report.rows.filter((r) => r.creative_id !== null);
+  if (ours.length > 0) assert.ok(named.length > 0, 'the demo campaign\'s traffic names its creatives');
+  for (const r of named) {
+    const c = ours.find((x) => x.id === r.creative_id);
+    assert.ok(c, `creative ${r.creative_id} is one of campaign ${campaign.campaign_id}'s`);
+    assert.equal(await page.textContent(`#report-table tbody tr[data-key="${r.creative_id}"] th`), c.name);
+  }
+  assert.deepEqual(await crumbTexts(), ['All traffic', `Campaign: ${campaign.campaign_name}`]);
+  assert.equal(await page.getAttribute('.crumbs li:last-child span', 'aria-current'), 'page');
+  assert.equal(await page.textContent('#table-title'), `Creatives of ${campaign.campaign_name}`);
+  assert.equal(await page.inputValue('#filter-campaign'), String(campaign.campaign_id), 'the campaign menu shows the drilled campaign');
+  await page.screenshot({ path: path.join(OUT, 'dashboard-view-by.png'), fullPage: true });
+
+  // The CSV follows the dimension.
+  const csvQuery = new URLSearchParams(state.csvQuery);
+  assert.equal(csvQuery.get('group_by'), 'creative');
+  assert.deepEqual(csvQuery.getAll('filter'), [`campaign:eq:${campaign.campaign_id}`]);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-csv')]);
+  const file = path.join(tmp, 'creatives.csv');
+  await download.saveAs(file);
+  const csv = await fetch(base + '/api/v1/reports?' + state.csvQuery, { headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(readFileSync(file, 'utf8'), await csv.text());
+  assert.match(download.suggestedFilename(), /^perfmark-creative-/);
+
+  // A reload keeps the view (it is in the URL).
+  assert.match(await page.evaluate(() => location.hash), /^#\/report\?by=creative&/);
+  await page.reload();
+  await settled(0);
+  assert.equal(await page.inputValue('#view-by'), 'creative');
+  assert.equal((await pageState()).query, state.query, 'the same question after a reload');
+  assert.deepEqual(await crumbTexts(), ['All traffic', `Campaign: ${campaign.campaign_name}`]);
+
+  // A creative's row drills on: off the standard path, to its start, past
+  // the campaign already filtered: the creative's traffic sources.
+  const creative = [...(named.length ? named : report.rows)].sort((a, b) => Number(b.clicks) - Number(a.clicks))[0];
+  const creativeKey = creative.creative_id === null ? '' : String(creative.creative_id);
+  await andWait(() => page.click(`#report-table tbody tr[data-key="${creativeKey}"] button.drill`));
+  ({ state } = await checkNumbers(currency, 'traffic sources of a creative'));
+  assert.equal(state.level, 'traffic_source');
+  const creativeFilter = creativeKey === '' ? 'creative:in:' : `creative:eq:${creativeKey}`;
+  assert.deepEqual(state.filter, [`campaign:eq:${campaign.campaign_id}`, creativeFilter]);
+  assert.deepEqual(await crumbTexts(), ['All traffic', `Campaign: ${campaign.campaign_name}`, `Creative: ${rowLabel(creative, 'creative')}`]);
+  // Back one step: the creatives again (the dimension shown when it was clicked).
+  await andWait(() => page.click('.crumbs li:nth-child(2) button'));
+  ({ state } = await checkNumbers(currency, 'creatives again'));
+  assert.equal(state.level, 'creative');
+  assert.deepEqual(state.filter, [`campaign:eq:${campaign.campaign_id}`]);
+
+  // A text dimension: countries of all traffic, then a country's campaigns.
+  await andWait(() => page.click('.crumbs li:first-child button'));
+  ({ state } = await checkNumbers(currency, 'campaigns from the breadcrumb'));
+  assert.equal(state.level, 'campaign');
+  assert.deepEqual(state.filter, []);
+  await andWait(() => page.selectOption('#view-by', 'country'));
+  ({ state, report } = await checkNumbers(currency, 'countries'));
+  assert.equal(state.level, 'country');
+  report = await expectTableIs({ group_by: 'country', ...range }, 'countries');
+  const country = [...report.rows].sort((a, b) => Number(b.clicks) - Number(a.clicks))[0];
+  const countryKey = country.country ?? '';
+  await andWait(() => page.click(`#report-table tbody tr[data-key="${countryKey}"] button.drill`));
+  ({ state } = await checkNumbers(currency, 'campaigns of a country'));
+  assert.equal(state.level, 'campaign');
+  const countryFilter = countryKey === '' ? 'country:in:' : `country:eq:${countryKey}`;
+  assert.deepEqual(state.filter, [countryFilter]);
+  await expectTableIs({ group_by: 'campaign', filter: countryFilter, ...range }, 'campaigns of a country');
+  assert.deepEqual(await crumbTexts(), ['All traffic', `Country: ${rowLabel(country, 'country')}`]);
+  assert.equal(await page.textContent('#table-title'), `Campaigns of Country: ${rowLabel(country, 'country')}`);
+
+  // "Not set": no traffic has a sub10, so all of it is the one row without;
+  // clicking it filters on sub10:in: (docs/reports.md).
+  await andWait(() => page.click('.crumbs li:first-child button'));
+  assert.equal((await pageState()).level, 'country');
+  await andWait(() => page.selectOption('#view-by', 'sub10'));
+  ({ state, report } = await checkNumbers(currency, 'sub10'));
+  assert.ok(report.rows.some((r) => r.sub10 === null), 'traffic without a sub10');
+  assert.equal(await page.textContent('#report-table tbody tr[data-key=""] th'), '(none)');
+  await andWait(() => page.click('#report-table tbody tr[data-key=""] button.drill'));
+  ({ state } = await checkNumbers(currency, 'campaigns without a sub10'));
+  assert.equal(state.level, 'campaign');
+  assert.deepEqual(state.filter, ['sub10:in:']);
+  assert.deepEqual(await crumbTexts(), ['All traffic', 'Sub ID (sub10): (none)']);
+
+  // Back to all campaigns for the tests after this one.
+  await andWait(() => page.click('.crumbs li:first-child button'));
+  await andWait(() => page.selectOption('#view-by', 'campaign'));
+  ({ state } = await checkNumbers(currency, 'campaigns again'));
+  assert.equal(state.level, 'campaign');
+  assert.deepEqual(state.filter, []);
 });
 
 test('attribution: models side by side, the table equals the API', async () => {
