@@ -685,7 +685,8 @@ static order_t *sorted_rows(const map_t *m)
                 if (col->dim == pm__rp_dim_by_src(PM__SRC_CAMPAIGN)) memcpy(&campaign, key + KEY_HEAD, 8);
                 break;
             }
-        o[i].hi = (uint64_t)cube << 58 | (uint64_t)key[1] << 56 | (uint64_t)(coded < 0 ? 0 : pm__rp_dims[coded].code) << 48 |
+        o[i].hi = (uint64_t)cube << 58 | (uint64_t)key[1] << 56 |
+                  (uint64_t)(coded < 0 ? 0 : pm__rp_dims[coded].code) << 48 |
                   ((uint64_t)(campaign + 1) & 0xffffffffffffu);
         o[i].lo = (uint64_t)bucket ^ (1ull << 63);
         o[i].i = i;
