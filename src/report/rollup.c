@@ -705,7 +705,7 @@ int pm__rp_catch_up(pm__rp_rollup_t *r, int64_t max_rows, bool *more)
     pm__rp_feed_t f = {r->db, r->credits, rollup_emit, r, r->feed};
     bool full = false;
     for (int t = 0; rc == PM_OK && t < PM__RP_NTABLES && left > 0 && !full; t++) {
-        int64_t from, last, fed = 0;
+        int64_t from, last;
         if ((rc = hwm_get_with(r->hwm_get, pm__rp_tables[t], &from)) != PM_OK) break;
         /* In slices, so that a catch-up stops when its aggregates fill
          * CATCHUP_MAX_AGGREGATES, whatever the rows' density. */
@@ -713,7 +713,6 @@ int pm__rp_catch_up(pm__rp_rollup_t *r, int64_t max_rows, bool *more)
             int64_t slice = left < CATCHUP_SLICE ? left : CATCHUP_SLICE, n;
             if ((rc = pm__rp_feed(&f, pm__rp_tables[t], last, slice, &last, &n)) != PM_OK) break;
             left -= n;
-            fed += n;
             if (n < slice) break; /* the table is done */
             if (r->rows.n >= CATCHUP_MAX_AGGREGATES) {
                 full = true;
