@@ -436,6 +436,7 @@ struct pm__rp_rollup_s {
     pm__rp_credits_t *credits;
     map_t rows;
     int dim_campaign, dim_source;
+    int64_t rows_read; /* event rows rolled up by this handle, for progress reports */
 };
 
 /* INSERT ... ON CONFLICT(key) DO UPDATE SET counter = counter + excluded.counter. */
@@ -726,6 +727,7 @@ int pm__rp_catch_up(pm__rp_rollup_t *r, int64_t max_rows, bool *more)
         rc = meta_set_with(r->meta_set, key, value);
     }
     if (left <= 0 || full) *more = true;
+    r->rows_read += max_rows - left;
     day_rows(r);
     order_t *order = sorted_rows(&r->rows);
     for (size_t i = 0; rc == PM_OK && i < r->rows.n; i++)
@@ -786,6 +788,19 @@ int pm_report_rebuild(sqlite3 *db, uint64_t *events_out)
  * batch, or SQLite spills dirty pages to the WAL mid-transaction and reads
  * them back (measured: 2.5x slower materialization with the 2 MiB default). */
 #define SINK_CACHE_KIB 65536
+/* A bulk catch-up (an upgrade, a rebuild, bench-load) dirties far more
+ * pages per transaction: with 256 MiB it spills and re-reads less (a
+ * rebuild of 1.3M events over 30 days: 117 s -> 94 s, peak RSS 347 -> 582
+ * MiB; 1 GiB bought only 3 s more). Pages are allocated as used, and the
+ * cache shrinks back to SINK_CACHE_KIB when the catch-up is done. */
+#define BULK_CACHE_KIB 262144
+
+static int cache_size(pm_store_t *store, int kib)
+{
+    char pragma[64];
+    snprintf(pragma, sizeof(pragma), "PRAGMA cache_size=-%d", kib);
+    return pm_store_exec(store, pragma);
+}
 
 typedef struct sink_s {
     pm__rp_rollup_t *r;
@@ -829,7 +844,12 @@ static int catch_up_all(pm_store_t *store, pm__rp_rollup_t *r, bool rebuild)
         rc = pm__rp_catch_up(r, CATCHUP_MAX_ROWS, &more);
         if (rc == PM_OK) rc = pm_store_commit(store);
         if (rc != PM_OK) pm_store_rollback(store);
-        if (++chunks % 10 == 0 && more) pm_info("report: rolled up %lld00k events...", (long long)chunks * 2);
+        if (++chunks == 1 && more && rc == PM_OK) rc = cache_size(store, BULK_CACHE_KIB);
+        if (chunks % 10 == 0 && more) pm_info("report: rolled up %lld event rows...", (long long)r->rows_read);
+    }
+    if (chunks > 1) {
+        int rc2 = cache_size(store, SINK_CACHE_KIB);
+        if (rc == PM_OK) rc = rc2;
     }
     if (rc == PM_OK && (rebuild || chunks > 1))
         pm_info("report: rollups up to date in %.1f s", (double)(pm_monotonic_us() - t0) / 1e6);
@@ -841,9 +861,7 @@ static int sink_open(pm_store_t *store, void **state)
     sqlite3 *db = pm_store_db(store);
     sink_t *s = pm_calloc(1, sizeof(*s));
     bool rebuild = false;
-    char pragma[64];
-    snprintf(pragma, sizeof(pragma), "PRAGMA cache_size=-%d", SINK_CACHE_KIB);
-    int rc = pm_store_exec(store, pragma);
+    int rc = cache_size(store, SINK_CACHE_KIB);
     if (rc == PM_OK) rc = needs_rebuild(db, &rebuild);
     if (rc == PM_OK) rc = pm__rp_rollup_open(db, &s->r);
     if (rc == PM_OK) rc = catch_up_all(store, s->r, rebuild);
