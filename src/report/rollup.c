@@ -30,8 +30,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CATCHUP_EVENTS   4000
-#define CATCHUP_US       (1 * PM_USEC_PER_SEC)
+#define CATCHUP_EVENTS 4000
+#define CATCHUP_US     (1 * PM_USEC_PER_SEC)
 /* Bulk catch-ups (at open: an upgrade, a rebuild, bench-load) read up to
  * CATCHUP_MAX_ROWS rows, in slices of CATCHUP_SLICE, and stop early once
  * they hold CATCHUP_MAX_AGGREGATES fine-tier rows (~150 MiB with their day
