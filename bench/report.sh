@@ -48,19 +48,34 @@ DB=$DIR/perfmark.db
 
 now_ms() { date +%s%3N; }
 
+# A reused data dir (DATA=) must hold a finished load: a load cut short
+# (Ctrl-C, a full disk, the machine stopped) leaves a store that would time
+# reports on part of the events. The marker is written when the load ends well.
+LOADED=$DIR/bench-loaded
+if [ -f "$DB" ] && [ ! -f "$LOADED" ]; then
+    die "$DIR holds a store without $LOADED (an unfinished load?): remove $DIR and run again"
+fi
 if [ ! -f "$DB" ]; then
     echo "bench: loading $EVENTS events over $DAYS days into $DIR"
     t0=$(now_ms)
-    if [ -x /usr/bin/time ]; then
-        /usr/bin/time -f "bench: load peak RSS %M KiB" "$BIN" report --data "$DIR" --bench-load "$EVENTS" \
-            --bench-days "$DAYS" 2>&1 | grep -v '^20[0-9][0-9]-' | tr '\r' '\n' | grep -v 'journaled$' || true
-    else
-        "$BIN" report --data "$DIR" --bench-load "$EVENTS" --bench-days "$DAYS" 2>&1 | tr '\r' '\n' | tail -2
-    fi
+    RCF=$(mktemp "${TMPDIR:-/tmp}/perfmark-report-load.XXXXXX")
+    load() {
+        if [ -x /usr/bin/time ]; then
+            /usr/bin/time -o "$RCF.rss" -f '%M' "$BIN" report --data "$DIR" --bench-load "$EVENTS" --bench-days "$DAYS"
+        else
+            "$BIN" report --data "$DIR" --bench-load "$EVENTS" --bench-days "$DAYS"
+        fi
+    }
+    # The exit status comes out through a file: POSIX sh has no pipefail.
+    { load 2>&1 && echo 0 > "$RCF" || echo $? > "$RCF"; } | grep -v '^20[0-9][0-9]-' | tr '\r' '\n' | grep -v 'journaled$' || true
+    load_rc=$(cat "$RCF")
+    [ -s "$RCF.rss" ] && echo "bench: load peak RSS $(tail -1 "$RCF.rss") KiB"
+    rm -f "$RCF" "$RCF.rss"
     t1=$(now_ms)
+    [ "$load_rc" = 0 ] || die "the load failed (exit status $load_rc); $DIR is left as it is"
+    echo "$EVENTS events over $DAYS days, loaded in $(( (t1 - t0) / 1000 )) s" > "$LOADED"
     echo "bench: load took $(( (t1 - t0) / 1000 )) s"
 fi
-[ -f "$DB" ] || die "the load failed"
 
 D0=$(date -u +%F)
 D1=$(date -u -d '-1 day' +%F)
