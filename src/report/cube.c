@@ -48,6 +48,11 @@ const char *const pm__rp_counter_cols[PM__RC_COUNT] = {
     {                                                                                                                  \
         .name = n, .kind = PM__DK_TEXT, .src = PM__SRC_STR, .str = f, .column = n, .code = c                           \
     }
+/* A text dimension whose values most campaigns share (see pm__rp_dim_t.shared). */
+#define SHARED(n, f, c)                                                                                                \
+    {                                                                                                                  \
+        .name = n, .kind = PM__DK_TEXT, .src = PM__SRC_STR, .str = f, .column = n, .code = c, .shared = true           \
+    }
 const pm__rp_dim_t pm__rp_dims[] = {
     TIME("day", PM__TU_DAY),
     TIME("hour", PM__TU_HOUR),
@@ -67,20 +72,25 @@ const pm__rp_dim_t pm__rp_dims[] = {
     TEXT("sub8", PM_EVS_SUB8, 8),
     TEXT("sub9", PM_EVS_SUB9, 9),
     TEXT("sub10", PM_EVS_SUB10, 10),
-    TEXT("utm_source", PM_EVS_UTM_SOURCE, 11),
-    TEXT("utm_medium", PM_EVS_UTM_MEDIUM, 12),
+    SHARED("utm_source", PM_EVS_UTM_SOURCE, 11),
+    SHARED("utm_medium", PM_EVS_UTM_MEDIUM, 12),
     TEXT("utm_campaign", PM_EVS_UTM_CAMPAIGN, 13),
     TEXT("utm_content", PM_EVS_UTM_CONTENT, 14),
     TEXT("utm_term", PM_EVS_UTM_TERM, 15),
-    {.name = "language", .kind = PM__DK_TEXT, .src = PM__SRC_LANGUAGE, .column = "language", .code = 18},
+    {.name = "language",
+     .kind = PM__DK_TEXT,
+     .src = PM__SRC_LANGUAGE,
+     .column = "language",
+     .code = 18,
+     .shared = true},
     {.name = "conversion_type", .kind = PM__DK_TEXT, .src = PM__SRC_CONV_TYPE, .column = "conversion_type"},
     /* The visitor context of the detectors (src/route, docs/routing.md). */
-    TEXT("country", PM_EVS_COUNTRY, 19),
-    TEXT("region", PM_EVS_REGION, 20),
-    TEXT("device_type", PM_EVS_DEVICE_TYPE, 21),
-    TEXT("os", PM_EVS_OS, 22),
-    TEXT("browser", PM_EVS_BROWSER, 23),
-    TEXT("bot_reason", PM_EVS_BOT_REASON, 24),
+    SHARED("country", PM_EVS_COUNTRY, 19),
+    SHARED("region", PM_EVS_REGION, 20),
+    SHARED("device_type", PM_EVS_DEVICE_TYPE, 21),
+    SHARED("os", PM_EVS_OS, 22),
+    SHARED("browser", PM_EVS_BROWSER, 23),
+    SHARED("bot_reason", PM_EVS_BOT_REASON, 24),
     /* The ad (creative_id= on the click or impression) and the partner who
      * brought the traffic (the campaign's, at click time). */
     ENTITY("creative", PM__SRC_CREATIVE, "creative_id", "creative_name", "creatives", 25),
@@ -304,7 +314,8 @@ void pm__rp_signature(char *out, size_t cap)
     size_t n = (size_t)snprintf(out, cap, "v6 fine=%d all-campaigns=%d", PM__RP_FINE_SEC, PM__RP_ALL_CAMPAIGNS);
     for (int i = 0; i < pm__rp_ndims && n < cap; i++)
         if (pm__rp_dims[i].code)
-            n += (size_t)snprintf(out + n, cap - n, " %s=%d", pm__rp_dims[i].name, pm__rp_dims[i].code);
+            n += (size_t)snprintf(out + n, cap - n, " %s=%d%s", pm__rp_dims[i].name, pm__rp_dims[i].code,
+                                  pm__rp_dims[i].shared ? "s" : "");
 }
 
 /* --- reading events back ------------------------------------------------------ */
@@ -375,9 +386,9 @@ void pm__rp_event_select(pm_event_type_t type, bool with_first, const char *tail
         " sub1, sub2, sub3, sub4, sub5, sub6, sub7, sub8, sub9, sub10,"
         " utm_source, utm_medium, utm_campaign, utm_content, utm_term, ";
     bool conv_like = type == PM_EV_CONVERSION || type == PM_EV_STATUS_CHANGE;
-    const char *conv = conv_like
-                           ? "status, conversion_type, revenue_micros, revenue_currency, payout_micros, payout_currency,"
-                           : "NULL, NULL, 0, NULL, 0, NULL,";
+    const char *conv =
+        conv_like ? "status, conversion_type, revenue_micros, revenue_currency, payout_micros, payout_currency,"
+                  : "NULL, NULL, 0, NULL, 0, NULL,";
     const char *sign = type == PM_EV_STATUS_CHANGE ? "sign" : "1";
     /* The first click of a visitor in a campaign on a UTC day, by id; a
      * click without a visitor is always its own first. */

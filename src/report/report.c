@@ -1078,11 +1078,13 @@ static int run_rollup(pm_report_t *r, sqlite3 *db, const plan_t *plan, pm__rq_ag
     if (rc == PM_OK && ncamp > 0) tplan_build(r, a, from, to, &t);
     if (rc == PM_OK && ncamp > 0) rc = prune_by_source(r, db, &t, &list, &ncamp, err);
     /* Rows summed over all campaigns: both tiers of the campaign cube, the
-     * day tier of the per-dimension cube. */
+     * day tier of the per-dimension cube, and its 15-minute tier for a
+     * shared dimension. */
     const char *all = "[" PM__RP_ALL_CAMPAIGNS_STR "]";
     for (int tier = 0; rc == PM_OK && ncamp > 0 && tier < PM__TIER__COUNT; tier++) {
         scan_t s = {r, a, plan, &t, tier, false};
-        bool sums = plan->all_campaigns && (!plan->cube->per_dim || tier == PM__TIER_DAY);
+        bool sums =
+            plan->all_campaigns && (!plan->cube->per_dim || tier == PM__TIER_DAY || pm__rp_dims[plan->coded].shared);
         rc = scan_tier(&s, db, plan->cube, sums ? all : pm_buf_str(&list), err);
         if (rc == PM_OK && plan->derive_empty) {
             s.base = true;
@@ -1437,7 +1439,8 @@ static int load_tz(pm_report_t *r, sqlite3 *db, pm_report_error_t *err)
 {
     char name[128];
     bool from_setting = r->tz_text == NULL;
-    if (from_setting && pm__rp_setting(db, "timezone", name, sizeof(name)) != PM_OK) return store_failed(err, db, "settings");
+    if (from_setting && pm__rp_setting(db, "timezone", name, sizeof(name)) != PM_OK)
+        return store_failed(err, db, "settings");
     int rc = pm_tz_load(from_setting ? name : r->tz_text, &r->tz);
     if (rc == PM_OK) return PM_OK;
     if (!from_setting) return invalid(err, "tz", "tz must be an IANA time zone name such as Europe/Berlin");
@@ -1456,7 +1459,8 @@ int pm_report_run(pm_report_t *r, sqlite3 *db, pm_report_error_t *err)
     int rc = r->have_sort ? resolve_sort(r, err) : PM_OK;
     if (rc == PM_OK) rc = load_tz(r, db, err);
     if (rc != PM_OK) return rc;
-    if (pm__rp_setting(db, "currency", r->currency, sizeof(r->currency)) != PM_OK) return store_failed(err, db, "settings");
+    if (pm__rp_setting(db, "currency", r->currency, sizeof(r->currency)) != PM_OK)
+        return store_failed(err, db, "settings");
     if ((rc = resolve_range(r, err)) != PM_OK) return rc;
     bool own_txn = sqlite3_get_autocommit(db);
     /* One read transaction: every table read sees the same commit. */

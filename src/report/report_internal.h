@@ -43,12 +43,12 @@ enum {
     PM__RC_COST,     /* micros in the row's currency */
     PM__RC_REVENUE,  /* approved */
     PM__RC_PENDING_REVENUE,
-    PM__RC_PAYOUT,       /* approved */
-    PM__RC_MONEY_EVENTS, /* events that put money into this row */
-    PM__RC_BOT_CLICKS,   /* clicks the bot filter flagged: in no other counter */
-    PM__RC_CHARGEBACKS,  /* charged back or refunded (counted nowhere else) */
-    PM__RC_LANDER_VISITS, /* human clicks sent to a lander */
-    PM__RC_LANDER_CLICKS, /* human lander clicks (GET /go): the lander led on to its offer */
+    PM__RC_PAYOUT,          /* approved */
+    PM__RC_MONEY_EVENTS,    /* events that put money into this row */
+    PM__RC_BOT_CLICKS,      /* clicks the bot filter flagged: in no other counter */
+    PM__RC_CHARGEBACKS,     /* charged back or refunded (counted nowhere else) */
+    PM__RC_LANDER_VISITS,   /* human clicks sent to a lander */
+    PM__RC_LANDER_CLICKS,   /* human lander clicks (GET /go): the lander led on to its offer */
     PM__RC_BOT_IMPRESSIONS, /* impressions the bot filter flagged: in no other counter */
     PM__RC_COUNT
 };
@@ -93,12 +93,15 @@ typedef struct pm__rp_dim_s {
     pm__rp_dkind_t kind;
     pm__rp_tunit_t unit; /* time dimensions */
     pm__rp_src_t src;
-    pm_event_str_t str;    /* PM__SRC_STR */
-    const char *column;    /* column in the event and cube tables; entity: "<x>_id" */
-    const char *label;     /* entity: the name key in rows ("campaign_name"); table below */
-    const char *table;     /* entity: where names live */
-    int code;              /* > 0: kept in the per-dimension cube under this code (on disk: never reuse);
-                            * entity ids are kept there as text */
+    pm_event_str_t str; /* PM__SRC_STR */
+    const char *column; /* column in the event and cube tables; entity: "<x>_id" */
+    const char *label;  /* entity: the name key in rows ("campaign_name"); table below */
+    const char *table;  /* entity: where names live */
+    int code;           /* > 0: kept in the per-dimension cube under this code (on disk: never reuse);
+                         * entity ids are kept there as text */
+    bool shared;        /* values shared by most campaigns (a country, a browser): the cube's
+                         * 15-minute tier also keeps this dimension's rows summed over all
+                         * campaigns, which cost little and answer reports across campaigns */
 } pm__rp_dim_t;
 
 extern const pm__rp_dim_t pm__rp_dims[];

@@ -566,6 +566,7 @@ static void rollup_emit(void *ctx, const pm_event_t *ev, const pm__rp_cell_t *ce
         for (int d = 0; d < pm__rp_ndims; d++) {
             if (!pm__rp_dims[d].code || pm__rp_val_empty(&pm__rp_dims[d], &v.v[d])) continue;
             add_row(r, PM__CUBE_DIM, PM__TIER_FINE, d, bucket, &v, &cells[k], sign);
+            if (pm__rp_dims[d].shared) add_row(r, PM__CUBE_DIM, PM__TIER_FINE, d, bucket, &all, &cells[k], sign);
         }
     }
 }
@@ -580,7 +581,9 @@ static void add_counters(map_t *m, const uint8_t *key, size_t len, const int64_t
 /* The day tier from the fine rows: each fine row added into its day's row
  * (the same key with the day's bucket), and the per-dimension cube's day
  * tier also into the row of all campaigns (campaign and source -1; the
- * cube's first two key columns). */
+ * cube's first two key columns) — except for a shared dimension, whose
+ * fine rows of all campaigns exist already and roll into that day row
+ * themselves. */
 static void day_rows(pm__rp_rollup_t *r)
 {
     const int64_t per_day = PM__RP_DAY_US / PM__RP_FINE_US, all = PM__RP_ALL_CAMPAIGNS;
@@ -596,7 +599,7 @@ static void day_rows(pm__rp_rollup_t *r)
         key[1] = PM__TIER_DAY;
         memcpy(key + 4, &bucket, 8);
         add_counters(&r->rows, key, len, c);
-        if (key[0] == PM__CUBE_DIM) {
+        if (key[0] == PM__CUBE_DIM && !pm__rp_dims[key[2]].shared) {
             memcpy(key + KEY_HEAD, &all, 8);
             memcpy(key + KEY_HEAD + 8, &all, 8);
             add_counters(&r->rows, key, len, c);

@@ -479,6 +479,10 @@ QUERIES = [
     ["--group-by", "conversion_type,traffic_source", "--metrics",
      "conversions,pending_conversions,rejected_conversions,cpl,conversions_sale,revenue,pending_revenue,payout,cost"],
     ["--group-by", "utm_medium,week", "--tz", "Australia/Adelaide", "--compare", "previous"],
+    # shared dimensions across campaigns in :30 and :45 zones: the 15-minute
+    # rows summed over campaigns make the corrections
+    ["--group-by", "utm_medium,day", "--tz", "Asia/Kolkata"],
+    ["--group-by", "browser,hour", "--tz", "Asia/Kathmandu", "--filter", "browser:not_in:Chrome"],
     ["--group-by", "sub3", "--filter", "sub3:in:|mobile", "--sort", "-revenue"],
     ["--group-by", "creative,day", "--filter", "campaign:in:1|2"],
     ["--group-by", "partner,campaign", "--metrics", "clicks,conversions,payout,revenue,cost"],

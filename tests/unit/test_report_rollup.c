@@ -127,10 +127,16 @@ static void test_rollups_match_raw_sql(void **state)
     assert_same(f, "SELECT sum(clicks) FROM rollup_dim_d WHERE dim=3 AND campaign_id>=0",
                 "SELECT count(*) FROM clicks WHERE sub3 IS NOT NULL");
     /* The all-campaigns rows of the per-dimension cube are the sums over
-     * campaigns (day tier only). */
-    char *none = dump(f, "SELECT count(*) FROM rollup_dim_q WHERE campaign_id<0");
+     * campaigns: in the day tier for every dimension, in the 15-minute tier
+     * for the shared ones only (utm_source, utm_medium, language and the
+     * visitor context: codes 11, 12, 18-24). */
+    char *none =
+        dump(f, "SELECT count(*) FROM rollup_dim_q WHERE campaign_id<0 AND dim NOT IN (11,12,18,19,20,21,22,23,24)");
     assert_string_equal(none, "0\n");
     pm_free(none);
+    char *shared = dump(f, "SELECT count(*) > 0 FROM rollup_dim_q WHERE campaign_id<0 AND dim IN (11,12,18)");
+    assert_string_equal(shared, "1\n");
+    pm_free(shared);
     static const char *const camp_cols = "bucket, conversion_type, currency, sum(impressions), sum(clicks),"
                                          " sum(unique_clicks), sum(conversions), sum(cost_micros), sum(money_events)";
     for (int tier = 0; tier < 2; tier++) { /* and of the campaign cube, both tiers */
@@ -143,18 +149,19 @@ static void test_rollups_match_raw_sql(void **state)
                  camp_cols, tier ? "d" : "q");
         assert_same(f, a, b);
     }
-    for (int tier = 1; tier < 2; tier++) {
-        char a[512], b[512];
+    for (int tier = 0; tier < 2; tier++) {
+        char a[640], b[640];
         const char *cols = "dim, bucket, value, conversion_type, currency, sum(impressions), sum(clicks),"
                            " sum(unique_clicks), sum(conversions), sum(cost_micros), sum(revenue_micros)";
+        const char *dims = tier ? "1" : "dim IN (11,12,18,19,20,21,22,23,24)";
         snprintf(a, sizeof(a),
-                 "SELECT %s FROM rollup_dim_%s WHERE campaign_id=-1 AND traffic_source_id=-1"
+                 "SELECT %s FROM rollup_dim_%s WHERE campaign_id=-1 AND traffic_source_id=-1 AND %s"
                  " GROUP BY 1,2,3,4,5 ORDER BY 1,2,3,4,5",
-                 cols, tier ? "d" : "q");
+                 cols, tier ? "d" : "q", dims);
         snprintf(b, sizeof(b),
-                 "SELECT %s FROM rollup_dim_%s WHERE campaign_id>=0 GROUP BY 1,2,3,4,5"
+                 "SELECT %s FROM rollup_dim_%s WHERE campaign_id>=0 AND %s GROUP BY 1,2,3,4,5"
                  " HAVING count(*)>0 ORDER BY 1,2,3,4,5",
-                 cols, tier ? "d" : "q");
+                 cols, tier ? "d" : "q", dims);
         assert_same(f, a, b);
     }
     fx_close(f);
