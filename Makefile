@@ -44,7 +44,7 @@ build-asan: deps
 
 # A working tracker with a demo workspace on $(LISTEN), data in $(DATA)/.
 run: build
-	./$(BUILD)/perfmark demo --data $(DATA) --listen $(LISTEN)
+	$(BUILD)/perfmark demo --data $(DATA) --listen $(LISTEN)
 
 # Everything: the release build `make run` uses (it must compile warning-free
 # with optimisation too), unit tests, system tests and the dashboard's
@@ -57,13 +57,13 @@ unit: build-asan
 # PERFMARK_RELEASE_BIN: the multi-million-event rollup check runs on the
 # release build (tests/system/test_reports.py).
 system: build build-asan
-	PERFMARK_BIN=$(CURDIR)/$(BUILD_ASAN)/perfmark PERFMARK_RELEASE_BIN=$(CURDIR)/$(BUILD)/perfmark \
+	PERFMARK_BIN=$(abspath $(BUILD_ASAN))/perfmark PERFMARK_RELEASE_BIN=$(abspath $(BUILD))/perfmark \
 		/usr/bin/python3 -m pytest -q tests/system
 
 # The dashboard in headless Debian chromium (playwright-core), against the
 # real binary; screenshots in test-output/.
 browser: build-asan
-	PERFMARK_BIN=$(CURDIR)/$(BUILD_ASAN)/perfmark node --test tests/browser/
+	PERFMARK_BIN=$(abspath $(BUILD_ASAN))/perfmark node --test tests/browser/
 
 $(BUILD_FUZZ)/.built: deps $(wildcard fuzz/*.c) $(wildcard src/*/*.c) $(wildcard include/pm/*.h)
 	CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug -DPM_FUZZ=ON >/dev/null
