@@ -793,8 +793,8 @@ int pm_report_rebuild(sqlite3 *db, uint64_t *events_out)
 #define SINK_CACHE_KIB 65536
 /* A bulk catch-up (an upgrade, a rebuild, bench-load) dirties far more
  * pages per transaction: with 256 MiB it spills and re-reads less (a
- * rebuild of 1.3M events over 30 days: 117 s -> 94 s, peak RSS 347 -> 582
- * MiB; 1 GiB bought only 3 s more). Pages are allocated as used, and the
+ * rebuild of 1.3M events over 30 days: 117 s -> 86-94 s, peak RSS 347 ->
+ * 582 MiB; 1 GiB bought only 3 s more). Pages are allocated as used, and the
  * cache shrinks back to SINK_CACHE_KIB when the catch-up is done. */
 #define BULK_CACHE_KIB 262144
 

@@ -490,12 +490,12 @@ QUERIES = [
 ]
 
 
-def check_rollups_equal_raw(tmp_path, n, bin=BIN):
+def check_rollups_equal_raw(tmp_path, n, binary=BIN):
     """n synthetic events through the real write path (bench-load: journal,
     recovery into the event rows, the rollups' bulk catch-up); every query
     answered from rollups equals the raw scan exactly."""
     def cli(*args):
-        return subprocess.run([bin, *map(str, args)], capture_output=True, text=True, timeout=3600,
+        return subprocess.run([binary, *map(str, args)], capture_output=True, text=True, timeout=3600,
                               env=sanitizer_env())
 
     data = tmp_path / "data"
@@ -532,5 +532,5 @@ def test_rollups_equal_raw_on_millions_of_events(tmp_path):
     build when `make test` names it (PERFMARK_RELEASE_BIN; an ASan build
     takes several times longer for the same check), else on the binary
     under test."""
-    bin = os.environ.get("PERFMARK_RELEASE_BIN") or BIN
-    check_rollups_equal_raw(tmp_path, int(os.environ.get("PERFMARK_REPORT_MILLIONS", "2000000")), bin)
+    binary = os.environ.get("PERFMARK_RELEASE_BIN") or BIN
+    check_rollups_equal_raw(tmp_path, int(os.environ.get("PERFMARK_REPORT_MILLIONS", "2000000")), binary)
