@@ -92,12 +92,14 @@ D30=$(date -u -d "$D0 -29 days" +%F)
 # Rollups of another shape than this binary's (a store loaded by an older
 # build) would send every report to the raw scan: rebuild them first, as a
 # server start would, and say how long it took.
-if ! "$BIN" report --data "$DIR" --group-by campaign --from "$D0" --to "$D0" --source rollup --limit 1 >/dev/null 2>&1; then
+rollups_usable() {
+    "$BIN" report --data "$DIR" --group-by campaign --from "$D0" --to "$D0" --source rollup --limit 1 >/dev/null 2>&1
+}
+if ! rollups_usable; then
     echo "bench: the rollups are not this binary's; rebuilding them"
     t0=$(now_ms)
     "$BIN" report --data "$DIR" --rebuild 2>&1 | grep -v '^20[0-9][0-9]-' || true
-    "$BIN" report --data "$DIR" --group-by campaign --from "$D0" --to "$D0" --source rollup --limit 1 >/dev/null ||
-        die "the rollups are still not usable"
+    rollups_usable || die "the rollups are still not usable"
     echo "bench: rebuild took $(( ($(now_ms) - t0) / 1000 )) s"
 fi
 us() { echo $(( $(date -u -d "$1" +%s) * 1000000 )); }

@@ -71,8 +71,8 @@ def sanitizer_env():
     return env
 
 
-def run_cli(*args, timeout=30, input=None):
-    return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+def run_cli(*args, timeout=30, input=None, binary=None):
+    return subprocess.run([binary or BIN, *map(str, args)], capture_output=True, text=True, timeout=timeout,
                           env=sanitizer_env(), input=input)
 
 

@@ -20,13 +20,12 @@ import io
 import json
 import os
 import random
-import subprocess
 import zoneinfo
 from decimal import Decimal
 
 import pytest
 
-from conftest import BIN, cookies_of, json_error, sanitizer_env
+from conftest import BIN, cookies_of, json_error, run_cli
 
 CURRENCY = "USD"
 ENTITIES = ("campaign", "traffic_source", "offer", "lander", "creative", "partner")
@@ -495,8 +494,7 @@ def check_rollups_equal_raw(tmp_path, n, binary=BIN):
     recovery into the event rows, the rollups' bulk catch-up); every query
     answered from rollups equals the raw scan exactly."""
     def cli(*args):
-        return subprocess.run([binary, *map(str, args)], capture_output=True, text=True, timeout=3600,
-                              env=sanitizer_env())
+        return run_cli(*args, timeout=3600, binary=binary)
 
     data = tmp_path / "data"
     r = cli("report", "--data", data, "--bench-load", n, "--bench-days", 10)
