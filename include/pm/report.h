@@ -119,7 +119,7 @@ extern const pm_sink_ops_t pm_report_sink;
 /* Empty the rollups and recompute them from every event in the store, in
  * the caller's write transaction (one transaction: for a big store, set the
  * 'rebuild' flag in report_meta and open the sink instead, as
- * `perfmark report --rebuild` does). *events_out = events in the store.
+ * `perfmark report --rebuild` does). *events_out = the event rows read.
  * PM_OK or PM_ESTORE. */
 int pm_report_rebuild(sqlite3 *db, uint64_t *events_out) PM_MUST_CHECK;
 

@@ -33,12 +33,11 @@
 #define CATCHUP_EVENTS 4000
 #define CATCHUP_US     (1 * PM_USEC_PER_SEC)
 /* Bulk catch-ups (at open: an upgrade, a rebuild, bench-load) read up to
- * CATCHUP_MAX_ROWS rows, in slices of CATCHUP_SLICE, and stop early once
- * they hold CATCHUP_MAX_AGGREGATES fine-tier rows (~150 MiB with their day
- * rows): dense traffic collapses into few rows per event and goes in long
+ * CATCHUP_MAX_ROWS rows and stop early once they hold
+ * CATCHUP_MAX_AGGREGATES fine-tier rows (~150 MiB with their day rows):
+ * dense traffic collapses into few rows per event and goes in long
  * batches, sparse history in short ones, in bounded memory either way. */
 #define CATCHUP_MAX_ROWS       1000000
-#define CATCHUP_SLICE          25000
 #define CATCHUP_MAX_AGGREGATES 600000
 
 /* --- small hash map of byte keys ------------------------------------------------ */
@@ -329,43 +328,60 @@ static int credit(const pm__rp_feed_t *f, const pm_event_t *ev, bool *unique)
     return had ? take_credit_from(f, previous) : PM_OK;
 }
 
+/* The statement over the `type` table's rows past ?1 in rowid order
+ * (`limited`: at most ?2), from f->cache when it has one (reset it after
+ * use), else prepared for one use (finalize it). NULL on a store failure. */
+static sqlite3_stmt *feed_stmt(const pm__rp_feed_t *f, pm_event_type_t type, bool limited)
+{
+    char sql[1024];
+    bool cached = f->cache != NULL && limited;
+    sqlite3_stmt *st = cached ? f->cache[type] : NULL;
+    if (st != NULL) return st;
+    pm__rp_event_select(type, false,
+                        limited ? "WHERE rowid > ?1 ORDER BY rowid LIMIT ?2" : "WHERE rowid > ?1 ORDER BY rowid", sql,
+                        sizeof(sql));
+    if (sqlite3_prepare_v3(f->db, sql, -1, cached ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK) {
+        pm_error("report: feed: %s", sqlite3_errmsg(f->db));
+        return NULL;
+    }
+    if (cached) f->cache[type] = st;
+    return st;
+}
+
+/* Feed row `ev` of the `type` table, the current row of `st`: its unique
+ * credit (clicks), its cells, their sign. */
+static int feed_row(const pm__rp_feed_t *f, sqlite3_stmt *st, pm_event_type_t type, const pm_event_t *ev)
+{
+    pm__rp_cell_t cells[PM__RP_MAX_CELLS];
+    bool unique = false;
+    int rc = type == PM_EV_CLICK ? credit(f, ev, &unique) : PM_OK;
+    int n = pm__rp_cells(ev, unique, cells), sign = sqlite3_column_int(st, pm__rp_sign_col());
+    if (rc == PM_OK && n > 0) f->emit(f->ctx, ev, cells, n, sign);
+    return rc;
+}
+
 int pm__rp_feed(const pm__rp_feed_t *f, pm_event_type_t type, int64_t after, int64_t limit, int64_t *last,
                 int64_t *count)
 {
-    char sql[1024];
-    bool cached = f->cache != NULL && limit >= 0;
-    sqlite3_stmt *st = cached ? f->cache[type] : NULL;
+    sqlite3_stmt *st = feed_stmt(f, type, limit >= 0);
     *last = after;
     *count = 0;
-    if (st == NULL) {
-        pm__rp_event_select(type, false,
-                            limit >= 0 ? "WHERE rowid > ?1 ORDER BY rowid LIMIT ?2" : "WHERE rowid > ?1 ORDER BY rowid",
-                            sql, sizeof(sql));
-        if (sqlite3_prepare_v3(f->db, sql, -1, cached ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK) {
-            pm_error("report: feed: %s", sqlite3_errmsg(f->db));
-            return PM_ESTORE;
-        }
-        if (cached) f->cache[type] = st;
-    }
+    if (st == NULL) return PM_ESTORE;
     sqlite3_bind_int64(st, 1, after);
     if (limit >= 0) sqlite3_bind_int64(st, 2, limit);
-    int rc = PM_OK, step, rowid_col = pm__rp_rowid_col();
+    int rc = PM_OK, step;
     while (rc == PM_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
         pm_event_t ev;
-        pm__rp_cell_t cells[PM__RP_MAX_CELLS];
-        bool unique = false;
         pm__rp_row_event(st, type, &ev);
-        *last = sqlite3_column_int64(st, rowid_col);
+        *last = sqlite3_column_int64(st, pm__rp_rowid_col());
         (*count)++;
-        if (type == PM_EV_CLICK) rc = credit(f, &ev, &unique);
-        int n = pm__rp_cells(&ev, unique, cells), sign = sqlite3_column_int(st, pm__rp_sign_col());
-        if (rc == PM_OK && n > 0) f->emit(f->ctx, &ev, cells, n, sign);
+        rc = feed_row(f, st, type, &ev);
     }
     if (rc == PM_OK && step != SQLITE_DONE) {
         pm_error("report: feed: %s", sqlite3_errmsg(f->db));
         rc = PM_ESTORE;
     }
-    if (cached)
+    if (f->cache != NULL && limit >= 0)
         sqlite3_reset(st);
     else
         sqlite3_finalize(st);
@@ -699,43 +715,91 @@ static order_t *sorted_rows(const map_t *m)
     return o;
 }
 
-int pm__rp_catch_up(pm__rp_rollup_t *r, int64_t max_rows, bool *more)
+/* A catch-up reads the event tables side by side, merged by timestamp
+ * (each table is in rowid order, which is arrival order, which is nearly
+ * time order): a batch then covers the same hours of every table, and each
+ * rollup row is written once with all its counters. Table after table, a
+ * bulk catch-up of 100M events wrote the clicks' rows of all 30 days, then
+ * went back to update them for the impressions, conversions and lander
+ * clicks: one random page per upsert once the rollups outgrew memory
+ * (docs/reports.md). */
+typedef struct cursor_s {
+    pm_event_type_t type;
+    sqlite3_stmt *st;
+    int64_t from, last; /* the watermark, the last rowid consumed */
+    bool on_row;        /* st holds a row not consumed yet, ev */
+    pm_event_t ev;      /* its strings borrow from st */
+} cursor_t;
+
+static int cursor_step(sqlite3 *db, cursor_t *c)
 {
-    int64_t left = max_rows;
-    int rc = PM_OK;
-    *more = false;
-    map_reset(&r->rows);
-    credits_clear(r->credits);
+    int step = sqlite3_step(c->st);
+    c->on_row = step == SQLITE_ROW;
+    if (c->on_row) pm__rp_row_event(c->st, c->type, &c->ev);
+    if (c->on_row || step == SQLITE_DONE) return PM_OK;
+    pm_error("report: feed %s: %s", pm__rp_table_name(c->type), sqlite3_errmsg(db));
+    return PM_ESTORE;
+}
+
+/* Consume up to `max_rows` rows of the tables, oldest timestamp first,
+ * until the aggregates fill; the watermarks moved to what was consumed. */
+static int merge_feed(pm__rp_rollup_t *r, int64_t max_rows, bool *more)
+{
     pm__rp_feed_t f = {r->db, r->credits, rollup_emit, r, r->feed};
-    bool full = false;
-    for (int t = 0; rc == PM_OK && t < PM__RP_NTABLES && left > 0 && !full; t++) {
-        int64_t from, last;
-        if ((rc = hwm_get_with(r->hwm_get, pm__rp_tables[t], &from)) != PM_OK) break;
-        /* In slices, so that a catch-up stops when its aggregates fill
-         * CATCHUP_MAX_AGGREGATES, whatever the rows' density. */
-        for (last = from; rc == PM_OK && left > 0;) {
-            int64_t slice = left < CATCHUP_SLICE ? left : CATCHUP_SLICE, n;
-            if ((rc = pm__rp_feed(&f, pm__rp_tables[t], last, slice, &last, &n)) != PM_OK) break;
-            left -= n;
-            if (n < slice) break; /* the table is done */
-            if (r->rows.n >= CATCHUP_MAX_AGGREGATES) {
-                full = true;
-                break;
-            }
+    cursor_t cur[PM__RP_NTABLES];
+    int64_t read = 0;
+    int rc = PM_OK, n = 0, rowid_col = pm__rp_rowid_col();
+    for (; rc == PM_OK && n < PM__RP_NTABLES; n++) {
+        cursor_t *c = &cur[n];
+        memset(c, 0, sizeof(*c));
+        c->type = pm__rp_tables[n];
+        if ((rc = hwm_get_with(r->hwm_get, c->type, &c->from)) != PM_OK) break;
+        c->last = c->from;
+        if ((c->st = feed_stmt(&f, c->type, true)) == NULL) {
+            rc = PM_ESTORE;
+            break;
         }
-        if (rc != PM_OK || last == from) continue;
+        sqlite3_bind_int64(c->st, 1, c->from);
+        sqlite3_bind_int64(c->st, 2, max_rows);
+        rc = cursor_step(r->db, c);
+    }
+    while (rc == PM_OK && read < max_rows && r->rows.n < CATCHUP_MAX_AGGREGATES) {
+        cursor_t *next = NULL;
+        for (int t = 0; t < n; t++)
+            if (cur[t].on_row && (next == NULL || cur[t].ev.ts < next->ev.ts)) next = &cur[t];
+        if (next == NULL) break;
+        rc = feed_row(&f, next->st, next->type, &next->ev);
+        next->last = sqlite3_column_int64(next->st, rowid_col);
+        read++;
+        if (rc == PM_OK) rc = cursor_step(r->db, next);
+    }
+    *more = read >= max_rows;
+    for (int t = 0; t < n; t++) {
+        cursor_t *c = &cur[t];
+        *more = *more || c->on_row;
+        if (c->st) sqlite3_reset(c->st);
+        if (rc != PM_OK || c->last == c->from) continue;
         char key[64], value[32];
-        hwm_key(pm__rp_tables[t], key, sizeof(key));
-        snprintf(value, sizeof(value), "%lld", (long long)last);
+        hwm_key(c->type, key, sizeof(key));
+        snprintf(value, sizeof(value), "%lld", (long long)c->last);
         rc = meta_set_with(r->meta_set, key, value);
     }
-    if (left <= 0 || full) *more = true;
-    r->rows_read += max_rows - left;
-    day_rows(r);
-    order_t *order = sorted_rows(&r->rows);
-    for (size_t i = 0; rc == PM_OK && i < r->rows.n; i++)
-        if (!entry_zero(&r->rows.e[order[i].i])) rc = upsert(r, &r->rows.e[order[i].i]);
-    pm_free(order);
+    r->rows_read += read;
+    return rc;
+}
+
+int pm__rp_catch_up(pm__rp_rollup_t *r, int64_t max_rows, bool *more)
+{
+    map_reset(&r->rows);
+    credits_clear(r->credits);
+    int rc = merge_feed(r, max_rows, more);
+    if (rc == PM_OK) {
+        day_rows(r);
+        order_t *order = sorted_rows(&r->rows);
+        for (size_t i = 0; rc == PM_OK && i < r->rows.n; i++)
+            if (!entry_zero(&r->rows.e[order[i].i])) rc = upsert(r, &r->rows.e[order[i].i]);
+        pm_free(order);
+    }
     if (rc == PM_OK) rc = pm__rp_credits_save(r->credits);
     credits_clear(r->credits);
     map_reset(&r->rows);
@@ -744,31 +808,42 @@ int pm__rp_catch_up(pm__rp_rollup_t *r, int64_t max_rows, bool *more)
 
 /* --- rebuild ------------------------------------------------------------------------ */
 
+/* The connection's PRAGMA secure_delete (Debian's SQLite defaults to on),
+ * -1 when it cannot be read. */
+static int secure_delete_get(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA secure_delete", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Empty the rollups. secure_delete=FAST for it: on, SQLite zeroes every
+ * freed page through the WAL, and a rebuild of a 100M-event store wrote
+ * 13 GB of zeroes there before its first row (and ran the disk full). FAST
+ * zeroes what it rewrites anyway; the pages left behind are reused by the
+ * rebuild at once, for the same aggregates and the same credits. */
 static int wipe(sqlite3 *db)
 {
     static const char sql[] = "DELETE FROM report_seen; DELETE FROM rollup_campaign_q; DELETE FROM rollup_campaign_d;"
                               " DELETE FROM rollup_main_q; DELETE FROM rollup_main_d; DELETE FROM rollup_dim_q;"
                               " DELETE FROM rollup_dim_d; DELETE FROM report_meta WHERE key LIKE 'rowid:%';"
                               " DELETE FROM report_meta WHERE key='rebuild';";
-    char *err = NULL, sig[512];
+    char *err = NULL, sig[512], pragma[64];
+    int secure = secure_delete_get(db);
+    sqlite3_exec(db, "PRAGMA secure_delete=FAST", NULL, NULL, NULL);
     int rc = sqlite3_exec(db, sql, NULL, NULL, &err) == SQLITE_OK ? PM_OK : PM_ESTORE;
     if (rc != PM_OK) pm_error("report: rebuild: %s", err ? err : sqlite3_errmsg(db));
     sqlite3_free(err);
+    if (secure >= 0) {
+        snprintf(pragma, sizeof(pragma), "PRAGMA secure_delete=%d", secure);
+        sqlite3_exec(db, pragma, NULL, NULL, NULL);
+    }
     pm__rp_signature(sig, sizeof(sig));
     if (rc == PM_OK) rc = meta_set(db, "signature", sig);
     return rc;
-}
-
-static int64_t event_count(sqlite3 *db)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t n = 0;
-    const char *sql = "SELECT (SELECT count(*) FROM clicks) + (SELECT count(*) FROM impressions)"
-                      " + (SELECT count(*) FROM conversions) + (SELECT count(*) FROM conversion_adjustments)";
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
 }
 
 int pm_report_rebuild(sqlite3 *db, uint64_t *events_out)
@@ -779,8 +854,8 @@ int pm_report_rebuild(sqlite3 *db, uint64_t *events_out)
     if (rc == PM_OK) rc = pm__rp_rollup_open(db, &r);
     while (rc == PM_OK && more)
         rc = pm__rp_catch_up(r, CATCHUP_MAX_ROWS, &more);
+    if (events_out) *events_out = rc == PM_OK ? (uint64_t)r->rows_read : 0;
     pm__rp_rollup_close(r);
-    if (events_out) *events_out = rc == PM_OK ? (uint64_t)event_count(db) : 0;
     return rc;
 }
 
@@ -838,7 +913,7 @@ static int catch_up_all(pm_store_t *store, pm__rp_rollup_t *r, bool rebuild)
     bool more = true;
     int rc = PM_OK;
     if (rebuild) {
-        pm_info("report: building the rollups from the %lld events in the store", (long long)event_count(db));
+        pm_info("report: building the rollups from the event tables"); /* count(*) would read them all */
         if ((rc = pm_store_begin(store)) == PM_OK && (rc = wipe(db)) == PM_OK) rc = pm_store_commit(store);
         if (rc != PM_OK) pm_store_rollback(store);
     }
@@ -855,7 +930,8 @@ static int catch_up_all(pm_store_t *store, pm__rp_rollup_t *r, bool rebuild)
         if (rc == PM_OK) rc = rc2;
     }
     if (rc == PM_OK && (rebuild || chunks > 1))
-        pm_info("report: rollups up to date in %.1f s", (double)(pm_monotonic_us() - t0) / 1e6);
+        pm_info("report: rollups up to date in %.1f s (%lld event rows)", (double)(pm_monotonic_us() - t0) / 1e6,
+                (long long)r->rows_read);
     return rc;
 }
 

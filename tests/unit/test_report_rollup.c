@@ -204,10 +204,18 @@ static void test_rebuild_gives_the_same_tables(void **state)
     fx_t *f = loaded(700);
     char *before = dump(f, all_tables);
     uint64_t n = 0;
+    sqlite3 *db = pm_store_db(f->store);
+    /* The wipe lowers secure_delete for itself and puts it back. */
+    assert_int_equal(sqlite3_exec(db, "PRAGMA secure_delete=ON", NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(pm_store_begin(f->store), PM_OK);
-    assert_int_equal(pm_report_rebuild(pm_store_db(f->store), &n), PM_OK);
+    assert_int_equal(pm_report_rebuild(db, &n), PM_OK);
     assert_int_equal(pm_store_commit(f->store), PM_OK);
     assert_true(n > 1000);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA secure_delete", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
     char *after = dump(f, all_tables);
     assert_string_equal(before, after);
     pm_free(before);
