@@ -309,9 +309,12 @@ const char *pm__rp_col_name(const pm__rp_col_t *col)
     return "";
 }
 
+const char pm__rp_tier_suffix[PM__TIER__COUNT] = {'q', 'd', 'w'};
+
 void pm__rp_signature(char *out, size_t cap)
 {
-    size_t n = (size_t)snprintf(out, cap, "v6 fine=%d all-campaigns=%d", PM__RP_FINE_SEC, PM__RP_ALL_CAMPAIGNS);
+    size_t n = (size_t)snprintf(out, cap, "v7 fine=%d week=%d+%d all-campaigns=%d", PM__RP_FINE_SEC, PM__RP_WEEK_DAYS,
+                                PM__RP_WEEK_DAY0, PM__RP_ALL_CAMPAIGNS);
     for (int i = 0; i < pm__rp_ndims && n < cap; i++)
         if (pm__rp_dims[i].code)
             n += (size_t)snprintf(out + n, cap - n, " %s=%d%s", pm__rp_dims[i].name, pm__rp_dims[i].code,

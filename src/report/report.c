@@ -846,8 +846,10 @@ static bool time_fits(const pm_report_t *r, int64_t from, int64_t to, char *why,
 typedef struct tplan_s {
     int64_t b0; /* first quarter hour of the hull (a UTC midnight) */
     int64_t day0, ndays;
-    int32_t *add, *sub; /* per quarter hour of the hull: label or -1 */
-    int32_t *day_label; /* per day: the label its day row goes to, or -1 when not read */
+    int64_t week0, nweeks; /* the weeks of the hull, whole or not */
+    int32_t *add, *sub;    /* per quarter hour of the hull: label or -1 */
+    int32_t *day_label;    /* per day: the label its day row goes to, or -1 when not read */
+    int32_t *week_label;   /* per week: the label its week row goes to, or -1 when not read */
 } tplan_t;
 
 static void tplan_free(tplan_t *t)
@@ -855,6 +857,27 @@ static void tplan_free(tplan_t *t)
     pm_free(t->add);
     pm_free(t->sub);
     pm_free(t->day_label);
+    pm_free(t->week_label);
+}
+
+/* A week whose seven days all read their day row, into one label, reads
+ * its week row instead: the same sums in one row per key, and the days'
+ * quarter-hour corrections stay as they are (they correct against that
+ * label either way). */
+static void tplan_weeks(tplan_t *t)
+{
+    t->week0 = pm__rp_week_of_day(t->day0);
+    t->nweeks = pm__rp_week_of_day(t->day0 + t->ndays - 1) - t->week0 + 1;
+    t->week_label = pm_malloc((size_t)t->nweeks * sizeof(int32_t));
+    for (int64_t w = 0; w < t->nweeks; w++) {
+        int64_t first = pm__rp_week_start(t->week0 + w) - t->day0;
+        int32_t label = first >= 0 && first + PM__RP_WEEK_DAYS <= t->ndays ? t->day_label[first] : -1;
+        for (int64_t d = first; label >= 0 && d < first + PM__RP_WEEK_DAYS; d++)
+            if (t->day_label[d] != label) label = -1;
+        t->week_label[w] = label;
+        for (int64_t d = first; label >= 0 && d < first + PM__RP_WEEK_DAYS; d++)
+            t->day_label[d] = -1;
+    }
 }
 
 static void tplan_build(const pm_report_t *r, pm__rq_agg_t *a, int64_t from, int64_t to, tplan_t *t)
@@ -892,6 +915,7 @@ static void tplan_build(const pm_report_t *r, pm__rq_agg_t *a, int64_t from, int
             if (use) t->sub[i] = best;
         }
     }
+    tplan_weeks(t);
 }
 
 /* --- reading cube rows ---------------------------------------------------------- */
@@ -942,8 +966,9 @@ static void scan_row(const scan_t *s, const pm__rp_cube_t *cube, sqlite3_stmt *s
     }
     int32_t labels[2];
     int signs[2], n = 0;
-    if (s->tier == PM__TIER_DAY) {
-        int32_t l = s->t->day_label[bucket - s->t->day0];
+    if (s->tier != PM__TIER_FINE) {
+        int32_t l =
+            s->tier == PM__TIER_DAY ? s->t->day_label[bucket - s->t->day0] : s->t->week_label[bucket - s->t->week0];
         if (l >= 0) labels[n] = l, signs[n++] = 1;
     } else {
         size_t q = (size_t)(bucket - s->t->b0);
@@ -1024,6 +1049,16 @@ static int prune_by_source(pm_report_t *r, sqlite3 *db, const tplan_t *t, pm_buf
     return PM_OK;
 }
 
+/* Does the plan read bucket `i` (from the hull's first) of `tier`? */
+static bool tplan_wants(const tplan_t *t, int tier, int64_t i)
+{
+    switch (tier) {
+    case PM__TIER_WEEK: return t->week_label[i] >= 0;
+    case PM__TIER_DAY: return t->day_label[i] >= 0;
+    default: return t->add[i] >= 0 || t->sub[i] >= 0;
+    }
+}
+
 /* Read the rows of cube `cube` in tier `tier` for the planned runs. */
 static int scan_tier(const scan_t *s, sqlite3 *db, const pm__rp_cube_t *cube, const char *campaigns,
                      pm_report_error_t *err)
@@ -1034,8 +1069,7 @@ static int scan_tier(const scan_t *s, sqlite3 *db, const pm__rp_cube_t *cube, co
         n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s,", pm__rp_col_name(col));
     for (int k = 0; k < PM__RC_COUNT; k++)
         n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s", k ? "," : "", pm__rp_counter_cols[k]);
-    n += (size_t)snprintf(sql + n, sizeof(sql) - n, " FROM %s_%s WHERE ", cube->table,
-                          s->tier == PM__TIER_DAY ? "d" : "q");
+    n += (size_t)snprintf(sql + n, sizeof(sql) - n, " FROM %s_%c WHERE ", cube->table, pm__rp_tier_suffix[s->tier]);
     if (cube->per_dim) n += (size_t)snprintf(sql + n, sizeof(sql) - n, "dim=%d AND ", pm__rp_dims[s->plan->coded].code);
     snprintf(sql + n, sizeof(sql) - n, "campaign_id IN (SELECT value FROM json_each(?3)) AND bucket>=?1 AND bucket<?2");
     sqlite3_stmt *st = NULL;
@@ -1043,17 +1077,18 @@ static int scan_tier(const scan_t *s, sqlite3 *db, const pm__rp_cube_t *cube, co
     sqlite3_bind_text(st, 3, campaigns, -1, SQLITE_STATIC);
     int rc = PM_OK;
     const tplan_t *t = s->t;
-    int64_t units = s->tier == PM__TIER_DAY ? t->ndays : t->ndays * PM__RP_FINE_PER_DAY;
+    int64_t units = s->tier == PM__TIER_WEEK  ? t->nweeks
+                    : s->tier == PM__TIER_DAY ? t->ndays
+                                              : t->ndays * PM__RP_FINE_PER_DAY;
+    int64_t base = s->tier == PM__TIER_WEEK ? t->week0 : s->tier == PM__TIER_DAY ? t->day0 : t->b0;
     for (int64_t i = 0; rc == PM_OK && i < units;) {
-        bool want = s->tier == PM__TIER_DAY ? t->day_label[i] >= 0 : (t->add[i] >= 0 || t->sub[i] >= 0);
-        if (!want) {
+        if (!tplan_wants(t, s->tier, i)) {
             i++;
             continue;
         }
         int64_t j = i + 1;
-        while (j < units && (s->tier == PM__TIER_DAY ? t->day_label[j] >= 0 : (t->add[j] >= 0 || t->sub[j] >= 0)))
+        while (j < units && tplan_wants(t, s->tier, j))
             j++;
-        int64_t base = s->tier == PM__TIER_DAY ? t->day0 : t->b0;
         sqlite3_bind_int64(st, 1, base + i);
         sqlite3_bind_int64(st, 2, base + j);
         int step;
@@ -1077,14 +1112,14 @@ static int run_rollup(pm_report_t *r, sqlite3 *db, const plan_t *plan, pm__rq_ag
     int rc = campaign_list(r, db, &list, &ncamp, err);
     if (rc == PM_OK && ncamp > 0) tplan_build(r, a, from, to, &t);
     if (rc == PM_OK && ncamp > 0) rc = prune_by_source(r, db, &t, &list, &ncamp, err);
-    /* Rows summed over all campaigns: both tiers of the campaign cube, the
-     * day tier of the per-dimension cube, and its 15-minute tier for a
-     * shared dimension. */
+    /* Rows summed over all campaigns: every tier of the campaign cube, the
+     * day and week tiers of the per-dimension cube, and its 15-minute tier
+     * for a shared dimension. */
     const char *all = "[" PM__RP_ALL_CAMPAIGNS_STR "]";
     for (int tier = 0; rc == PM_OK && ncamp > 0 && tier < PM__TIER__COUNT; tier++) {
         scan_t s = {r, a, plan, &t, tier, false};
         bool sums =
-            plan->all_campaigns && (!plan->cube->per_dim || tier == PM__TIER_DAY || pm__rp_dims[plan->coded].shared);
+            plan->all_campaigns && (!plan->cube->per_dim || tier != PM__TIER_FINE || pm__rp_dims[plan->coded].shared);
         rc = scan_tier(&s, db, plan->cube, sums ? all : pm_buf_str(&list), err);
         if (rc == PM_OK && plan->derive_empty) {
             s.base = true;

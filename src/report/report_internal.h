@@ -18,12 +18,15 @@
 
 /* Rollup time buckets: 15 minutes (every zone in use today has offsets and
  * transitions on quarter hours: India +5:30, Nepal +5:45, Chatham +12:45),
- * and UTC days. See docs/reports.md for the measured trade-off. */
+ * UTC days, and ISO weeks in UTC (Monday to Sunday; day 4 of the epoch was
+ * a Monday). See docs/reports.md for the measured trade-off. */
 #define PM__RP_FINE_SEC     900
 #define PM__RP_DAY_SEC      86400
 #define PM__RP_FINE_US      ((int64_t)PM__RP_FINE_SEC * PM_USEC_PER_SEC)
 #define PM__RP_DAY_US       ((int64_t)PM__RP_DAY_SEC * PM_USEC_PER_SEC)
 #define PM__RP_FINE_PER_DAY (PM__RP_DAY_SEC / PM__RP_FINE_SEC)
+#define PM__RP_WEEK_DAYS    7
+#define PM__RP_WEEK_DAY0    4 /* the first day of week 0: 1970-01-05, a Monday */
 
 /* Floor division for bucket numbers (timestamps before 1970 stay correct). */
 static inline int64_t pm__rp_floordiv(int64_t a, int64_t b)
@@ -161,7 +164,7 @@ typedef struct pm__rp_col_s {
 
 typedef struct pm__rp_cube_s {
     const char *name;                   /* "campaign", "main", "dim" */
-    const char *table;                  /* prefix; tiers are <table>_q (15 min) and <table>_d (UTC day) */
+    const char *table;                  /* prefix; tiers are <table>_q (15 min), _d (UTC day), _w (week) */
     pm__rp_col_t cols[PM__RP_MAX_COLS]; /* key columns in primary-key order, PM__COL_END-terminated */
     bool per_dim;                       /* one row set per coded dimension, empty values not stored */
 } pm__rp_cube_t;
@@ -169,8 +172,8 @@ typedef struct pm__rp_cube_s {
 /* In the planner's order of preference (smallest first for what it covers). */
 enum { PM__CUBE_CAMPAIGN, PM__CUBE_DIM, PM__CUBE_MAIN, PM__CUBE__COUNT };
 
-/* The campaign cube (both tiers) and the per-dimension cube's day tier
- * also keep their rows summed over every campaign and source, under this
+/* The campaign cube (every tier) and the per-dimension cube's day and week
+ * tiers also keep their rows summed over every campaign and source, under this
  * campaign id (and source id): a report that neither groups nor filters by
  * campaign or source reads one row per value and bucket, not one per
  * campaign (the per-dimension cube's few quarter-hour corrections come from
@@ -179,11 +182,26 @@ enum { PM__CUBE_CAMPAIGN, PM__CUBE_DIM, PM__CUBE_MAIN, PM__CUBE__COUNT };
 #define PM__RP_ALL_CAMPAIGNS_STR "-1"
 extern const pm__rp_cube_t pm__rp_cubes[PM__CUBE__COUNT];
 
-enum { PM__TIER_FINE, PM__TIER_DAY, PM__TIER__COUNT };
+/* Tables <table>_q, <table>_d, <table>_w. */
+enum { PM__TIER_FINE, PM__TIER_DAY, PM__TIER_WEEK, PM__TIER__COUNT };
+extern const char pm__rp_tier_suffix[PM__TIER__COUNT];
+
+/* The week of UTC day number `day`, and the first day of week `week`. */
+static inline int64_t pm__rp_week_of_day(int64_t day)
+{
+    return pm__rp_floordiv(day - PM__RP_WEEK_DAY0, PM__RP_WEEK_DAYS);
+}
+static inline int64_t pm__rp_week_start(int64_t week)
+{
+    return week * PM__RP_WEEK_DAYS + PM__RP_WEEK_DAY0;
+}
+
 /* Bucket number of `ts` (UTC microseconds) in a tier. */
 static inline int64_t pm__rp_bucket(int tier, pm_time_t ts)
 {
-    return pm__rp_floordiv(ts, tier == PM__TIER_FINE ? PM__RP_FINE_US : PM__RP_DAY_US);
+    if (tier == PM__TIER_FINE) return pm__rp_floordiv(ts, PM__RP_FINE_US);
+    int64_t day = pm__rp_floordiv(ts, PM__RP_DAY_US);
+    return tier == PM__TIER_DAY ? day : pm__rp_week_of_day(day);
 }
 
 /* Whether cube `c` holds dimension `dim` (for the per-dimension cube: the

@@ -464,7 +464,7 @@ static int prepare_upsert(sqlite3 *db, const pm__rp_cube_t *c, int tier, sqlite3
         k += (size_t)snprintf(keys + k, sizeof(keys) - k, "%s%s", k ? "," : "", pm__rp_col_name(col));
         v += (size_t)snprintf(vals + v, sizeof(vals) - v, "%s?", v ? "," : "");
     }
-    n = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO %s_%s(%s", c->table, tier == PM__TIER_FINE ? "q" : "d", keys);
+    n = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO %s_%c(%s", c->table, pm__rp_tier_suffix[tier], keys);
     for (int i = 0; i < PM__RC_COUNT; i++)
         n += (size_t)snprintf(sql + n, sizeof(sql) - n, ",%s", pm__rp_counter_cols[i]);
     n += (size_t)snprintf(sql + n, sizeof(sql) - n, ") VALUES(%s", vals);
@@ -564,7 +564,7 @@ static void add_row(pm__rp_rollup_t *r, int cube, int tier, int coded, int64_t b
 }
 
 /* The emit callback of a catch-up: the fine tier of every cube; the day
- * tier is summed from the fine rows at the end (day_rows), a third of the
+ * and week tiers are summed from the fine rows at the end (day_rows), a third of the
  * map lookups per event. */
 static void rollup_emit(void *ctx, const pm_event_t *ev, const pm__rp_cell_t *cells, int n, int sign)
 {
@@ -599,12 +599,14 @@ static void add_counters(map_t *m, const uint8_t *key, size_t len, const int64_t
  * tier also into the row of all campaigns (campaign and source -1; the
  * cube's first two key columns) — except for a shared dimension, whose
  * fine rows of all campaigns exist already and roll into that day row
- * themselves. */
+ * themselves. Then the week tier from the day rows, the same keys with
+ * the week's bucket. */
 static void day_rows(pm__rp_rollup_t *r)
 {
     const int64_t per_day = PM__RP_DAY_US / PM__RP_FINE_US, all = PM__RP_ALL_CAMPAIGNS;
     uint8_t key[KEY_MAX];
-    for (size_t i = 0, nfine = r->rows.n; i < nfine; i++) {
+    size_t nfine = r->rows.n;
+    for (size_t i = 0; i < nfine; i++) {
         const entry_t *e = &r->rows.e[i];
         int64_t c[PM__RC_COUNT], bucket;
         size_t len = e->key_len;
@@ -620,6 +622,19 @@ static void day_rows(pm__rp_rollup_t *r)
             memcpy(key + KEY_HEAD + 8, &all, 8);
             add_counters(&r->rows, key, len, c);
         }
+    }
+    /* The map held fine rows only: every entry past them is a day row. */
+    for (size_t i = nfine, nday = r->rows.n; i < nday; i++) {
+        const entry_t *e = &r->rows.e[i];
+        int64_t c[PM__RC_COUNT], bucket;
+        size_t len = e->key_len;
+        memcpy(key, r->rows.keys.data + e->key_off, len);
+        memcpy(c, e->c, sizeof(c));
+        memcpy(&bucket, key + 4, 8);
+        bucket = pm__rp_week_of_day(bucket);
+        key[1] = PM__TIER_WEEK;
+        memcpy(key + 4, &bucket, 8);
+        add_counters(&r->rows, key, len, c);
     }
 }
 
@@ -828,8 +843,9 @@ static int secure_delete_get(sqlite3 *db)
 static int wipe(sqlite3 *db)
 {
     static const char sql[] = "DELETE FROM report_seen; DELETE FROM rollup_campaign_q; DELETE FROM rollup_campaign_d;"
-                              " DELETE FROM rollup_main_q; DELETE FROM rollup_main_d; DELETE FROM rollup_dim_q;"
-                              " DELETE FROM rollup_dim_d; DELETE FROM report_meta WHERE key LIKE 'rowid:%';"
+                              " DELETE FROM rollup_campaign_w; DELETE FROM rollup_main_q; DELETE FROM rollup_main_d;"
+                              " DELETE FROM rollup_main_w; DELETE FROM rollup_dim_q; DELETE FROM rollup_dim_d;"
+                              " DELETE FROM rollup_dim_w; DELETE FROM report_meta WHERE key LIKE 'rowid:%';"
                               " DELETE FROM report_meta WHERE key='rebuild';";
     char *err = NULL, sig[512], pragma[64];
     int secure = secure_delete_get(db);

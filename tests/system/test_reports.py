@@ -497,10 +497,11 @@ def check_rollups_equal_raw(tmp_path, n, binary=BIN):
         return run_cli(*args, timeout=3600, binary=binary)
 
     data = tmp_path / "data"
-    r = cli("report", "--data", data, "--bench-load", n, "--bench-days", 10)
+    r = cli("report", "--data", data, "--bench-load", n, "--bench-days", 14)
     assert r.returncode == 0, r.stderr
     d = datetime.date.today()
-    span = ["--from", str(d - datetime.timedelta(days=8)), "--to", str(d)]
+    # 14 days hold a whole ISO week whatever the weekday: the week tier is read
+    span = ["--from", str(d - datetime.timedelta(days=13)), "--to", str(d)]
     for q in QUERIES:
         out = {}
         for source in ("auto", "raw"):

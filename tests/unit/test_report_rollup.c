@@ -50,9 +50,12 @@ static void assert_same(fx_t *f, const char *rollup_sql, const char *raw_sql)
 }
 
 static const char all_tables[] =
-    "SELECT 'c', * FROM rollup_campaign_q UNION ALL SELECT 'C', * FROM rollup_campaign_d ORDER BY 1,2,3,4,5,6;"
-    "SELECT 'm', * FROM rollup_main_q UNION ALL SELECT 'M', * FROM rollup_main_d ORDER BY 1,2,3,4,5,6,7,8,9;"
-    "SELECT 'd', * FROM rollup_dim_q UNION ALL SELECT 'D', * FROM rollup_dim_d ORDER BY 1,2,3,4,5,6,7,8;"
+    "SELECT 'c', * FROM rollup_campaign_q UNION ALL SELECT 'C', * FROM rollup_campaign_d"
+    " UNION ALL SELECT 'W', * FROM rollup_campaign_w ORDER BY 1,2,3,4,5,6;"
+    "SELECT 'm', * FROM rollup_main_q UNION ALL SELECT 'M', * FROM rollup_main_d"
+    " UNION ALL SELECT 'N', * FROM rollup_main_w ORDER BY 1,2,3,4,5,6,7,8,9;"
+    "SELECT 'd', * FROM rollup_dim_q UNION ALL SELECT 'D', * FROM rollup_dim_d"
+    " UNION ALL SELECT 'E', * FROM rollup_dim_w ORDER BY 1,2,3,4,5,6,7,8;"
     "SELECT * FROM report_seen ORDER BY 1,2,3;";
 
 /* Events from two lineages with overlapping visitors, all rolled up. */
@@ -317,7 +320,8 @@ static void test_migration_drops_duplicate_lander_clicks(void **state)
     fx_exec(f,
             "DROP INDEX lander_clicks_click; CREATE INDEX lander_clicks_click ON lander_clicks(click_id);"
             /* and without what later versions (11: creatives; 12: caps, bot check; 13: creative and
-             * partner on every table a rollup reads) added */
+             * partner on every table a rollup reads; 14: the week tier) added */
+            "DROP TABLE rollup_campaign_w; DROP TABLE rollup_main_w; DROP TABLE rollup_dim_w;"
             "ALTER TABLE clicks DROP COLUMN partner_id; ALTER TABLE impressions DROP COLUMN partner_id;"
             "ALTER TABLE lander_clicks DROP COLUMN creative_id; ALTER TABLE lander_clicks DROP COLUMN partner_id;"
             "ALTER TABLE conversion_adjustments DROP COLUMN creative_id;"
@@ -385,6 +389,7 @@ static void test_migration_fills_creative_and_partner(void **state)
     fx_materialize(f, evs, 2, 0);
     fx_exec(f,
             "UPDATE campaigns SET partner_id = 1 WHERE id = 1;"
+            "DROP TABLE rollup_campaign_w; DROP TABLE rollup_main_w; DROP TABLE rollup_dim_w;" /* version 14 */
             "ALTER TABLE clicks DROP COLUMN partner_id; ALTER TABLE impressions DROP COLUMN partner_id;"
             "ALTER TABLE lander_clicks DROP COLUMN creative_id; ALTER TABLE lander_clicks DROP COLUMN partner_id;"
             "ALTER TABLE conversion_adjustments DROP COLUMN creative_id;"
