@@ -49,14 +49,13 @@ static void assert_same(fx_t *f, const char *rollup_sql, const char *raw_sql)
     pm_free(b);
 }
 
-static const char all_tables[] =
-    "SELECT 'c', * FROM rollup_campaign_q UNION ALL SELECT 'C', * FROM rollup_campaign_d"
-    " UNION ALL SELECT 'W', * FROM rollup_campaign_w ORDER BY 1,2,3,4,5,6;"
-    "SELECT 'm', * FROM rollup_main_q UNION ALL SELECT 'M', * FROM rollup_main_d"
-    " UNION ALL SELECT 'N', * FROM rollup_main_w ORDER BY 1,2,3,4,5,6,7,8,9;"
-    "SELECT 'd', * FROM rollup_dim_q UNION ALL SELECT 'D', * FROM rollup_dim_d"
-    " UNION ALL SELECT 'E', * FROM rollup_dim_w ORDER BY 1,2,3,4,5,6,7,8;"
-    "SELECT * FROM report_seen ORDER BY 1,2,3;";
+static const char all_tables[] = "SELECT 'c', * FROM rollup_campaign_q UNION ALL SELECT 'C', * FROM rollup_campaign_d"
+                                 " UNION ALL SELECT 'W', * FROM rollup_campaign_w ORDER BY 1,2,3,4,5,6;"
+                                 "SELECT 'm', * FROM rollup_main_q UNION ALL SELECT 'M', * FROM rollup_main_d"
+                                 " UNION ALL SELECT 'N', * FROM rollup_main_w ORDER BY 1,2,3,4,5,6,7,8,9;"
+                                 "SELECT 'd', * FROM rollup_dim_q UNION ALL SELECT 'D', * FROM rollup_dim_d"
+                                 " UNION ALL SELECT 'E', * FROM rollup_dim_w ORDER BY 1,2,3,4,5,6,7,8;"
+                                 "SELECT * FROM report_seen ORDER BY 1,2,3;";
 
 /* Events from two lineages with overlapping visitors, all rolled up. */
 static fx_t *loaded(size_t n)
