@@ -1170,12 +1170,12 @@ static int run_tail(pm_report_t *r, sqlite3 *db, pm__rq_agg_t *a, int64_t from, 
     pm__rp_credits_t *credits = NULL;
     tail_t t = {r, a, from, to};
     if (pm__rp_credits_create(db, &credits) != PM_OK) return store_failed(err, db, "tail");
-    pm__rp_feed_t f = {db, credits, tail_emit, &t, NULL};
+    pm__rp_feed_t f = {db, credits, tail_emit, &t};
     int rc = PM_OK;
     for (int i = 0; rc == PM_OK && i < PM__RP_NTABLES; i++) {
         int64_t after, last, n;
         if (pm__rp_hwm_get(db, pm__rp_tables[i], &after) != PM_OK ||
-            pm__rp_feed(&f, pm__rp_tables[i], after, -1, &last, &n) != PM_OK)
+            pm__rp_feed(&f, pm__rp_tables[i], after, &last, &n) != PM_OK)
             rc = store_failed(err, db, "tail");
     }
     pm__rp_credits_destroy(credits); /* never saved: queries do not write */

@@ -263,15 +263,12 @@ typedef struct pm__rp_feed_s {
     pm__rp_credits_t *credits;
     pm__rp_emit_fn emit;
     void *ctx;
-    /* Optional, [PM_EV__MAX]: the limited feed statements of `db`, prepared
-     * on first use and kept (the sink's catch-ups); NULL: prepared per call. */
-    sqlite3_stmt **cache;
 } pm__rp_feed_t;
 
-/* Feed the rows of the `type` table with rowid > `after`, in rowid order,
- * at most `limit` (< 0: all); *last = the last rowid fed (after when none),
- * *count = rows fed. PM_OK or PM_ESTORE. */
-int pm__rp_feed(const pm__rp_feed_t *f, pm_event_type_t type, int64_t after, int64_t limit, int64_t *last,
+/* Feed the rows of the `type` table with rowid > `after`, in rowid order
+ * (the tail: a catch-up merges the tables instead, rollup.c); *last = the
+ * last rowid fed (after when none), *count = rows fed. PM_OK or PM_ESTORE. */
+int pm__rp_feed(const pm__rp_feed_t *f, pm_event_type_t type, int64_t after, int64_t *last,
                 int64_t *count) PM_MUST_CHECK;
 
 /* How far the rollups have consumed table `type` (a rowid; 0 = nothing). */

@@ -328,24 +328,19 @@ static int credit(const pm__rp_feed_t *f, const pm_event_t *ev, bool *unique)
     return had ? take_credit_from(f, previous) : PM_OK;
 }
 
-/* The statement over the `type` table's rows past ?1 in rowid order
- * (`limited`: at most ?2), from f->cache when it has one (reset it after
- * use), else prepared for one use (finalize it). NULL on a store failure. */
-static sqlite3_stmt *feed_stmt(const pm__rp_feed_t *f, pm_event_type_t type, bool limited)
+/* The statement over the `type` table's rows past ?1 in rowid order;
+ * `limited`: at most ?2, prepared to be kept (a catch-up's), else for one
+ * use (the tail's). NULL on a store failure. */
+static sqlite3_stmt *feed_stmt(sqlite3 *db, pm_event_type_t type, bool limited)
 {
     char sql[1024];
-    bool cached = f->cache != NULL && limited;
-    sqlite3_stmt *st = cached ? f->cache[type] : NULL;
-    if (st != NULL) return st;
+    sqlite3_stmt *st = NULL;
     pm__rp_event_select(type, false,
                         limited ? "WHERE rowid > ?1 ORDER BY rowid LIMIT ?2" : "WHERE rowid > ?1 ORDER BY rowid", sql,
                         sizeof(sql));
-    if (sqlite3_prepare_v3(f->db, sql, -1, cached ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) != SQLITE_OK) {
-        pm_error("report: feed: %s", sqlite3_errmsg(f->db));
-        return NULL;
-    }
-    if (cached) f->cache[type] = st;
-    return st;
+    if (sqlite3_prepare_v3(db, sql, -1, limited ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL) == SQLITE_OK) return st;
+    pm_error("report: feed: %s", sqlite3_errmsg(db));
+    return NULL;
 }
 
 /* Feed row `ev` of the `type` table, the current row of `st`: its unique
@@ -360,15 +355,13 @@ static int feed_row(const pm__rp_feed_t *f, sqlite3_stmt *st, pm_event_type_t ty
     return rc;
 }
 
-int pm__rp_feed(const pm__rp_feed_t *f, pm_event_type_t type, int64_t after, int64_t limit, int64_t *last,
-                int64_t *count)
+int pm__rp_feed(const pm__rp_feed_t *f, pm_event_type_t type, int64_t after, int64_t *last, int64_t *count)
 {
-    sqlite3_stmt *st = feed_stmt(f, type, limit >= 0);
+    sqlite3_stmt *st = feed_stmt(f->db, type, false);
     *last = after;
     *count = 0;
     if (st == NULL) return PM_ESTORE;
     sqlite3_bind_int64(st, 1, after);
-    if (limit >= 0) sqlite3_bind_int64(st, 2, limit);
     int rc = PM_OK, step;
     while (rc == PM_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
         pm_event_t ev;
@@ -381,10 +374,7 @@ int pm__rp_feed(const pm__rp_feed_t *f, pm_event_type_t type, int64_t after, int
         pm_error("report: feed: %s", sqlite3_errmsg(f->db));
         rc = PM_ESTORE;
     }
-    if (f->cache != NULL && limit >= 0)
-        sqlite3_reset(st);
-    else
-        sqlite3_finalize(st);
+    sqlite3_finalize(st);
     return rc;
 }
 
@@ -446,8 +436,8 @@ static int meta_set(sqlite3 *db, const char *key, const char *value)
 struct pm__rp_rollup_s {
     sqlite3 *db;
     sqlite3_stmt *upsert[PM__CUBE__COUNT][PM__TIER__COUNT];
-    /* Prepared once, used by every catch-up: the watermarks, the feeds and
-     * the credit overlay (cleared per catch-up). */
+    /* Prepared once (the feeds on first use), used by every catch-up: the
+     * watermarks, the feeds and the credit overlay (cleared per catch-up). */
     sqlite3_stmt *hwm_get, *meta_set, *feed[PM_EV__MAX];
     pm__rp_credits_t *credits;
     map_t rows;
@@ -760,7 +750,7 @@ static int cursor_step(sqlite3 *db, cursor_t *c)
  * until the aggregates fill; the watermarks moved to what was consumed. */
 static int merge_feed(pm__rp_rollup_t *r, int64_t max_rows, bool *more)
 {
-    pm__rp_feed_t f = {r->db, r->credits, rollup_emit, r, r->feed};
+    pm__rp_feed_t f = {r->db, r->credits, rollup_emit, r};
     cursor_t cur[PM__RP_NTABLES];
     int64_t read = 0;
     int rc = PM_OK, n = 0, rowid_col = pm__rp_rowid_col();
@@ -770,10 +760,11 @@ static int merge_feed(pm__rp_rollup_t *r, int64_t max_rows, bool *more)
         c->type = pm__rp_tables[n];
         if ((rc = hwm_get_with(r->hwm_get, c->type, &c->from)) != PM_OK) break;
         c->last = c->from;
-        if ((c->st = feed_stmt(&f, c->type, true)) == NULL) {
+        if (r->feed[c->type] == NULL && (r->feed[c->type] = feed_stmt(r->db, c->type, true)) == NULL) {
             rc = PM_ESTORE;
             break;
         }
+        c->st = r->feed[c->type];
         sqlite3_bind_int64(c->st, 1, c->from);
         sqlite3_bind_int64(c->st, 2, max_rows);
         rc = cursor_step(r->db, c);
