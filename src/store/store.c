@@ -93,20 +93,22 @@ static const char schema_v1[] = "CREATE TABLE settings(key TEXT PRIMARY KEY, val
     " cost_micros INTEGER NOT NULL DEFAULT 0, revenue_micros INTEGER NOT NULL DEFAULT 0,"                              \
     " pending_revenue_micros INTEGER NOT NULL DEFAULT 0, payout_micros INTEGER NOT NULL DEFAULT 0,"                    \
     " money_events INTEGER NOT NULL DEFAULT 0,"
-#define PM_ROLLUP_CAMPAIGN(tier)                                                                                       \
+/* The three rollup tables of a tier, with `counters` (the columns of their
+ * time: later versions add counters with ALTER TABLE). */
+#define PM_ROLLUP_CAMPAIGN(tier, counters)                                                                             \
     "CREATE TABLE rollup_campaign_" tier "(campaign_id INTEGER NOT NULL, bucket INTEGER NOT NULL,"                     \
-    " traffic_source_id INTEGER NOT NULL, conversion_type TEXT NOT NULL, currency TEXT NOT NULL," PM_ROLLUP_COUNTERS   \
+    " traffic_source_id INTEGER NOT NULL, conversion_type TEXT NOT NULL, currency TEXT NOT NULL," counters             \
     " PRIMARY KEY(campaign_id, bucket, traffic_source_id, conversion_type, currency)) WITHOUT ROWID;"
-#define PM_ROLLUP_MAIN(tier)                                                                                           \
+#define PM_ROLLUP_MAIN(tier, counters)                                                                                 \
     "CREATE TABLE rollup_main_" tier "(campaign_id INTEGER NOT NULL, bucket INTEGER NOT NULL,"                         \
     " traffic_source_id INTEGER NOT NULL, offer_id INTEGER NOT NULL, lander_id INTEGER NOT NULL,"                      \
-    " language TEXT NOT NULL, conversion_type TEXT NOT NULL, currency TEXT NOT NULL," PM_ROLLUP_COUNTERS               \
+    " language TEXT NOT NULL, conversion_type TEXT NOT NULL, currency TEXT NOT NULL," counters                         \
     " PRIMARY KEY(campaign_id, bucket, traffic_source_id, offer_id, lander_id, language,"                              \
     " conversion_type, currency)) WITHOUT ROWID;"
-#define PM_ROLLUP_DIM(tier)                                                                                            \
+#define PM_ROLLUP_DIM(tier, counters)                                                                                  \
     "CREATE TABLE rollup_dim_" tier "(dim INTEGER NOT NULL, campaign_id INTEGER NOT NULL,"                             \
     " bucket INTEGER NOT NULL, traffic_source_id INTEGER NOT NULL, value TEXT NOT NULL,"                               \
-    " conversion_type TEXT NOT NULL, currency TEXT NOT NULL," PM_ROLLUP_COUNTERS                                       \
+    " conversion_type TEXT NOT NULL, currency TEXT NOT NULL," counters                                                 \
     " PRIMARY KEY(dim, campaign_id, bucket, traffic_source_id, value, conversion_type, currency))"                     \
     " WITHOUT ROWID;"
 static const char schema_v2[] =
@@ -115,8 +117,10 @@ static const char schema_v2[] =
     "  OR EXISTS(SELECT 1 FROM impressions) OR EXISTS(SELECT 1 FROM conversions);"
     "CREATE TABLE report_seen(day INTEGER NOT NULL, campaign_id INTEGER NOT NULL,"
     "  visitor_id BLOB NOT NULL, click_id BLOB NOT NULL,"
-    "  PRIMARY KEY(day, campaign_id, visitor_id)) WITHOUT ROWID;" PM_ROLLUP_CAMPAIGN("q") PM_ROLLUP_CAMPAIGN("d")
-        PM_ROLLUP_MAIN("q") PM_ROLLUP_MAIN("d") PM_ROLLUP_DIM("q") PM_ROLLUP_DIM("d");
+    "  PRIMARY KEY(day, campaign_id, visitor_id)) WITHOUT ROWID;" PM_ROLLUP_CAMPAIGN("q", PM_ROLLUP_COUNTERS)
+        PM_ROLLUP_CAMPAIGN("d", PM_ROLLUP_COUNTERS) PM_ROLLUP_MAIN("q", PM_ROLLUP_COUNTERS)
+            PM_ROLLUP_MAIN("d", PM_ROLLUP_COUNTERS) PM_ROLLUP_DIM("q", PM_ROLLUP_COUNTERS)
+                PM_ROLLUP_DIM("d", PM_ROLLUP_COUNTERS);
 
 /* Version 3: identity for cross-device journeys (docs/attribution.md).
  * user_id is the advertiser's id for a person (?uid=), email_hash the
@@ -402,19 +406,8 @@ static const char schema_v13[] =
     PM_ROLLUP_COUNTERS " bot_clicks INTEGER NOT NULL DEFAULT 0, chargebacks INTEGER NOT NULL DEFAULT 0,"               \
                        " lander_visits INTEGER NOT NULL DEFAULT 0, lander_clicks INTEGER NOT NULL DEFAULT 0,"          \
                        " bot_impressions INTEGER NOT NULL DEFAULT 0,"
-static const char schema_v14[] =
-    "CREATE TABLE rollup_campaign_w(campaign_id INTEGER NOT NULL, bucket INTEGER NOT NULL,"
-    " traffic_source_id INTEGER NOT NULL, conversion_type TEXT NOT NULL, currency TEXT NOT NULL," PM_ROLLUP_COUNTERS_V14
-    " PRIMARY KEY(campaign_id, bucket, traffic_source_id, conversion_type, currency)) WITHOUT ROWID;"
-    "CREATE TABLE rollup_main_w(campaign_id INTEGER NOT NULL, bucket INTEGER NOT NULL,"
-    " traffic_source_id INTEGER NOT NULL, offer_id INTEGER NOT NULL, lander_id INTEGER NOT NULL,"
-    " language TEXT NOT NULL, conversion_type TEXT NOT NULL, currency TEXT NOT NULL," PM_ROLLUP_COUNTERS_V14
-    " PRIMARY KEY(campaign_id, bucket, traffic_source_id, offer_id, lander_id, language,"
-    " conversion_type, currency)) WITHOUT ROWID;"
-    "CREATE TABLE rollup_dim_w(dim INTEGER NOT NULL, campaign_id INTEGER NOT NULL,"
-    " bucket INTEGER NOT NULL, traffic_source_id INTEGER NOT NULL, value TEXT NOT NULL,"
-    " conversion_type TEXT NOT NULL, currency TEXT NOT NULL," PM_ROLLUP_COUNTERS_V14
-    " PRIMARY KEY(dim, campaign_id, bucket, traffic_source_id, value, conversion_type, currency)) WITHOUT ROWID;";
+static const char schema_v14[] = PM_ROLLUP_CAMPAIGN("w", PM_ROLLUP_COUNTERS_V14)
+    PM_ROLLUP_MAIN("w", PM_ROLLUP_COUNTERS_V14) PM_ROLLUP_DIM("w", PM_ROLLUP_COUNTERS_V14);
 
 static const char *const migrations[] = {schema_v1,  schema_v2,  schema_v3,  schema_v4, schema_v5,
                                          schema_v6,  schema_v7,  schema_v8,  schema_v9, schema_v10,
