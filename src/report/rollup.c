@@ -584,6 +584,27 @@ static void add_counters(map_t *m, const uint8_t *key, size_t len, const int64_t
         e->c[k] += c[k];
 }
 
+/* Entry `i` of the map moved to `tier` and its `bucket` there: its key
+ * into key[] (returns the length) and its counters into c (copies: the
+ * entry may move, map_get grows the array). */
+static size_t rebucketed(const map_t *m, size_t i, int tier, int64_t (*bucket_in)(int64_t), uint8_t *key, int64_t *c)
+{
+    const entry_t *e = &m->e[i];
+    int64_t bucket;
+    memcpy(key, m->keys.data + e->key_off, e->key_len);
+    memcpy(c, e->c, sizeof(e->c));
+    memcpy(&bucket, key + 4, 8);
+    bucket = bucket_in(bucket);
+    key[1] = (uint8_t)tier;
+    memcpy(key + 4, &bucket, 8);
+    return e->key_len;
+}
+
+static int64_t day_of_fine(int64_t fine)
+{
+    return pm__rp_floordiv(fine, PM__RP_FINE_PER_DAY);
+}
+
 /* The day tier from the fine rows: each fine row added into its day's row
  * (the same key with the day's bucket), and the per-dimension cube's day
  * tier also into the row of all campaigns (campaign and source -1; the
@@ -593,19 +614,12 @@ static void add_counters(map_t *m, const uint8_t *key, size_t len, const int64_t
  * the week's bucket. */
 static void day_rows(pm__rp_rollup_t *r)
 {
-    const int64_t per_day = PM__RP_DAY_US / PM__RP_FINE_US, all = PM__RP_ALL_CAMPAIGNS;
+    const int64_t all = PM__RP_ALL_CAMPAIGNS;
     uint8_t key[KEY_MAX];
+    int64_t c[PM__RC_COUNT];
     size_t nfine = r->rows.n;
     for (size_t i = 0; i < nfine; i++) {
-        const entry_t *e = &r->rows.e[i];
-        int64_t c[PM__RC_COUNT], bucket;
-        size_t len = e->key_len;
-        memcpy(key, r->rows.keys.data + e->key_off, len);
-        memcpy(c, e->c, sizeof(c)); /* e may move: map_get grows the array */
-        memcpy(&bucket, key + 4, 8);
-        bucket = pm__rp_floordiv(bucket, per_day);
-        key[1] = PM__TIER_DAY;
-        memcpy(key + 4, &bucket, 8);
+        size_t len = rebucketed(&r->rows, i, PM__TIER_DAY, day_of_fine, key, c);
         add_counters(&r->rows, key, len, c);
         if (key[0] == PM__CUBE_DIM && !pm__rp_dims[key[2]].shared) {
             memcpy(key + KEY_HEAD, &all, 8);
@@ -615,15 +629,7 @@ static void day_rows(pm__rp_rollup_t *r)
     }
     /* The map held fine rows only: every entry past them is a day row. */
     for (size_t i = nfine, nday = r->rows.n; i < nday; i++) {
-        const entry_t *e = &r->rows.e[i];
-        int64_t c[PM__RC_COUNT], bucket;
-        size_t len = e->key_len;
-        memcpy(key, r->rows.keys.data + e->key_off, len);
-        memcpy(c, e->c, sizeof(c));
-        memcpy(&bucket, key + 4, 8);
-        bucket = pm__rp_week_of_day(bucket);
-        key[1] = PM__TIER_WEEK;
-        memcpy(key + 4, &bucket, 8);
+        size_t len = rebucketed(&r->rows, i, PM__TIER_WEEK, pm__rp_week_of_day, key, c);
         add_counters(&r->rows, key, len, c);
     }
 }
